@@ -1,0 +1,24 @@
+//! Herald: a websocket push server, wire-compatible with Channelstream 0.7.1.
+//!
+//! See `ARCHITECTURE.md` for the thread model and the data flow of one publish. In short:
+//! one single-threaded mio reactor per core (`shard`), each with its own SO_REUSEPORT listener
+//! and slab of connections; pure parsers in `proto` (HTTP head/body, RFC 6455 frames); the
+//! Channelstream model (`model`) is a pure state machine that owns users, channels and
+//! connection records and turns commands into effects (replies, deliveries, closes); shards
+//! talk only through bounded inboxes woken by a `mio::Waker`.
+//!
+//! Dependency direction: `proto`, `auth`, `config`, `api::{pyjson,schema,types,router}` are
+//! pure (no mio, no shard); `model` knows only ids and `Bytes`; `conn` knows one socket;
+//! `shard` wires everything together.
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![cfg_attr(test, deny(warnings))]
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod conn;
+pub mod error;
+pub mod model;
+pub mod net;
+pub mod proto;
+pub mod shard;

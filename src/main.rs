@@ -1,0 +1,2 @@
+//! Herald binary entry point.
+fn main() {}
