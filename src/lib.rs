@@ -22,3 +22,4 @@ pub mod model;
 pub mod net;
 pub mod proto;
 pub mod shard;
+pub mod signals;

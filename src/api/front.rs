@@ -1,0 +1,638 @@
+//! The REST front door: turns one complete HTTP request into what the shard must do.
+//!
+//! Pure: it sees the parsed head, the body, the peer address and the time, and returns a
+//! `FrontAction` — answer now, hand a command to the model and park the request until its
+//! reply, upgrade to a websocket, or both answer now and hand a fire-and-forget command on
+//! (`/message`: Channelstream answers with the echo before delivering).
+//!
+//! The order of checks copies Channelstream 0.7.1 (spec §3.1, §4): `/ws` never sees auth or
+//! CORS; `enforce_https` refuses everything else with 406; a present-but-bad signature from an
+//! allowed IP is a 401 on *any* path; a wrong method is a 404 even without a secret; a missing
+//! secret or a refused IP is a 403 on server-API routes; admin routes fall back to the API
+//! signature. CORS headers go only on successful (200) responses, as Pyramid adds them to
+//! `request.response` and not to error pages.
+
+use super::router::{route, Route};
+use super::schema;
+use super::types::SchemaError;
+use crate::auth::{self, Signer};
+use crate::config::Config;
+use crate::model::{Command, ContentKind};
+use crate::proto::handshake;
+use crate::proto::http::{query_param, Method, RequestHead};
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha1::Sha1;
+use std::net::IpAddr;
+use uuid::Uuid;
+
+/// A response the front can build without the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub kind: ContentKind,
+    pub body: Bytes,
+    /// Add the CORS header set (successful Pyramid responses only).
+    pub cors: bool,
+    /// Extra headers (Location, Set-Cookie, Retry-After ...).
+    pub headers: Vec<(&'static str, String)>,
+    /// Close the connection after this response (500s, as the real server does).
+    pub close: bool,
+}
+
+impl Response {
+    pub fn new(status: u16, kind: ContentKind, body: impl Into<Bytes>) -> Self {
+        Response {
+            status,
+            kind,
+            body: body.into(),
+            cors: false,
+            headers: Vec::new(),
+            close: false,
+        }
+    }
+
+    fn json(status: u16, v: &Value) -> Self {
+        Response::new(
+            status,
+            ContentKind::Json,
+            super::pyjson::to_string_pretty(v),
+        )
+    }
+
+    fn with_cors(mut self) -> Self {
+        self.cors = true;
+        self
+    }
+
+    /// `500 Internal Server Error`, text/plain, connection closed (spec §4.2).
+    pub fn internal_error() -> Self {
+        let mut r = Response::new(
+            500,
+            ContentKind::Text,
+            Bytes::from_static(b"Internal Server Error"),
+        );
+        r.close = true;
+        r
+    }
+
+    /// `503` with `Retry-After` when the model's inbox is full (back-pressure, never loss).
+    pub fn busy() -> Self {
+        let mut r = Response::new(
+            503,
+            ContentKind::Text,
+            Bytes::from_static(b"Service Unavailable"),
+        );
+        r.headers.push(("Retry-After", "1".into()));
+        r
+    }
+}
+
+/// Which websocket handler an upgrade goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WsTarget {
+    /// Channelstream `/ws`: `None` when `conn_id` is missing or malformed — the real server
+    /// completes the handshake and then drops the TCP connection without a close frame.
+    Channelstream(Option<Uuid>),
+    Echo,
+}
+
+/// What the shard must do with one request.
+#[derive(Debug)]
+pub enum FrontAction {
+    Respond(Response),
+    /// Send `cmd` to the model and answer with its reply; `cors` adds CORS headers to a 200.
+    Model {
+        cmd: Command,
+        cors: bool,
+    },
+    /// Answer now and send `cmd` to the model without waiting.
+    RespondThenModel(Response, Command),
+    /// Complete the websocket handshake with this accept key.
+    Upgrade {
+        accept: String,
+        target: WsTarget,
+    },
+}
+
+/// Read-only context shared by all requests of a shard.
+pub struct Front<'a> {
+    pub cfg: &'a Config,
+    pub signer: &'a Signer,
+}
+
+/// The request, as the shard has it.
+pub struct Request<'a> {
+    pub head: &'a RequestHead,
+    /// The buffer the head was parsed from (spans index into it).
+    pub buf: &'a [u8],
+    pub body: &'a [u8],
+    pub peer: IpAddr,
+    /// Unix time in seconds.
+    pub now: u64,
+}
+
+impl Request<'_> {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.head.header(self.buf, name)
+    }
+
+    fn query(&self) -> &[u8] {
+        self.head.query.map(|s| s.get(self.buf)).unwrap_or(&[])
+    }
+
+    fn query_param(&self, name: &str) -> Option<String> {
+        query_param(self.query(), name).map(|c| c.into_owned())
+    }
+
+    fn is_form(&self) -> bool {
+        self.header("content-type")
+            .map(|v| {
+                v.len() >= 33 && v[..33].eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
+            })
+            .unwrap_or(false)
+    }
+
+    /// `request.params[name]`: query string first, then a form-encoded body.
+    fn param(&self, name: &str) -> Option<String> {
+        self.query_param(name).or_else(|| {
+            if self.is_form() {
+                query_param(self.body, name).map(|c| c.into_owned())
+            } else {
+                None
+            }
+        })
+    }
+
+    fn wants_json(&self) -> bool {
+        match self.header("accept") {
+            Some(a) => {
+                let a = String::from_utf8_lossy(a).to_ascii_lowercase();
+                match (a.find("application/json"), a.find("text/html")) {
+                    (Some(j), Some(h)) => j < h,
+                    (Some(_), None) => true,
+                    _ => false,
+                }
+            }
+            None => false,
+        }
+    }
+}
+
+/// Authentication outcome for a Pyramid request (spec §3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Auth {
+    /// Allowed IP with a valid signature.
+    Granted,
+    /// No secret, or a refused IP: only public routes.
+    Anonymous,
+}
+
+impl Front<'_> {
+    /// Decide what to do with one complete request.
+    pub fn handle(&self, req: &Request<'_>) -> FrontAction {
+        let raw_path = req.head.path.get(req.buf);
+        let prefix = req.header("x-script-name").unwrap_or(&[]);
+        let path = strip_prefix(raw_path, prefix);
+        let echo = self.cfg.echo_path.as_deref().map(str::as_bytes);
+        let r = route(req.head.method, path, echo);
+
+        // `/ws` (and the echo route) are dispatched before Pyramid: no auth, no CORS.
+        if matches!(r, Route::Ws | Route::Echo) {
+            return self.upgrade(req, r);
+        }
+        if self.cfg.enforce_https {
+            return FrontAction::Respond(html_error(406, "SSL is required"));
+        }
+        if r == Route::Options {
+            return FrontAction::Respond(
+                Response::new(200, ContentKind::Text, Bytes::new()).with_cors(),
+            );
+        }
+        let auth = match self.authenticate(req) {
+            Ok(a) => a,
+            Err(resp) => return FrontAction::Respond(resp),
+        };
+        match r {
+            Route::NotFound => FrontAction::Respond(not_found(req, path, None)),
+            Route::MethodMismatch(view) => {
+                FrontAction::Respond(not_found(req, path, Some((view, req.head.method))))
+            }
+            r if r.is_server_api() && auth != Auth::Granted => FrontAction::Respond(forbidden(req)),
+            r if r.is_admin() && auth != Auth::Granted && !self.admin_cookie_ok(req) => {
+                if r == Route::OpenApi {
+                    FrontAction::Respond(forbidden(req))
+                } else {
+                    FrontAction::Respond(self.redirect(req, prefix, "/admin/sign_in"))
+                }
+            }
+            r => self.dispatch(req, r, prefix),
+        }
+    }
+
+    fn authenticate(&self, req: &Request<'_>) -> Result<Auth, Response> {
+        if !auth::ip_allowed(&self.cfg.allow_posting_from, &req.peer) {
+            return Ok(Auth::Anonymous);
+        }
+        let token = match req.header("x-channelstream-secret") {
+            Some(h) => Some(h.to_vec()),
+            None => req.param("secret").map(String::into_bytes),
+        };
+        match token {
+            Some(t) if !t.is_empty() => {
+                let max_age = if self.cfg.validate_requests {
+                    Some(60)
+                } else {
+                    None
+                };
+                match self.signer.verify(&t, req.now, max_age) {
+                    Ok(()) => Ok(Auth::Granted),
+                    Err(e) => {
+                        tracing::debug!(peer = %req.peer, reason = %e, "bad signature");
+                        Err(Response::json(
+                            401,
+                            &serde_json::json!({"request": "Bad Signature"}),
+                        ))
+                    }
+                }
+            }
+            _ => Ok(Auth::Anonymous),
+        }
+    }
+
+    fn upgrade(&self, req: &Request<'_>, r: Route) -> FrontAction {
+        match handshake::validate(req.head, req.buf) {
+            Ok(accept) => {
+                let target = if r == Route::Echo {
+                    WsTarget::Echo
+                } else {
+                    let id = req
+                        .query_param("conn_id")
+                        .and_then(|s| Uuid::parse_str(s.trim()).ok());
+                    WsTarget::Channelstream(id)
+                };
+                FrontAction::Upgrade { accept, target }
+            }
+            Err(e) => {
+                let mut resp =
+                    Response::new(e.status(), ContentKind::Text, Bytes::from(e.to_string()));
+                resp.close = true;
+                if e.status() == 426 {
+                    resp.headers.push(("Sec-WebSocket-Version", "13".into()));
+                    resp.headers.push(("Upgrade", "websocket".into()));
+                }
+                FrontAction::Respond(resp)
+            }
+        }
+    }
+
+    fn dispatch(&self, req: &Request<'_>, r: Route, prefix: &[u8]) -> FrontAction {
+        let model = |cmd| FrontAction::Model { cmd, cors: true };
+        match r {
+            Route::Connect => with_json(req.body, |v| model(Command::Connect(v))),
+            Route::Subscribe => with_json(req.body, |body| {
+                model(Command::Subscribe {
+                    body,
+                    query_conn_id: req.query_param("conn_id"),
+                })
+            }),
+            Route::Unsubscribe => with_json(req.body, |body| {
+                model(Command::Unsubscribe {
+                    body,
+                    query_conn_id: req.query_param("conn_id"),
+                })
+            }),
+            Route::UserState => with_json(req.body, |v| model(Command::UserState(v))),
+            Route::ChannelConfig => with_json(req.body, |v| model(Command::ChannelConfig(v))),
+            Route::Info if req.body.is_empty() => model(Command::Info(None)),
+            Route::Info => with_json(req.body, |v| model(Command::Info(Some(v)))),
+            Route::MessagePost => with_json(req.body, |v| {
+                batch(
+                    schema::messages(&v),
+                    schema::message_echo,
+                    Command::Messages,
+                )
+            }),
+            Route::MessagePatch => with_json(req.body, |v| {
+                batch(schema::edits(&v), schema::edit_echo, Command::Edits)
+            }),
+            Route::MessageDelete => with_json(req.body, |v| {
+                batch(schema::deletes(&v), schema::delete_echo, Command::Deletes)
+            }),
+            Route::Listen => match req.query_param("conn_id") {
+                None => FrontAction::Respond(Response::internal_error()),
+                Some(s) => match Uuid::parse_str(s.trim()) {
+                    Ok(conn_id) => model(Command::Listen {
+                        conn_id,
+                        callback: req.query_param("callback"),
+                    }),
+                    Err(_) => FrontAction::Respond(Response::json(
+                        422,
+                        &serde_json::json!(["Wrong UUID format"]),
+                    )),
+                },
+            },
+            Route::Disconnect => {
+                let conn_id = if req.head.method == Method::Post {
+                    match serde_json::from_slice::<Value>(req.body) {
+                        Ok(Value::Object(mut m)) => m.remove("conn_id"),
+                        Ok(_) => return FrontAction::Respond(Response::internal_error()),
+                        Err(_) => return FrontAction::Respond(Response::internal_error()),
+                    }
+                } else {
+                    req.query_param("conn_id").map(Value::String)
+                };
+                match schema::disconnect(conn_id.as_ref()) {
+                    Ok(id) => model(Command::Disconnect(id)),
+                    Err(e) => FrontAction::Respond(schema_error(e)),
+                }
+            }
+            Route::AdminJson => model(Command::AdminJson),
+            Route::OpenApi => FrontAction::Respond(
+                Response::new(
+                    200,
+                    ContentKind::Json,
+                    Bytes::from_static(include_bytes!("../../assets/openapi.json")),
+                )
+                .with_cors(),
+            ),
+            Route::AdminPage => FrontAction::Respond(
+                Response::new(200, ContentKind::Html, Bytes::from_static(ADMIN_PAGE)).with_cors(),
+            ),
+            Route::AdminSignIn => self.sign_in(req, prefix),
+            Route::AdminSignOut => {
+                let mut resp = self.redirect(req, prefix, "/admin/sign_in");
+                resp.headers
+                    .push(("Set-Cookie", "auth_tkt=; Max-Age=0; Path=/".into()));
+                FrontAction::Respond(resp)
+            }
+            _ => FrontAction::Respond(not_found(req, req.head.path.get(req.buf), None)),
+        }
+    }
+
+    fn sign_in(&self, req: &Request<'_>, prefix: &[u8]) -> FrontAction {
+        if req.head.method == Method::Post {
+            let user = query_param(req.body, "username").unwrap_or_default();
+            let pass = query_param(req.body, "password").unwrap_or_default();
+            let user_ok = constant_eq(user.trim().as_bytes(), self.cfg.admin_user.as_bytes());
+            let pass_ok = constant_eq(pass.trim().as_bytes(), self.cfg.admin_secret.as_bytes());
+            if user_ok & pass_ok {
+                let mut resp = self.redirect(req, prefix, "/admin");
+                let cookie =
+                    make_admin_cookie(&self.cfg.cookie_secret, &self.cfg.admin_user, req.now);
+                resp.headers.push((
+                    "Set-Cookie",
+                    format!("auth_tkt={cookie}; Max-Age={ADMIN_COOKIE_AGE}; Path=/; SameSite=Lax"),
+                ));
+                return FrontAction::Respond(resp);
+            }
+            tracing::info!(peer = %req.peer, "admin sign-in refused");
+        }
+        FrontAction::Respond(
+            Response::new(200, ContentKind::Html, Bytes::from_static(SIGN_IN_PAGE)).with_cors(),
+        )
+    }
+
+    fn admin_cookie_ok(&self, req: &Request<'_>) -> bool {
+        let Some(cookies) = req.header("cookie") else {
+            return false;
+        };
+        String::from_utf8_lossy(cookies)
+            .split(';')
+            .filter_map(|c| c.trim().strip_prefix("auth_tkt="))
+            .any(|v| check_admin_cookie(&self.cfg.cookie_secret, v, req.now))
+    }
+
+    fn redirect(&self, req: &Request<'_>, prefix: &[u8], to: &str) -> Response {
+        let scheme = if self.cfg.http_scheme.is_empty() {
+            "http"
+        } else {
+            self.cfg.http_scheme.as_str()
+        };
+        let host = req
+            .header("host")
+            .map(|h| String::from_utf8_lossy(h).into_owned())
+            .unwrap_or_else(|| format!("{}:{}", self.cfg.host, self.cfg.port));
+        let prefix = String::from_utf8_lossy(prefix);
+        let mut resp = Response::new(302, ContentKind::Html, Bytes::from_static(b""));
+        resp.headers
+            .push(("Location", format!("{scheme}://{host}{prefix}{to}")));
+        resp
+    }
+}
+
+/// Parse a JSON body; invalid (or empty) JSON is a 500, as in Channelstream.
+fn with_json(body: &[u8], f: impl FnOnce(Value) -> FrontAction) -> FrontAction {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) => f(v),
+        Err(_) => FrontAction::Respond(Response::internal_error()),
+    }
+}
+
+/// `/message` POST/PATCH/DELETE: answer with the echo now, deliver afterwards.
+fn batch<T>(
+    parsed: Result<Vec<T>, SchemaError>,
+    echo: fn(&T) -> Value,
+    cmd: fn(Vec<T>) -> Command,
+) -> FrontAction {
+    match parsed {
+        Ok(items) => {
+            let body = Value::Array(items.iter().map(echo).collect());
+            FrontAction::RespondThenModel(Response::json(200, &body).with_cors(), cmd(items))
+        }
+        Err(e) => FrontAction::Respond(schema_error(e)),
+    }
+}
+
+/// Map a validation failure to its response (422 body, or 500 where Channelstream crashes).
+pub fn schema_error(e: SchemaError) -> Response {
+    match e {
+        SchemaError::Invalid(v) => Response::json(422, &v),
+        SchemaError::Crash => Response::internal_error(),
+    }
+}
+
+fn strip_prefix<'a>(path: &'a [u8], prefix: &[u8]) -> &'a [u8] {
+    let prefix = prefix.strip_suffix(b"/").unwrap_or(prefix);
+    if !prefix.is_empty() && path.starts_with(prefix) {
+        let rest = &path[prefix.len()..];
+        if rest.is_empty() {
+            return b"/";
+        }
+        if rest.starts_with(b"/") {
+            return rest;
+        }
+    }
+    path
+}
+
+fn forbidden(req: &Request<'_>) -> Response {
+    if req.wants_json() {
+        Response::new(
+            403,
+            ContentKind::Json,
+            Bytes::from_static(
+                br#"{"message": "Access was denied to this resource.\n\n\n\n\n", "code": "403 Forbidden", "title": "Forbidden"}"#,
+            ),
+        )
+    } else {
+        html_error(403, "Access was denied to this resource.")
+    }
+}
+
+fn not_found(req: &Request<'_>, path: &[u8], mismatch: Option<(&str, Method)>) -> Response {
+    let detail = match mismatch {
+        Some((view, m)) => format!(
+            "predicate mismatch for view {view} (request_method = {})",
+            allowed_methods(view, m)
+        ),
+        None => String::from_utf8_lossy(path).into_owned(),
+    };
+    if req.wants_json() {
+        let v = serde_json::json!({
+            "message": format!("The resource could not be found.\n\n\n{detail}\n\n"),
+            "code": "404 Not Found",
+            "title": "Not Found",
+        });
+        Response::new(
+            404,
+            ContentKind::Json,
+            serde_json::to_string(&v).unwrap_or_default(),
+        )
+    } else {
+        html_error(
+            404,
+            &format!(
+                "The resource could not be found.<br/><br/>\n{}",
+                html_escape(&detail)
+            ),
+        )
+    }
+}
+
+fn allowed_methods(view: &str, _m: Method) -> &'static str {
+    match view {
+        "listen" => "GET,HEAD",
+        "admin_json" => "GET,POST",
+        "message" => "POST",
+        _ => "POST",
+    }
+}
+
+/// A Pyramid-style HTML error page.
+fn html_error(status: u16, detail: &str) -> Response {
+    let title = format!("{status} {}", crate::proto::http::reason(status));
+    let body = format!(
+        "<html>\n <head>\n  <title>{title}</title>\n </head>\n <body>\n  <h1>{title}</h1>\n  {detail}<br/><br/>\n\n\n\n </body>\n</html>"
+    );
+    Response::new(status, ContentKind::Html, body)
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// 30 days, as Channelstream's `AuthTktAuthenticationPolicy(max_age=2592000)`.
+const ADMIN_COOKIE_AGE: u64 = 2_592_000;
+
+/// Admin cookie: `<hex hmac-sha1(cookie_secret, ts!user)><ts hex 8>!<user>`. Only Herald reads
+/// it, so the format need not be Pyramid's AuthTkt (spec §3.3).
+fn make_admin_cookie(secret: &str, user: &str, now: u64) -> String {
+    let ts = format!("{:08x}", now as u32);
+    format!(
+        "{}{ts}!{}",
+        cookie_mac(secret, &ts, user),
+        hex_encode(user.as_bytes())
+    )
+}
+
+fn check_admin_cookie(secret: &str, value: &str, now: u64) -> bool {
+    let (Some(mac), Some(ts), Some(rest)) = (value.get(..40), value.get(40..48), value.get(48..))
+    else {
+        return false;
+    };
+    let Some(user_hex) = rest.strip_prefix('!') else {
+        return false;
+    };
+    let Some(user) = hex_decode(user_hex).and_then(|u| String::from_utf8(u).ok()) else {
+        return false;
+    };
+    let Ok(t) = u32::from_str_radix(ts, 16) else {
+        return false;
+    };
+    let fresh = (now as u32).wrapping_sub(t) as u64 <= ADMIN_COOKIE_AGE;
+    fresh && constant_eq(mac.as_bytes(), cookie_mac(secret, ts, &user).as_bytes())
+}
+
+fn cookie_mac(secret: &str, ts: &str, user: &str) -> String {
+    let mut mac = match Hmac::<Sha1>::new_from_slice(secret.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(ts.as_bytes());
+    mac.update(b"!");
+    mac.update(user.as_bytes());
+    hex_encode(&mac.finalize().into_bytes())
+}
+
+fn hex_encode(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect()
+}
+
+const SIGN_IN_PAGE: &[u8] = b"<!DOCTYPE html>\n<html>\n<head><title>Herald admin - sign in</title></head>\n<body>\n<h1>Sign in</h1>\n<form method=\"post\" action=\"sign_in\">\n<label>Username <input name=\"username\"></label>\n<label>Password <input name=\"password\" type=\"password\"></label>\n<button type=\"submit\">Sign in</button>\n</form>\n</body>\n</html>\n";
+
+const ADMIN_PAGE: &[u8] = b"<!DOCTYPE html>\n<html>\n<head><title>Herald admin</title></head>\n<body>\n<h1>Herald</h1>\n<p><a href=\"admin/sign_out\">Sign out</a></p>\n<pre id=\"stats\">loading...</pre>\n<script>\nfetch('admin/admin.json', {credentials: 'same-origin'}).then(r => r.json()).then(j => {\n  document.getElementById('stats').textContent = JSON.stringify(j, null, 2);\n});\n</script>\n</body>\n</html>\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_stripping() {
+        assert_eq!(strip_prefix(b"/cs/info", b"/cs"), b"/info");
+        assert_eq!(strip_prefix(b"/cs/info", b"/cs/"), b"/info");
+        assert_eq!(strip_prefix(b"/csinfo", b"/cs"), b"/csinfo");
+        assert_eq!(strip_prefix(b"/cs", b"/cs"), b"/");
+        assert_eq!(strip_prefix(b"/info", b""), b"/info");
+    }
+
+    #[test]
+    fn admin_cookie_round_trip() {
+        let c = make_admin_cookie("k", "admin", 1_700_000_000);
+        assert!(check_admin_cookie("k", &c, 1_700_000_000));
+        assert!(check_admin_cookie(
+            "k",
+            &c,
+            1_700_000_000 + ADMIN_COOKIE_AGE
+        ));
+        assert!(!check_admin_cookie(
+            "k",
+            &c,
+            1_700_000_001 + ADMIN_COOKIE_AGE
+        ));
+        assert!(!check_admin_cookie("other", &c, 1_700_000_000));
+        assert!(!check_admin_cookie("k", "garbage", 1_700_000_000));
+        assert!(!check_admin_cookie("k", "", 0));
+        let mut forged = c.clone();
+        forged.replace_range(0..1, if c.starts_with('0') { "1" } else { "0" });
+        assert!(!check_admin_cookie("k", &forged, 1_700_000_000));
+    }
+}
