@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Run every Herald test, installing what the tests need (Rust tools from crates.io, the real
+# Channelstream 0.7.1 from PyPI, Autobahn|Testsuite, npm packages for the JS client).
+#
+#   ./scripts/test.sh            everything (what CI runs)
+#   QUICK=1 ./scripts/test.sh    Rust tests only (no installs, no external suites)
+#   FUZZ_SECONDS=N               seconds per fuzz target (default 20; 0 skips fuzzing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SHARED=${SHARED:-$ROOT/../shared}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
+fail=0
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+
+step "unit and integration tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked --no-fail-fast
+else
+  cargo test --locked --no-fail-fast
+fi
+cargo test --locked --doc
+
+[ -n "${QUICK:-}" ] && { echo "QUICK=1: external suites skipped"; exit 0; }
+
+step "release build"
+cargo build --release --locked --bins
+HERALD="$ROOT/target/release/herald"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+step "Autobahn|Testsuite against the echo route"
+PORT=$(free_port)
+"$HERALD" --port "$PORT" --shards 2 --echo-path /echo --log-level WARNING &
+HPID=$!
+trap 'kill $HPID 2>/dev/null || true' EXIT
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+AB_OUT="$ROOT/target/autobahn-out" bash "$SHARED/tools/autobahn/run-autobahn.sh" "$PORT" echo nodeflate herald || fail=1
+kill -TERM $HPID; wait $HPID || { echo "herald did not exit cleanly on SIGTERM"; fail=1; }
+trap - EXIT
+
+step "differential tests against the real Channelstream 0.7.1"
+bash tests/diff/setup.sh
+bash tests/diff/run.sh "$HERALD" || fail=1
+
+step "Channelstream JS client and demo backend, end to end"
+bash tests/e2e/setup.sh
+bash tests/e2e/run.sh "$HERALD" || fail=1
+
+if [ "$FUZZ_SECONDS" != 0 ]; then
+  step "fuzzing, $FUZZ_SECONDS s per target"
+  bash scripts/fuzz.sh "$FUZZ_SECONDS" || fail=1
+fi
+
+if [ $fail != 0 ]; then echo "SOME SUITES FAILED"; exit 1; fi
+echo "all suites passed"
