@@ -46,6 +46,7 @@ fn run(cfg: Arc<config::Config>, ignored: &[String]) -> ExitCode {
         shared,
         handles,
         addr,
+        ..
     } = match herald::shard::spawn(cfg.clone()) {
         Ok(x) => x,
         Err(e) => {

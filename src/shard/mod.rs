@@ -1106,24 +1106,38 @@ impl DateCache {
     }
 }
 
-/// Start `cfg.shards` shard threads on `addr`. Returns the shared state (for shutdown) and the
-/// thread handles; each shard binds its own SO_REUSEPORT listener before this returns, so the
-/// server accepts connections as soon as it does.
+/// Start `cfg.shards` shard threads, each with its own SO_REUSEPORT listener on the configured
+/// address (port 0: the first shard's port is reused by the others). Listeners are bound
+/// before this returns, so the server accepts connections as soon as it does.
 pub fn spawn(cfg: Arc<Config>) -> io::Result<Running> {
     let n = cfg.shards.max(1);
     let mut addr = cfg.listen_addr()?;
-    let mut polls = Vec::with_capacity(n);
-    let mut inboxes = Vec::with_capacity(n);
     let mut listeners = Vec::with_capacity(n);
     for _ in 0..n {
+        let l = crate::net::bind_reuseport(addr)?;
+        addr = l.local_addr()?;
+        listeners.push(l);
+    }
+    spawn_on(cfg, listeners)
+}
+
+/// Start one shard per given listener. Tests use this with a separate port per shard to put a
+/// client on a chosen shard and force cross-shard paths deterministically.
+pub fn spawn_on(cfg: Arc<Config>, listeners: Vec<TcpListener>) -> io::Result<Running> {
+    let n = listeners.len().max(1);
+    let addr = match listeners.first() {
+        Some(l) => l.local_addr()?,
+        None => return Err(io::Error::other("no listener")),
+    };
+    let mut polls = Vec::with_capacity(n);
+    let mut inboxes = Vec::with_capacity(n);
+    let mut shard_addrs = Vec::with_capacity(n);
+    for l in &listeners {
         let poll = Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
         inboxes.push(Inbox::new(INBOX_CAPACITY, waker));
         polls.push(poll);
-        let l = crate::net::bind_reuseport(addr)?;
-        // Port 0: every later shard binds the port the first one got.
-        addr = l.local_addr()?;
-        listeners.push(l);
+        shard_addrs.push(l.local_addr()?);
     }
     let shared = Arc::new(Shared {
         cfg,
@@ -1143,6 +1157,7 @@ pub fn spawn(cfg: Arc<Config>) -> io::Result<Running> {
         shared,
         handles,
         addr,
+        shard_addrs,
     })
 }
 
@@ -1151,4 +1166,6 @@ pub struct Running {
     pub shared: Arc<Shared>,
     pub handles: Vec<std::thread::JoinHandle<io::Result<()>>>,
     pub addr: std::net::SocketAddr,
+    /// The listening address of each shard (all equal under SO_REUSEPORT).
+    pub shard_addrs: Vec<std::net::SocketAddr>,
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// A running server; shut down (and joined) on drop.
 pub struct Server {
     pub addr: SocketAddr,
+    pub shard_addrs: Vec<SocketAddr>,
     pub shared: Arc<Shared>,
     handles: Vec<std::thread::JoinHandle<std::io::Result<()>>>,
 }
@@ -34,12 +35,50 @@ impl Server {
             shared,
             handles,
             addr,
+            shard_addrs,
         } = herald::shard::spawn(Arc::new(cfg)).expect("server starts");
         Server {
             addr,
+            shard_addrs,
             shared,
             handles,
         }
+    }
+
+    /// `n` shards, each on its own port, so a test can choose the shard a client lands on.
+    pub fn per_shard(n: usize, f: impl FnOnce(&mut Config)) -> Server {
+        let mut cfg = Config {
+            host: "127.0.0.1".into(),
+            port: 0,
+            shards: n,
+            echo_path: Some("/echo".into()),
+            ..Config::default()
+        };
+        f(&mut cfg);
+        let listeners = (0..n)
+            .map(|_| {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+                l.set_nonblocking(true).expect("nonblocking");
+                mio::net::TcpListener::from_std(l)
+            })
+            .collect();
+        let herald::shard::Running {
+            shared,
+            handles,
+            addr,
+            shard_addrs,
+        } = herald::shard::spawn_on(Arc::new(cfg), listeners).expect("server starts");
+        Server {
+            addr,
+            shard_addrs,
+            shared,
+            handles,
+        }
+    }
+
+    /// A view of this server that connects to shard `i`'s own port.
+    pub fn shard(&self, i: usize) -> At {
+        At(self.shard_addrs[i])
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -48,13 +87,6 @@ impl Server {
 
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://{}{}", self.addr, path)
-    }
-
-    pub fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(self.addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-        s.set_nodelay(true).ok();
-        s
     }
 
     /// Stop gracefully and wait for the shard threads; returns whether all exited cleanly.
@@ -69,6 +101,33 @@ impl Server {
             ok &= matches!(h.join(), Ok(Ok(())));
         }
         ok
+    }
+}
+
+/// Something clients can connect to: a server, or one shard's port.
+pub trait Target {
+    fn addr(&self) -> SocketAddr;
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr()).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        s.set_nodelay(true).ok();
+        s
+    }
+}
+
+impl Target for Server {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// One shard's address.
+#[derive(Clone, Copy, Debug)]
+pub struct At(pub SocketAddr);
+
+impl Target for At {
+    fn addr(&self) -> SocketAddr {
+        self.0
     }
 }
 
@@ -169,7 +228,7 @@ pub fn find(h: &[u8], n: &[u8]) -> Option<usize> {
 }
 
 /// One request on a fresh connection.
-pub fn raw(server: &Server, request: &[u8]) -> Option<Resp> {
+pub fn raw(server: &impl Target, request: &[u8]) -> Option<Resp> {
     let mut s = server.connect();
     s.write_all(request).ok()?;
     let mut buf = Vec::new();
@@ -178,13 +237,13 @@ pub fn raw(server: &Server, request: &[u8]) -> Option<Resp> {
 
 /// A request with optional body and headers, on a fresh connection.
 pub fn request(
-    server: &Server,
+    server: &impl Target,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Resp {
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", server.addr);
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", server.addr());
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -198,7 +257,7 @@ pub fn request(
 }
 
 /// A signed JSON request to the server API.
-pub fn api(server: &Server, method: &str, path: &str, body: &serde_json::Value) -> Resp {
+pub fn api(server: &impl Target, method: &str, path: &str, body: &serde_json::Value) -> Resp {
     let t = token();
     let body = serde_json::to_vec(body).unwrap_or_default();
     request(
@@ -216,9 +275,10 @@ pub fn api(server: &Server, method: &str, path: &str, body: &serde_json::Value) 
 pub type Ws = tungstenite::WebSocket<TcpStream>;
 
 /// Open a websocket (tungstenite client) with a read timeout.
-pub fn ws_connect(server: &Server, path: &str) -> Ws {
+pub fn ws_connect(server: &impl Target, path: &str) -> Ws {
     let s = server.connect();
-    let (ws, resp) = tungstenite::client(server.ws_url(path), s).expect("websocket handshake");
+    let url = format!("ws://{}{}", server.addr(), path);
+    let (ws, resp) = tungstenite::client(url, s).expect("websocket handshake");
     assert_eq!(resp.status().as_u16(), 101);
     ws
 }
