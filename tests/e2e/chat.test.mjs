@@ -67,6 +67,7 @@ let alice; // {c, rec}
 let bob; // {c, rec}
 let aliceOpenedAt = 0;
 let helloUuid;
+let partedIndex = -1; // bob's event index of alice's 'parted'
 // what run.sh started: 'channelstream' (the reference), 'herald', or '' (unknown)
 const SERVER_KIND = process.env.E2E_SERVER_KIND || '';
 
@@ -384,18 +385,29 @@ describe('Channelstream JS client + demo backend against ' + CS_URL, { timeout: 
         assert.deepEqual(bob.rec.all('listenError'), []);
     });
 
-    test('disconnect: alice through the backend, bob directly; presence parted', async (t) => {
-        // alice (websocket) first: bob, still long polling, must be told that she left
+    test('alice disconnects through the backend; bob (long poll) sees her part', async (t) => {
         const bobMark = bob.rec.mark();
         alice.c.disconnect();
         const aliceBye = await alice.rec.waitFor('disconnect');
         assert.equal(aliceBye.status, 200);
         assert.equal(aliceBye.data, true);
         assert.equal(alice.c.connected, false);
+
+        const partedEv = await bob.rec.waitFor('item', (m) => m.type === 'presence' && m.user === ALICE &&
+            m.message.action === 'parted', { since: bobMark, timeoutMs: 5000 });
+        const parted = partedEv.data;
+        assert.equal(parted.channel, ROOM);
+        assert.deepEqual(parted.users, [{ user: BOB, state: { status: 'away', color: `c-${BOB}` } }]);
+        assert.equal(parted.state, null);
+        assertLiveOrCaughtUp(bob, parted);
+        partedIndex = bob.rec.events.indexOf(partedEv);
+
+        // the websocket close handshake, as the client library sees it
         const closed = await alice.rec.waitFor('wsClose');
         const wsErrors = alice.rec.all('wsError').map((e) => e.data);
         t.diagnostic(`alice's websocket closed with code ${closed.data.code}` +
             (wsErrors.length ? `, error: ${wsErrors.join('; ')}` : ''));
+        assert.deepEqual(alice.rec.all('listenClose'), [], 'handlers were removed: no reconnect');
         if (SERVER_KIND === 'channelstream') {
             // Channelstream 0.7.1 answers the client's close frame with the reserved code
             // 1005 on the wire; ws rejects that as a protocol error (browsers log it).
@@ -406,21 +418,15 @@ describe('Channelstream JS client + demo backend against ' + CS_URL, { timeout: 
             assert.ok([1000, 1005].includes(closed.data.code), `close code ${closed.data.code}`);
             assert.deepEqual(wsErrors, []);
         }
+    });
 
-        const partedEv = await bob.rec.waitFor('item', (m) => m.type === 'presence' && m.user === ALICE &&
-            m.message.action === 'parted', { since: bobMark, timeoutMs: 5000 });
-        const parted = partedEv.data;
-        assert.equal(parted.channel, ROOM);
-        assert.deepEqual(parted.users, [{ user: BOB, state: { status: 'away', color: `c-${BOB}` } }]);
-        assert.equal(parted.state, null);
-        assertLiveOrCaughtUp(bob, parted);
-
+    test('bob disconnects at the push server directly; the room empties', async (t) => {
         // The client re-polls from a setTimeout(0) scheduled before listenMessageCallback
-        // runs, and disconnect() does not cancel that timer: calling it right now would
-        // leave a zombie poll loop running.  Wait until the re-poll is in flight instead.
-        await bob.rec.waitFor('listenOpened', () => true, { since: bob.rec.events.indexOf(partedEv) + 1 });
+        // runs, and disconnect() does not cancel that timer: calling it right after a
+        // callback would leave a zombie poll loop running.  Wait for the re-poll instead.
+        await bob.rec.waitFor('listenOpened', () => true, { since: partedIndex + 1 });
 
-        // bob: the client POSTs {conn_id} to the push server's /disconnect?conn_id=... itself
+        // the client POSTs {conn_id} to the push server's /disconnect?conn_id=... itself
         const started = Date.now();
         bob.c.disconnect();
         const bye = await bob.rec.waitFor('disconnect');
