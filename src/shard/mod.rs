@@ -288,11 +288,18 @@ impl Shard {
 
     /// A connection is readable (or was requeued): read, then run its protocol.
     fn on_ready(&mut self, key: usize, requeued: bool) {
-        let max_buf = self.shared.cfg.limits.max_body_bytes + self.shared.cfg.limits.max_head_bytes;
+        let lim = &self.shared.cfg.limits;
         let Some(conn) = self.io.conns.get_mut(key) else {
             return;
         };
-        let outcome = match conn.read_available(max_buf.max(64 * 1024)) {
+        // Room for the largest acceptable unit plus what may follow it: the assembler rejects
+        // a frame past the message limit as soon as its header is seen, and HTTP heads/bodies
+        // past theirs, so a buffer this size always makes progress.
+        let max_buf = match conn.phase {
+            Phase::Http(_) => lim.max_head_bytes + lim.max_body_bytes,
+            Phase::Ws(_) => lim.max_ws_message_bytes + ws::MAX_HEADER_LEN,
+        } + 64 * 1024;
+        let outcome = match conn.read_available(max_buf) {
             Ok(o) => o,
             Err(_) => {
                 let gen = conn.gen;
@@ -625,11 +632,7 @@ impl Shard {
                 ws::Event::Close { code, .. } => {
                     // Answer with the peer's code (an empty close for an empty one); never
                     // the reserved 1005 that the real server sends.
-                    let frame = match code {
-                        Some(c) => ws::encode_close(c, ""),
-                        None => ws::encode_frame(ws::OpCode::Close, &[]),
-                    };
-                    conn.out.push(frame);
+                    conn.out.push(ws::encode_close_reply(code));
                     conn.closing = true;
                     self.mark_dirty(key);
                     return;
