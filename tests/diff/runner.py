@@ -38,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 import websocket
+from requests.adapters import HTTPAdapter
 
 SECRET = "secret"
 
@@ -295,6 +296,18 @@ class Socket(object):
 # The recorder handed to every scenario
 # ------------------------------------------------------------------------------------------------
 
+class SourceAddressAdapter(HTTPAdapter):
+    """Sends from a chosen loopback address (127.0.0.2 is not whitelisted: spec §3.1)."""
+
+    def __init__(self, source, **kw):
+        self.source = source
+        super(SourceAddressAdapter, self).__init__(**kw)
+
+    def init_poolmanager(self, *args, **kw):
+        kw["source_address"] = (self.source, 0)
+        return super(SourceAddressAdapter, self).init_poolmanager(*args, **kw)
+
+
 FRAME_TIMEOUT = 8.0  # max wait for frames that must come
 GRACE = 0.4  # extra wait after the expected frames, to catch unexpected extra ones
 
@@ -348,7 +361,7 @@ class Recorder(object):
     # -- HTTP ------------------------------------------------------------------------------------
     def http(self, step, method, path, body=None, raw=None, signed=True, secret=None,
              headers=None, params=None, keep_headers=(), record_body=None, transform=None,
-             timing_since=None):
+             timing_since=None, source=None, cookies=None, form=None):
         """Perform one HTTP request and record it.
 
         body: JSON-serialised; raw: bytes/str sent as-is (b"" = empty body).
@@ -356,6 +369,7 @@ class Recorder(object):
         keep_headers: response headers to record (value or None when absent).
         record_body: force recording/omitting the body; default = omit for non-JSON errors.
         transform: fn(parsed_body) -> value, applied before recording (filter global state).
+        source: local address to send from; cookies: dict; form: dict sent form-encoded.
         """
         hdrs = {}
         if secret is not None:
@@ -368,11 +382,17 @@ class Recorder(object):
             hdrs["Content-Type"] = "application/json"
         elif raw is not None:
             data = raw.encode("utf8") if isinstance(raw, str) else raw
+        if form is not None:
+            data = form
         if headers:
             hdrs.update(headers)
         started = time.monotonic()
-        resp = requests.request(method, self.base + path, data=data, headers=hdrs,
-                                params=params, allow_redirects=False, timeout=30)
+        with requests.Session() as session:
+            if source:
+                session.mount("http://", SourceAddressAdapter(source))
+            resp = session.request(method, self.base + path, data=data, headers=hdrs,
+                                   params=params, allow_redirects=False, timeout=30,
+                                   cookies=cookies)
         took = time.monotonic() - started
         fam = mime_family(resp.headers.get("Content-Type"))
         entry = {"step": step, "status": resp.status_code, "ctype": fam}
@@ -526,6 +546,9 @@ def _ts_sub(match):
 
 
 def _norm_str(s, prefix):
+    if len(s) > 2000:
+        # big payloads: compare length + digest, keep diffs readable
+        return "<str len=%d sha1=%s>" % (len(s), hashlib.sha1(s.encode("utf8")).hexdigest()[:12])
     if prefix:
         s = s.replace(prefix, "P_")
     return TS_RE.sub(_ts_sub, s)
@@ -598,8 +621,6 @@ def render(entries):
 # ------------------------------------------------------------------------------------------------
 # Helpers shared by scenarios
 # ------------------------------------------------------------------------------------------------
-
-
 
 
 def only_prefixed(prefix):
@@ -1001,6 +1022,10 @@ def scenario_message_validation(t):
     for name, body in cases:
         t.message("422 " + name, body)
     t.message("empty array -> 200 []", [])
+    t.http("text/plain content type is fine", "POST", "/message",
+           raw=json.dumps([{"user": "x", "channel": room}]), headers={"Content-Type": "text/plain"})
+    t.http("no content type is fine", "POST", "/message",
+           raw=json.dumps([{"user": "x", "channel": room}]))
     t.message("only untargeted items -> 200 []", [{"user": "x"}, {"user": "y", "pm_users": []}])
     t.http("invalid json -> 500", "POST", "/message", raw=b"[")
     t.http("empty body -> 500", "POST", "/message", raw=b"")
@@ -1514,10 +1539,13 @@ def scenario_ws_handshake(t):
            "Origin: http://evil.example\r\nx-channelstream-secret: garbage\r\n\r\n" % (cid, key))
     status, headers = _raw_http(t.base, req.encode())
     t.note("handshake status", status)
-    t.note("handshake headers", {k: headers.get(k) for k in (
-        "upgrade", "connection", "sec-websocket-accept", "sec-websocket-protocol",
-        "access-control-allow-origin")})
-    t.note("upgrade header lower-cased value", (headers.get("upgrade") or "").lower())
+    # header tokens are case-insensitive (RFC 6455 4.2.2): compare upgrade/connection lower-cased
+    t.note("handshake headers", {
+        "upgrade": (headers.get("upgrade") or "").lower(),
+        "connection": (headers.get("connection") or "").lower(),
+        "sec-websocket-accept": headers.get("sec-websocket-accept"),
+        "sec-websocket-protocol": headers.get("sec-websocket-protocol"),
+        "access-control-allow-origin": headers.get("access-control-allow-origin")})
     req8 = req.replace("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8")
     status8, _ = _raw_http(t.base, req8.encode())
     t.note("version 8 accepted", status8)
@@ -1549,6 +1577,12 @@ def scenario_ws_client_frames(t):
     ws_a.send_text('{"type": "heartbeat"}')
     ws_a.send_text("this is not json")
     ws_a.send_binary(b"\x00\x01\x02")
+    # a fragmented text message with a ping between the fragments (allowed by RFC 6455 5.4)
+    ws_a.ws.send_frame(websocket.ABNF.create_frame("frag-1 ", websocket.ABNF.OPCODE_TEXT, fin=0))
+    ws_a.ws.send_frame(websocket.ABNF.create_frame("mid", websocket.ABNF.OPCODE_PING))
+    ws_a.ws.send_frame(websocket.ABNF.create_frame("frag-2", websocket.ABNF.OPCODE_CONT, fin=1))
+    ws_a.send_text("x" * 70000)  # 64-bit payload length from the client
+    t.note("ping answered with pong", ws_a.sync())
     t.message("message after client frames", [{"channel": room, "user": "u", "message": {"k": 1}}])
     t.frames("no replies, message delivered", ws_a, 1)
 
@@ -1582,6 +1616,73 @@ def scenario_ws_close_gc(t):
            params={"conn_id": c})
     t.http("disconnect carol -> false", "GET", "/disconnect", signed=False, params={"conn_id": c})
     t.post("info: only alice", "/info", {"info": {"channels": [room]}})
+
+
+def scenario_auth_ip_whitelist(t):
+    """127.0.0.2 is not in allow_posting_from: 403 even with a valid signature, and a bad one is
+    never checked.  The client API has no whitelist."""
+    src = "127.0.0.2"
+    t.http("valid signature from 127.0.0.2 -> 403", "POST", "/info", body={}, source=src)
+    t.http("bad signature from 127.0.0.2 -> 403 (never checked)", "POST", "/info", body={},
+           secret="garbage", source=src)
+    t.http("no secret from 127.0.0.2 -> 403", "POST", "/connect", body={"username": "x"},
+           signed=False, source=src)
+    t.http("admin.json from 127.0.0.2 -> 302", "GET", "/admin/admin.json", source=src,
+           record_body=False)
+    cid = t.connect("connect from 127.0.0.1", t.p("u"), channels=[t.p("room")])
+    t.http("disconnect from 127.0.0.2 works (client API)", "GET", "/disconnect", signed=False,
+           params={"conn_id": cid}, source=src)
+    t.http("listen from 127.0.0.2, malformed id -> 422", "GET", "/listen", signed=False,
+           params={"conn_id": "x"}, source=src)
+    t.http("wrong method from 127.0.0.2 -> 404", "GET", "/connect", source=src)
+
+
+def _cookie_view(resp):
+    """The parts of the admin cookie that matter to a browser (not its value)."""
+    raw = resp.headers.get("Set-Cookie") or ""
+    parts = [p.strip() for p in raw.split(";")]
+    first = parts[0].split("=", 1) if parts and parts[0] else [None, None]
+    attrs = {}
+    for p in parts[1:]:
+        k, _, v = p.partition("=")
+        attrs[k.strip().lower()] = v.strip()
+    return {"name": first[0], "has_value": bool(len(first) > 1 and first[1].strip('"')),
+            "max-age": attrs.get("max-age"), "path": attrs.get("path")}
+
+
+def scenario_admin_sign_in(t):
+    t.http("GET sign_in page", "GET", "/admin/sign_in", signed=False, record_body=False)
+    t.http("wrong password -> 200 page again", "POST", "/admin/sign_in", signed=False,
+           form={"username": "admin", "password": "wrong"}, record_body=False)
+    r = t.http("right credentials (padded) -> 302", "POST", "/admin/sign_in", signed=False,
+               form={"username": " admin ", "password": "admin_secret "}, record_body=False)
+    t.note("Location path", _loc_path(r.headers.get("Location")))
+    t.note("cookie", _cookie_view(r))
+    jar = {c.name: c.value for c in r.cookies}
+    t.http("admin.json with cookie only", "GET", "/admin/admin.json", signed=False, cookies=jar,
+           transform=_admin_view(t.prefix))
+    t.http("/admin page with cookie", "GET", "/admin", signed=False, cookies=jar,
+           record_body=False)
+    t.http("openapi.json with cookie", "GET", "/openapi.json", signed=False, cookies=jar,
+           record_body=False)
+    r = t.http("sign_out -> 302", "GET", "/admin/sign_out", signed=False, cookies=jar,
+               record_body=False)
+    t.note("sign_out Location path", _loc_path(r.headers.get("Location")))
+    t.note("sign_out cookie", _cookie_view(r))
+    t.http("bogus cookie -> 302", "GET", "/admin/admin.json", signed=False,
+           cookies={"auth_tkt": "bogus"}, record_body=False)
+
+
+def scenario_message_large(t):
+    room = t.p("room")
+    a = t.connect("connect ws", t.p("alice"), channels=[room])
+    b = t.connect("connect long poll", t.p("bob"), channels=[room])
+    sock = t.ws("alice", a)
+    big = "".join(chr(0x41 + (i % 26)) for i in range(100000)) + "\u2603"
+    t.message("100 KB message", [{"channel": room, "user": "u", "message": {"big": big}}])
+    t.frames("alice gets the big frame", sock, 1)
+    _wait_frames_stored(t, room)
+    t.listen("bob gets it by catch-up", b)
 
 
 def scenario_stats_unknown_channel(t):
