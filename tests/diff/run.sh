@@ -103,6 +103,15 @@ ip netns exec "$ns" "$CS_VENV/bin/python" "$here/runner.py" \
     --a http://127.0.0.1:8000 --b "$base_b" "${runner_args[@]}"
 rc=$?
 set -e
+# A server that died during the run explains a wall of failures: say so.
+names=(channelstream herald)
+for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+        echo "run.sh: ${names[$i]} exited during the run; last log lines:" >&2
+        tail -n 30 "$work/$([ "$i" = 0 ] && echo real || echo herald).log" >&2 || true
+        [ "$rc" -eq 0 ] && rc=1
+    fi
+done
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then
     echo "run.sh: runner crashed (exit $rc); server logs:" >&2
     tail -n 30 "$work"/*.log >&2 || true

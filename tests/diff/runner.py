@@ -391,7 +391,7 @@ class Recorder(object):
             if source:
                 session.mount("http://", SourceAddressAdapter(source))
             resp = session.request(method, self.base + path, data=data, headers=hdrs,
-                                   params=params, allow_redirects=False, timeout=30,
+                                   params=params, allow_redirects=False, timeout=15,
                                    cookies=cookies)
         took = time.monotonic() - started
         fam = mime_family(resp.headers.get("Content-Type"))
@@ -458,7 +458,7 @@ class Recorder(object):
         rec = self
 
         class Pending(object):
-            def join(self_inner, timeout=30):
+            def join(self_inner, timeout=20):
                 th.join(timeout)
                 if "resp" not in result:
                     rec.add({"step": step, "error": repr(result.get("exc", "timeout"))})
@@ -478,7 +478,7 @@ class Recorder(object):
         params = {"conn_id": conn_id}
         if callback:
             params["callback"] = callback
-        resp = requests.get(self.base + "/listen", params=params, timeout=30)
+        resp = requests.get(self.base + "/listen", params=params, timeout=15)
         return (resp.status_code, mime_family(resp.headers.get("Content-Type")),
                 resp.content.decode("utf8", "replace"), time.monotonic())
 
@@ -717,12 +717,27 @@ def scenario_auth_token_variants(t):
         ("empty value", sign("")),
         ("future +100000 s", sign(ts=int(time.time()) + 100000)),
     ]
+    js = _js_token_with_plus_or_slash()
+    if js:
+        variants.append(("JS-style token whose signature keeps '+' or '/'", js))
     for name, tok in variants:
         t.http("POST /info {} " + name, "POST", "/info", body={}, secret=tok)
     t.http("?secret= query param", "POST", "/info", body={}, signed=False,
            params={"secret": sign()})
     t.http("header name upper-case", "POST", "/info", body={}, signed=False,
            headers={"X-Channelstream-Secret": sign()})
+
+
+def _js_token_with_plus_or_slash():
+    """The JS signer only replaces the first '+' and '/', so some signatures keep one (spec §3.2).
+    Search recent (then future, also accepted) timestamps for such a token."""
+    now = int(time.time())
+    for ts in list(range(now - 30, now + 1)) + list(range(now + 1, now + 5000)):
+        tok = sign_js(ts=ts)
+        sig = tok.rsplit(".", 1)[1]
+        if "+" in sig or "/" in sig:
+            return tok
+    return None
 
 
 def scenario_auth_expiry(t):
@@ -1707,11 +1722,14 @@ def scenario_catchup_limits(t):
     """Catch-up replays at most the channel's last 100 frames and the user's last 50 PM frames."""
     u = t.p("u")
     ch = t.p("busy")
-    cid = t.connect("connect", u, channels=[ch])
-    t.message("105 channel messages + 55 global PMs",
-              [{"channel": ch, "user": "s", "message": {"c": i}} for i in range(105)]
-              + [{"pm_users": [u], "user": "s", "message": {"p": i}} for i in range(55)])
-    _wait_frames_stored(t, ch)
+    # history (size 1) only serves as the "all delivered" signal: deliveries run in request
+    # order, so once c=104 is in history every PM before it has been stored too
+    cid = t.connect("connect", u, channels=[ch],
+                    channel_configs={ch: {"store_history": True, "history_size": 1}})
+    t.message("55 global PMs + 105 channel messages",
+              [{"pm_users": [u], "user": "s", "message": {"i": "p%d" % i}} for i in range(55)]
+              + [{"channel": ch, "user": "s", "message": {"i": i}} for i in range(105)])
+    _wait_history(t, ch, 1, last_i=104)
     sock = t.ws("u", cid)
     got = t.frames("catch-up", sock, 150)
     t.note("catch-up count", len(got))
@@ -1860,7 +1878,7 @@ def new_prefix():
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--a", required=True, help="base URL of the reference server (real)")
+    ap.add_argument("--a", help="base URL of the reference server (real)")
     ap.add_argument("--b", help="base URL of the server under test (default: --a, A/A mode)")
     ap.add_argument("--only", action="append", default=[], help="run scenarios containing this")
     ap.add_argument("--list", action="store_true")
@@ -1872,6 +1890,8 @@ def main(argv=None):
         for name, _ in SCENARIOS:
             print(name)
         return 0
+    if not args.a:
+        ap.error("--a is required")
     base_b = args.b or args.a
     mode = "A/A (real vs itself)" if base_b == args.a else "A/B"
     chosen = [(n, f) for n, f in SCENARIOS if not args.only or any(o in n for o in args.only)]
