@@ -267,6 +267,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
         return Err(HttpError::Malformed("incomplete request line"));
     };
 
+    // Path and query stay raw (percent-encoded): the router decides what to decode.
     let (path, query) = split_target(buf, target.as_bytes());
     let mut headers = HeaderTable::new();
     let mut framing = Framing::default();
@@ -274,6 +275,9 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
     let mut conn_keep_alive = false;
     let mut expect_continue = false;
 
+    // One pass over the headers: record spans for later lookups and collect the few facts
+    // that decide framing and connection reuse. Values are trimmed once, here, so no caller of
+    // `header()` ever sees optional whitespace.
     for h in req.headers.iter() {
         let value = trim_ows(h.value);
         headers.push(
@@ -286,6 +290,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             framing.transfer_encoding(value);
         } else if name.eq_ignore_ascii_case(b"connection") {
+            // `close` wins over `keep-alive` whatever the order (RFC 9112 §9.6).
             for token in list_tokens(value) {
                 conn_close |= token.eq_ignore_ascii_case(b"close");
                 conn_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
@@ -338,6 +343,8 @@ impl Framing {
         let n = value.iter().fold(0u64, |acc, d| {
             acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
         });
+        // Repeats of the same value are harmless (RFC 9112 §6.3 lets a recipient accept them);
+        // differing values mean two parties could frame the body differently.
         match self.content_length {
             Some(prev) if prev != n => Err(HttpError::Malformed("conflicting Content-Length")),
             _ => {
@@ -523,6 +530,8 @@ fn walk_chunked(
         let Some(data) = buf.get(pos..data_end) else {
             return Ok(None);
         };
+        // The data must be followed by CRLF; a lone CR may still become one, anything else
+        // is an error now rather than after more bytes arrive.
         match buf.get(data_end..).unwrap_or(&[]) {
             [b'\r', b'\n', ..] => {}
             [] | [b'\r'] => return Ok(None),
@@ -549,6 +558,8 @@ fn parse_size_line(rest: &[u8]) -> Result<Option<SizeLine>, HttpError> {
     const TOO_LONG: HttpError = HttpError::Malformed("chunk size line too long");
     let mut size = 0u64;
     let mut i = 0usize;
+    // Hex digits. Leading zeros are legal, so the digit count is bounded by the line limit,
+    // and the value by checked arithmetic, not by a maximum number of digits.
     loop {
         let Some(&b) = rest.get(i) else {
             return Ok(None);
@@ -610,8 +621,10 @@ fn skip_trailers(buf: &[u8], start: usize) -> Result<Option<usize>, HttpError> {
     loop {
         let line = buf.get(pos..).unwrap_or(&[]);
         let mut i = 0usize;
+        // Trailers are only checked for shape (field bytes, a colon, CRLF endings): enough to
+        // refuse a body that is not chunked at all, without building anything.
         let mut has_colon = false;
-        // Scan one line; `i` stops at its CR.
+        // Scan one line; `i` stops at its CR. The size limit counts the whole section.
         loop {
             if pos - start + i > MAX_TRAILERS {
                 return Err(HttpError::HeaderTooLarge);
@@ -650,6 +663,7 @@ pub fn query_param<'a>(query: &'a [u8], name: &str) -> Option<Cow<'a, str>> {
         .split(|&b| b == b'&')
         .filter(|pair| !pair.is_empty())
         .find_map(|pair| {
+            // Split at the first `=` only: values may contain `=` (base64 signatures do).
             let (key, value) = match pair.iter().position(|&b| b == b'=') {
                 Some(eq) => (
                     pair.get(..eq).unwrap_or(&[]),
@@ -676,6 +690,7 @@ fn decode(input: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
     let Some(first) = input.iter().position(special) else {
         return Cow::Borrowed(input);
     };
+    // Decoding only shrinks, so one allocation of the input's size is enough.
     let mut out = Vec::with_capacity(input.len());
     out.extend_from_slice(input.get(..first).unwrap_or(&[]));
     let mut i = first;
@@ -690,6 +705,7 @@ fn decode(input: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
                     i += 3;
                     continue;
                 }
+                // Like Python's `unquote`: a `%` without two hex digits is kept literally.
                 out.push(b'%');
             }
             _ => out.push(b),
@@ -790,12 +806,16 @@ pub fn write_response(
     debug_assert!(headers.iter().all(|(n, _)| {
         !n.eq_ignore_ascii_case("content-length") && !n.eq_ignore_ascii_case("connection")
     }));
+    // 1xx is an interim answer; the real response follows on the same connection, so it
+    // carries no framing and cannot close the connection.
     let interim = (100..200).contains(&status);
     let length_header = !interim && status != 204;
     let send_body = length_header && !head_only;
     let reason = reason(status);
 
-    // One reservation for the whole response, so the puts below never reallocate.
+    // One reservation for the whole response, so the puts below never reallocate. Numbers are
+    // counted at their widest (5 digits for a u16, 20 for a u64): over-reserving a few bytes
+    // is cheaper than formatting twice.
     let mut len = b"HTTP/1.1 ".len() + 5 + 1 + reason.len() + 2 + 2;
     len += headers
         .iter()
@@ -837,7 +857,8 @@ pub fn write_response(
     }
 }
 
-/// Write `n` in decimal without going through `fmt`.
+/// Write `n` in decimal without going through `fmt`: digits are produced backwards into a
+/// stack buffer, then copied in one `put_slice`.
 fn put_decimal(out: &mut BytesMut, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
