@@ -37,7 +37,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 step "Autobahn|Testsuite against the echo route"
 PORT=$(free_port)
-"$HERALD" --port "$PORT" --shards 2 --echo-path /echo --log-level WARNING &
+"$HERALD" --port "$PORT" --shards 2 --echo-path /echo --max-ws-message-bytes 20000000 --log-level WARNING &
 HPID=$!
 trap 'kill $HPID 2>/dev/null || true' EXIT
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
