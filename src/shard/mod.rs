@@ -583,6 +583,11 @@ impl Shard {
             let Phase::Ws(wp) = &mut conn.phase else {
                 return;
             };
+            if wp.kind == WsKind::Echo && conn.out.queued() > self.io.max_queued {
+                // Echo back-pressure: stop reading until the peer drains its replies
+                // (resumed from flush_dirty), so the kernel's window throttles the sender.
+                return;
+            }
             let ev = match wp.asm.next_event(&mut conn.rbuf) {
                 Ok(Some(ev)) => ev,
                 Ok(None) => return,
@@ -725,6 +730,9 @@ impl Shard {
                 Ok(Flush::Drained) => {
                     if conn.closing && conn.linger_until.is_none() {
                         conn.begin_linger(linger_until);
+                    } else if !conn.rbuf.is_empty() {
+                        // Input may have been left unread behind output back-pressure.
+                        self.io.again.push(key);
                     }
                 }
                 Ok(Flush::Blocked) => {}
