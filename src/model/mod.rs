@@ -4,14 +4,40 @@
 //! A pure, single-threaded state machine: `handle` and `tick` take commands and the time and
 //! report their effects (HTTP replies, websocket deliveries, closes) through `Effects`. It
 //! knows sockets only as `SockRef` ids and frames only as `Bytes`, so the same code runs on one
-//! shard or behind inboxes, and tests drive it with no I/O at all.
-//! STUB: owned by the model work; the signatures below are the contract.
-#![allow(unused_variables)]
+//! shard or behind inboxes, and tests drive it with no I/O at all. It never reads a clock:
+//! every time comes from the `Now` it is given.
+//!
+//! Behaviour follows Channelstream 0.7.1 (spec §5-§9, §14.1), including its observable quirks;
+//! where we deliberately differ (no crashes on collected users, a superseded long poll is
+//! answered, a duplicated `conn_id` does not orphan the original) the code says so.
+//!
+//! Layout: `clock` (time line, periods), `msg` (stored messages and one-shot rendering),
+//! `state` (records and timer queues), `deliver` (fan-out, presence, catch-up), `ops` (the
+//! REST operations with typed entry points), `gc` (heartbeats, polls, GC passes).
+//!
+//! Publish cost: one JSON render, one frame, one target list, one `Effects::deliver`; a
+//! long-poll subscriber gets a refcounted slice of the same frame.
 
+mod clock;
+mod deliver;
+mod gc;
+mod msg;
+mod ops;
+mod state;
+#[cfg(test)]
+mod tests;
+
+pub use ops::UNAUTHORIZED_PAGE;
+
+use crate::api::schema;
 use crate::api::types::{DeleteCmd, EditCmd, MessageCmd};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
 use serde_json::Value;
+use slab::Slab;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -116,32 +142,162 @@ pub trait Effects {
     fn close(&mut self, sock: SockRef, code: u16);
 }
 
+/// Global counters (`server_state.stats`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Connection deliveries, attached or not.
+    pub total_messages: u64,
+    /// Messages passed to delivery, including those to unknown channels.
+    pub total_unique_messages: u64,
+}
+
+/// The whole Channelstream state of one server.
 #[derive(Debug)]
-pub struct Model {}
+pub struct Model {
+    started: DateTime<Utc>,
+    clock: clock::Clock,
+    /// Users in creation order (admin.json and `get_channels` walk them in that order).
+    users: IndexMap<Arc<str>, state::User>,
+    /// Channels in creation order; never removed, so an index is a stable id.
+    channels: IndexMap<String, state::Channel>,
+    conns: Slab<state::Conn>,
+    /// `server_state.connections`: the first object registered for each id.
+    by_id: HashMap<Uuid, usize>,
+    timers: state::Timers,
+    stats: Stats,
+    /// Counters handing out user epochs and connection generations.
+    epoch: u64,
+    gen: u64,
+    /// Scratch space reused by every delivery.
+    targets: Vec<SockRef>,
+    buf: Vec<u8>,
+    slots: Vec<usize>,
+}
 
 impl Model {
     pub fn new(started: DateTime<Utc>) -> Self {
-        Model {}
+        Model {
+            started,
+            clock: clock::Clock::default(),
+            users: IndexMap::new(),
+            channels: IndexMap::new(),
+            conns: Slab::new(),
+            by_id: HashMap::new(),
+            timers: state::Timers::default(),
+            stats: Stats::default(),
+            epoch: 0,
+            gen: 0,
+            targets: Vec::new(),
+            buf: Vec::new(),
+            slots: Vec::new(),
+        }
     }
 
     /// Apply one command. `req` is where the reply goes (None for fire-and-forget commands).
+    /// Bodies are validated here (the validators need the model for "Unknown connection" /
+    /// "Unknown user"); each operation also has a typed entry point (`connect`, ...).
     pub fn handle(&mut self, req: Option<ReqRef>, cmd: Command, now: Now, fx: &mut dyn Effects) {
-        todo!()
-    }
-
-    /// Run due timers: heartbeats, connection GC, user GC, long-poll completion.
-    pub fn tick(&mut self, now: Now, fx: &mut dyn Effects) {
-        todo!()
-    }
-
-    /// When `tick` next has something to do.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        None
+        let reply = match cmd {
+            Command::Connect(body) => Some(match schema::connect(&body) {
+                Ok(c) => self.connect(c, now, fx),
+                Err(e) => ops::schema_error(e),
+            }),
+            Command::Subscribe {
+                body,
+                query_conn_id,
+            } => {
+                let by_id = &self.by_id;
+                let known = |id: &Uuid| by_id.contains_key(id);
+                Some(
+                    match schema::subscribe(&body, query_conn_id.as_deref(), &known) {
+                        Ok(c) => self.subscribe(c, now, fx),
+                        Err(e) => ops::schema_error(e),
+                    },
+                )
+            }
+            Command::Unsubscribe {
+                body,
+                query_conn_id,
+            } => {
+                let by_id = &self.by_id;
+                let known = |id: &Uuid| by_id.contains_key(id);
+                Some(
+                    match schema::unsubscribe(&body, query_conn_id.as_deref(), &known) {
+                        Ok(c) => self.unsubscribe(c, now, fx),
+                        Err(e) => ops::schema_error(e),
+                    },
+                )
+            }
+            Command::UserState(body) => {
+                let users = &self.users;
+                let known = |u: &str| users.contains_key(u);
+                Some(match schema::user_state(&body, &known) {
+                    Ok(c) => self.user_state(c, now, fx),
+                    Err(e) => ops::schema_error(e),
+                })
+            }
+            Command::ChannelConfig(body) => Some(match schema::channel_config(&body) {
+                Ok(c) => self.channel_config(c, now),
+                Err(e) => ops::schema_error(e),
+            }),
+            Command::Info(body) => Some(match schema::info(body.as_ref()) {
+                Ok(res) => {
+                    self.t(now);
+                    self.info(&res)
+                }
+                Err(e) => ops::schema_error(e),
+            }),
+            Command::Messages(m) => {
+                self.messages(m, now, fx);
+                None
+            }
+            Command::Edits(e) => {
+                self.edits(e, now, fx);
+                None
+            }
+            Command::Deletes(d) => {
+                self.deletes(d, now, fx);
+                None
+            }
+            Command::Disconnect(id) => Some(self.disconnect(id, now)),
+            Command::AdminJson => {
+                self.t(now);
+                Some(self.admin_json(now))
+            }
+            Command::Listen { conn_id, callback } => {
+                self.listen(req, conn_id, callback, now, fx);
+                None
+            }
+            Command::ListenAborted { conn_id } => {
+                self.listen_aborted(req, conn_id);
+                None
+            }
+            Command::WsOpen { conn_id, sock } => {
+                self.ws_open(conn_id, sock, now, fx);
+                None
+            }
+            Command::WsClosed { conn_id, sock } => {
+                self.ws_closed(conn_id, sock, now);
+                None
+            }
+            Command::WsActivity { conn_id, sock: _ } => {
+                self.ws_activity(conn_id, now);
+                None
+            }
+        };
+        if let (Some(req), Some(reply)) = (req, reply) {
+            fx.reply(req, reply);
+        }
     }
 
     /// Whether a connection id is known (used by tests and diagnostics).
     pub fn has_connection(&self, conn_id: &Uuid) -> bool {
-        false
+        self.by_id.contains_key(conn_id)
+    }
+
+    /// The global counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
     }
 }
 
@@ -150,5 +306,6 @@ fn _assert_send() {
     fn is_send<T: Send>() {}
     is_send::<Command>();
     is_send::<Reply>();
+    is_send::<Model>();
     let _ = Bytes::new();
 }

@@ -1,0 +1,281 @@
+//! Timers: per-connection heartbeats, long-poll deadlines, the connection GC pass (1 s) and
+//! the user GC pass (60 s).
+//!
+//! Nothing here scans every connection. Heartbeats and polls sit in one min-heap of
+//! `(deadline, Timer)` whose entries carry the connection's generation (and the poll's
+//! sequence), so entries for a dead connection or a superseded poll are dropped when they
+//! surface. The GC keeps a second min-heap keyed by each connection's `last_active` as it was
+//! when queued: activity only moves `last_active` forward, so a queued key is a lower bound and
+//! a pass only pops keys older than the threshold, re-queueing the ones that turn out to be
+//! active. `mark_for_gc` (the one backwards move) queues a fresh entry and bumps a sequence
+//! number that invalidates the old one. The hot path never touches either heap.
+
+use super::clock::{CONN_TIMEOUT, GC_EVERY, HEARTBEAT, T, USER_GC_EVERY, USER_TIMEOUT};
+use super::deliver::{flush, Sink};
+use super::msg::HEARTBEAT_FRAME;
+use super::ops::{internal_error, poll_reply};
+use super::state::{Lp, Sock, Timer};
+use super::{Effects, Model, Now};
+use bytes::Bytes;
+use std::cmp::Reverse;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// 0.7.1's GC finds stale connections only by walking channel member lists, so a connection
+/// in no channel is never collected (it stays known to `/listen`, `/ws`, `/subscribe`). We
+/// keep that behaviour for compatibility; flip this to collect such connections too.
+const COLLECT_CHANNELLESS: bool = false;
+
+/// The first point of a grid (`next`, `next + step`, ...) strictly after `t`.
+fn grid_after(next: T, step: i64, t: T) -> T {
+    if next > t {
+        return next;
+    }
+    let behind = t.0.saturating_sub(next.0);
+    next.plus((behind / step).saturating_add(1).saturating_mul(step))
+}
+
+impl Model {
+    /// Run due timers: heartbeats, long-poll completion, connection GC, user GC.
+    pub fn tick(&mut self, now: Now, fx: &mut dyn Effects) {
+        let t = self.t(now);
+        self.run_timers(t, fx);
+        if let Some(next) = self.timers.gc_next {
+            if t >= next {
+                self.gc_conns(t, now, fx);
+                self.timers.gc_next = Some(grid_after(next, GC_EVERY, t));
+            }
+        }
+        if let Some(next) = self.timers.user_gc_next {
+            if t >= next {
+                self.gc_users(t);
+                self.timers.user_gc_next = Some(grid_after(next, USER_GC_EVERY, t));
+            }
+        }
+    }
+
+    /// When `tick` next has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let mut best = self.timers.heap.peek().map(|Reverse((t, _))| *t);
+        if let (Some(next), Some(Reverse((key, ..)))) = (self.timers.gc_next, self.timers.gc.peek())
+        {
+            // The first pass whose threshold (pass time - 15 s) is past the oldest key.
+            let due = grid_after(next, GC_EVERY, key.plus(CONN_TIMEOUT));
+            best = Some(best.map_or(due, |b| b.min(due)));
+        }
+        if !self.users.is_empty() {
+            if let Some(u) = self.timers.user_gc_next {
+                best = Some(best.map_or(u, |b| b.min(u)));
+            }
+        }
+        best.and_then(|t| self.clock.instant(t))
+    }
+
+    fn run_timers(&mut self, t: T, fx: &mut dyn Effects) {
+        // All heartbeats due in this turn share one static frame and one `deliver` call.
+        while let Some(&Reverse((due, timer))) = self.timers.heap.peek() {
+            if due > t {
+                break;
+            }
+            self.timers.heap.pop();
+            match timer {
+                Timer::Heartbeat { slot, gen } => self.heartbeat(slot, gen, due, t),
+                Timer::Poll { slot, gen, seq } => self.poll_timer(slot, gen, seq, due, t, fx),
+            }
+        }
+        flush(fx, &Bytes::from_static(HEARTBEAT_FRAME), &mut self.targets);
+    }
+
+    /// `Connection.heartbeat`: with an open socket or a queue attached, send `[]` and go on;
+    /// otherwise stop for good (quirk 17: a socket attached after the first check gets no
+    /// server heartbeats).
+    fn heartbeat(&mut self, slot: usize, gen: u64, due: T, t: T) {
+        let Some(conn) = self.conns.get(slot) else {
+            return;
+        };
+        if conn.gen != gen {
+            return;
+        }
+        let alive = matches!(conn.sock, Sock::Open(_)) || !matches!(conn.lp, Lp::None);
+        if !alive {
+            return;
+        }
+        let mut sink = Sink {
+            conns: &mut self.conns,
+            users: &mut self.users,
+            timers: &mut self.timers,
+            targets: &mut self.targets,
+            now: t,
+        };
+        sink.push(slot, None);
+        let mut next = due.plus(HEARTBEAT);
+        if next <= t {
+            next = t.plus(HEARTBEAT);
+        }
+        self.timers.at(next, Timer::Heartbeat { slot, gen });
+    }
+
+    fn poll_timer(&mut self, slot: usize, gen: u64, seq: u32, due: T, t: T, fx: &mut dyn Effects) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if conn.gen != gen {
+            return;
+        }
+        let Lp::Polling(p) = &mut conn.lp else {
+            return;
+        };
+        if p.seq != seq || p.armed != due {
+            return;
+        }
+        let rearm = if t < p.deadline {
+            // Items arrived since this entry was armed: wait for the later gap.
+            true
+        } else if p.first {
+            // The 5 s wait for a first item ran out: Python then still waits one 0.25 s gap.
+            p.first = false;
+            p.deadline = p.deadline.plus(super::clock::POLL_GAP);
+            true
+        } else {
+            false
+        };
+        if rearm {
+            p.armed = p.deadline;
+            let at = p.deadline;
+            self.timers.at(at, Timer::Poll { slot, gen, seq });
+            return;
+        }
+        let Lp::Polling(p) = std::mem::replace(&mut conn.lp, Lp::Idle) else {
+            return;
+        };
+        conn.last_active = t;
+        if let Some(req) = p.req {
+            fx.reply(req, poll_reply(&p));
+        }
+    }
+
+    /// `gc_conns`: collect connections whose `last_active` is older than 15 s.
+    fn gc_conns(&mut self, t: T, now: Now, fx: &mut dyn Effects) {
+        let threshold = t.minus(CONN_TIMEOUT);
+        let mut dying = Vec::new();
+        while let Some(&Reverse((key, slot, gen, seq))) = self.timers.gc.peek() {
+            if key >= threshold {
+                break;
+            }
+            self.timers.gc.pop();
+            let Some(conn) = self.conns.get_mut(slot) else {
+                continue;
+            };
+            if conn.gen != gen || conn.gc_seq != seq {
+                continue;
+            }
+            if conn.last_active >= threshold {
+                self.timers.queue_gc(slot, conn);
+            } else if conn.channels.is_empty() && !COLLECT_CHANNELLESS {
+                conn.gc_parked = true;
+            } else {
+                dying.push(slot);
+            }
+        }
+        if !dying.is_empty() {
+            self.collect(&dying, now, fx);
+        }
+    }
+
+    /// Remove stale connections as `gc_conns` does: channel by channel (creation order), user
+    /// by user (join order), sending `parted` when a user's list empties; then drop each from
+    /// its user and the id map, answer its parked poll (500, as the crashed greenlet did) and
+    /// close its socket with 1000.
+    fn collect(&mut self, dying: &[usize], now: Now, fx: &mut dyn Effects) {
+        let set: HashSet<usize> = dying.iter().copied().collect();
+        let mut cis: Vec<usize> = dying
+            .iter()
+            .filter_map(|&s| self.conns.get(s))
+            .flat_map(|c| c.channels.iter().copied())
+            .collect();
+        cis.sort_unstable();
+        cis.dedup();
+        let mut order: Vec<usize> = Vec::with_capacity(dying.len());
+        for ci in cis {
+            let Some((_, ch)) = self.channels.get_index(ci) else {
+                continue;
+            };
+            let names: Vec<Arc<str>> = ch
+                .members
+                .iter()
+                .filter(|(_, slots)| slots.iter().any(|s| set.contains(s)))
+                .map(|(n, _)| n.clone())
+                .collect();
+            for name in names {
+                let Some((_, ch)) = self.channels.get_index_mut(ci) else {
+                    break;
+                };
+                let Some(slots) = ch.members.get_mut(&*name) else {
+                    continue;
+                };
+                slots.retain(|s| {
+                    let stale = set.contains(s);
+                    if stale {
+                        order.push(*s);
+                    }
+                    !stale
+                });
+                if slots.is_empty() {
+                    ch.members.shift_remove(&*name);
+                    if ch.config.notify_presence {
+                        self.send_presence(ci, &name, false, now, fx);
+                    }
+                }
+            }
+        }
+        order.extend_from_slice(dying);
+        let mut done = HashSet::with_capacity(dying.len());
+        for slot in order {
+            if done.insert(slot) {
+                self.drop_conn(slot, fx);
+            }
+        }
+    }
+
+    fn drop_conn(&mut self, slot: usize, fx: &mut dyn Effects) {
+        let Some(conn) = self.conns.try_remove(slot) else {
+            return;
+        };
+        // Channel lists were emptied by `collect`; this only guards the invariant.
+        for &ci in &conn.channels {
+            if let Some((_, ch)) = self.channels.get_index_mut(ci) {
+                if let Some(slots) = ch.members.get_mut(&*conn.username) {
+                    slots.retain(|&s| s != slot);
+                    if slots.is_empty() {
+                        ch.members.shift_remove(&*conn.username);
+                    }
+                }
+            }
+        }
+        if let Some(user) = self.users.get_mut(&*conn.username) {
+            if let Some(i) = user.conns.iter().position(|&s| s == slot) {
+                user.conns.remove(i);
+            }
+        }
+        // Only if the map entry is this object: with a duplicated conn_id (quirk), 0.7.1 would
+        // also unmap the live original; we keep it reachable.
+        if self.by_id.get(&conn.id) == Some(&slot) {
+            self.by_id.remove(&conn.id);
+        }
+        if let Lp::Polling(p) = conn.lp {
+            if let Some(req) = p.req {
+                fx.reply(req, internal_error());
+            }
+        }
+        if let Sock::Open(s) = conn.sock {
+            fx.close(s, 1000);
+        }
+    }
+
+    /// `gc_users`: forget users inactive for a day (even with connections, as 0.7.1 does).
+    fn gc_users(&mut self, t: T) {
+        let threshold = t.minus(USER_TIMEOUT);
+        self.users.retain(|_, u| u.last_active >= threshold);
+    }
+}
