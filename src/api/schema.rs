@@ -1096,6 +1096,12 @@ pub fn channel_config(body: &Value) -> Result<ChannelConfigCmd, SchemaError> {
     };
     let mut out = Vec::with_capacity(o.len());
     for (name, v) in o {
+        // A null value leaves an existing channel unchanged (observed on 0.7.1 by the
+        // differential suite: `reconfigure_from_dict` is skipped for None).
+        if v.is_null() {
+            out.push((name.clone(), None));
+            continue;
+        }
         let cfg = channel_config_schema(v)?;
         out.push((name.clone(), Some(cfg)));
     }
