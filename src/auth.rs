@@ -227,12 +227,41 @@ impl IpText {
 
     fn format(&mut self, ip: &IpAddr) -> &str {
         use std::io::Write;
+        if let IpAddr::V4(v4) = ip {
+            // The common case, done by hand: `Display` through `io::Write` costs ~10x more.
+            let mut n = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    n = self.put(n, b'.');
+                }
+                if octet >= 100 {
+                    n = self.put(n, b'0' + octet / 100);
+                }
+                if octet >= 10 {
+                    n = self.put(n, b'0' + octet / 10 % 10);
+                }
+                n = self.put(n, b'0' + octet % 10);
+            }
+            return self.text(n);
+        }
         let mut cur = std::io::Cursor::new(&mut self.buf[..]);
         // Cannot overflow 64 bytes; on failure the empty string matches no list entry.
         let n = match write!(cur, "{ip}") {
             Ok(()) => usize::try_from(cur.position()).unwrap_or(0),
             Err(_) => 0,
         };
+        self.text(n)
+    }
+
+    /// Write one byte at `n` (at most 15 for IPv4, far below the buffer size).
+    fn put(&mut self, n: usize, b: u8) -> usize {
+        if let Some(slot) = self.buf.get_mut(n) {
+            *slot = b;
+        }
+        n + 1
+    }
+
+    fn text(&self, n: usize) -> &str {
         self.buf
             .get(..n)
             .and_then(|b| std::str::from_utf8(b).ok())
@@ -489,6 +518,19 @@ mod tests {
         let d = format!("{s:?}");
         assert_eq!(d, "Signer(<redacted>)");
         assert!(!d.contains("hunter2"));
+    }
+
+    #[test]
+    fn ipv4_text_matches_display() {
+        let mut buf = IpText::new();
+        for a in [0u8, 1, 9, 10, 99, 100, 199, 200, 255] {
+            for b in [0u8, 7, 42, 255] {
+                let ip = IpAddr::from([a, b, 255 - b, a]);
+                assert_eq!(buf.format(&ip), ip.to_string());
+            }
+        }
+        let v6: IpAddr = "2001:db8::ffff:1.2.3.4".parse().unwrap();
+        assert_eq!(buf.format(&v6), v6.to_string());
     }
 
     #[test]
