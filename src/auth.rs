@@ -300,6 +300,19 @@ mod tests {
         assert_eq!(signer().verify(PY_TOKEN.as_bytes(), TS, Some(60)), Ok(()));
     }
 
+    /// The last of 27 signature characters carries 2 padding bits; Python's decoder ignores
+    /// them (`...VFsQ` and `...VFsR` decode alike), so both verify there and here.
+    #[test]
+    fn signature_trailing_bits_ignored() {
+        let alt = PY_TOKEN.replace("VFsQ", "VFsR");
+        assert_eq!(signer().verify(alt.as_bytes(), TS, Some(60)), Ok(()));
+        let wrong = PY_TOKEN.replace("VFsQ", "VFsU");
+        assert_eq!(
+            signer().verify(wrong.as_bytes(), TS, Some(60)),
+            Err(BadSignature::Mismatch)
+        );
+    }
+
     #[test]
     fn js_token_vector() {
         assert_eq!(signer().verify(JS_TOKEN.as_bytes(), TS, Some(60)), Ok(()));
