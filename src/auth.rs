@@ -199,19 +199,17 @@ pub fn ip_allowed(allow: &[String], peer: &IpAddr) -> bool {
         return true;
     }
     let mut buf = IpText::new();
-    if allow.iter().any(|a| a.as_str() == buf.format(peer)) {
-        return true;
-    }
-    match peer {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => {
-                let v4 = IpAddr::V4(v4);
-                allow.iter().any(|a| a.as_str() == buf.format(&v4))
-            }
-            None => false,
-        },
-        IpAddr::V4(_) => false,
-    }
+    let mut listed = |ip: &IpAddr| {
+        let text = buf.format(ip);
+        allow.iter().any(|a| a == text)
+    };
+    // A mapped peer is most likely listed in its IPv4 form, which is also the cheap one to
+    // format, so it is tried first.
+    let mapped = match peer {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
+        IpAddr::V4(_) => None,
+    };
+    mapped.is_some_and(|v4| listed(&v4)) || listed(peer)
 }
 
 /// Stack buffer for an address's text (the longest IPv6 form is 45 bytes), so the allow-list
