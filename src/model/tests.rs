@@ -1624,7 +1624,7 @@ impl World {
                 break;
             }
             assert!(
-                last.map_or(true, |l| d > l),
+                last.is_none_or(|l| d > l),
                 "next_deadline must move forward"
             );
             last = Some(d);
