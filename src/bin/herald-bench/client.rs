@@ -417,6 +417,7 @@ impl Engine<'_> {
                         key,
                         ev.is_readable() || ev.is_read_closed() || ev.is_error(),
                         ev.is_writable(),
+                        ev.is_read_closed() || ev.is_error(),
                     )
                 } else {
                     self.on_http_event(
@@ -462,7 +463,7 @@ impl Engine<'_> {
     // ---- subscribers ---------------------------------------------------------------------
 
     /// Returns true when the subscriber is finished and must be reaped.
-    fn on_sub_event(&mut self, key: usize, readable: bool, writable: bool) -> bool {
+    fn on_sub_event(&mut self, key: usize, readable: bool, writable: bool, hup: bool) -> bool {
         let Some(Slot::Sub(sub)) = self.slots.get_mut(key) else {
             return false;
         };
@@ -488,7 +489,7 @@ impl Engine<'_> {
             return false;
         }
         let mut scratch = std::mem::take(&mut self.scratch);
-        let r = self.read_sub(key, &mut scratch);
+        let r = self.read_sub(key, &mut scratch, hup);
         self.scratch = scratch;
         match r {
             Ok(()) => false,
@@ -497,7 +498,13 @@ impl Engine<'_> {
     }
 
     /// Drain the socket; parse what is complete. Err = the subscriber is finished.
-    fn read_sub(&mut self, key: usize, scratch: &mut [u8]) -> Result<(), String> {
+    ///
+    /// A read shorter than the scratch buffer ends the drain without the extra `read` that
+    /// would return `WouldBlock`: on Linux every later arrival raises a new edge-triggered
+    /// event, so nothing is stranded, and it saves one syscall per delivery at low fan-in.
+    /// Only when the event also reported a hang-up do we read on to see the EOF, because no
+    /// later edge would announce it.
+    fn read_sub(&mut self, key: usize, scratch: &mut [u8], hup: bool) -> Result<(), String> {
         loop {
             let n = {
                 let Some(Slot::Sub(sub)) = self.slots.get_mut(key) else {
@@ -535,6 +542,9 @@ impl Engine<'_> {
                 sub.rbuf = tail;
             }
             result?;
+            if n < scratch.len() && !hup {
+                return Ok(());
+            }
         }
     }
 
@@ -973,8 +983,7 @@ impl Engine<'_> {
                 }
             }
             Mode::OpenLoop => {
-                let elapsed = now.saturating_sub(self.pub_start) as f64;
-                let due = ((elapsed * sc.rate / 1e9).floor() as u64 + 1).min(self.total_msgs);
+                let due = self.due(now);
                 while self.next_seq < due {
                     let Some(key) = self.idle_publishers.pop() else {
                         break;
@@ -995,6 +1004,17 @@ impl Engine<'_> {
                 }
             }
         }
+    }
+
+    /// How many messages of the open-loop schedule are due at `now` (0 outside it).
+    fn due(&self, now: u64) -> u64 {
+        if self.cfg.scenario.mode != Mode::OpenLoop
+            || !matches!(self.phase, Phase::Measuring { .. })
+        {
+            return 0;
+        }
+        let elapsed = now.saturating_sub(self.pub_start) as f64;
+        ((elapsed * self.cfg.scenario.rate / 1e9).floor() as u64 + 1).min(self.total_msgs)
     }
 
     fn intended(&self, seq: u64) -> u64 {
@@ -1132,7 +1152,7 @@ impl Engine<'_> {
                     "{head} t={secs:.0}s pub {}/{} ok, backlog {} | deliv {} ({:.0}/s) of {} expected | p99 {p99:.2} ms | hb {} | closed {}",
                     st.accepted,
                     st.sent,
-                    self.total_msgs.saturating_sub(self.next_seq),
+                    self.due(now).saturating_sub(self.next_seq),
                     st.deliveries,
                     st.deliveries_in_window as f64 / secs.max(1e-9),
                     st.expected,

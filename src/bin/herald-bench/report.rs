@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
 
-use crate::scenario::Scenario;
+use crate::scenario::{Mode, Scenario};
 
 /// Latency summary in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -248,10 +248,10 @@ pub fn markdown(runs: &[RunResult], ratios: &[Ratio]) -> String {
     let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|---:|---:|---:|---:|---:|");
     for r in runs {
         let l = r.latency_ms;
-        let offered = if r.offered_rate > 0.0 {
-            format!("{:.0}", r.offered_rate)
-        } else {
-            "closed".into()
+        let offered = match r.scenario.mode {
+            Mode::OpenLoop => format!("{:.0}", r.offered_rate),
+            Mode::ClosedLoop => "closed".into(),
+            Mode::Idle => "idle".into(),
         };
         let busy: Vec<String> = r
             .cpu
