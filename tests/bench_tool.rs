@@ -394,6 +394,14 @@ fn measures_a_known_delay_side_by_side() {
     assert!(md.contains("| custom | slow | 1 |") && md.contains("latency_p50_ms"));
     let svg = std::fs::read_to_string(dir.join("report.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("slow"));
+    // Re-rendering from the saved JSON gives the same table without running anything.
+    let out = Command::new(env!("CARGO_BIN_EXE_herald-bench"))
+        .arg("--from-json")
+        .arg(dir.join("report.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), md.trim());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1058,10 +1058,15 @@ impl Engine<'_> {
         match self.phase {
             Phase::Connecting => {
                 let subs_done = self.stats.subs_open + self.stats.subs_failed >= sc.subs;
-                let pubs_ready = self.slots.iter().all(|(_, s)| match s {
-                    Slot::Http(c) => c.role != Role::Publisher || c.state != HttpState::Connecting,
-                    Slot::Sub(_) => true,
-                });
+                // The slab scan runs only once subscribers are done, not on every iteration
+                // of a 10,000-subscriber connect phase.
+                let pubs_ready = subs_done
+                    && self.slots.iter().all(|(_, s)| match s {
+                        Slot::Http(c) => {
+                            c.role != Role::Publisher || c.state != HttpState::Connecting
+                        }
+                        Slot::Sub(_) => true,
+                    });
                 let timed_out =
                     now.saturating_sub(self.connect_start) > secs_ns(self.cfg.connect_timeout_s);
                 if (subs_done && pubs_ready) || timed_out {

@@ -106,6 +106,10 @@ struct Cli {
     /// Write report.json, report.md and report.svg into this directory.
     #[arg(long)]
     out_dir: Option<PathBuf>,
+    /// Render Markdown/SVG/ratios from saved JSON reports instead of running (repeat to merge
+    /// runs from several processes or sessions).
+    #[arg(long = "from-json")]
+    from_json: Vec<PathBuf>,
     /// No progress line.
     #[arg(long, short)]
     quiet: bool,
@@ -163,6 +167,17 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
     let source_ips = scenario::source_ips(cli.source_ips);
 
     let mut runs = Vec::new();
+    for p in &cli.from_json {
+        let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let saved: report::SavedReport =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+        runs.extend(saved.runs);
+    }
+    let scenarios = if cli.from_json.is_empty() {
+        scenarios
+    } else {
+        Vec::new()
+    };
     let mut first = true;
     for sc in &scenarios {
         for round in 1..=rounds {

@@ -41,7 +41,7 @@ impl Percentiles {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CpuReport {
     /// Busy % of every core over the measurement window (`/proc/stat`).
     pub per_core_busy_pct: Vec<f64>,
@@ -55,7 +55,7 @@ pub struct CpuReport {
 }
 
 /// Everything measured in one run of one scenario against one target.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunResult {
     pub scenario: Scenario,
     pub target: String,
@@ -121,6 +121,12 @@ pub struct Ratio {
     pub ratio: f64,
 }
 
+/// The runs of a saved report (`--from-json`); ratios are recomputed.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SavedReport {
+    pub runs: Vec<RunResult>,
+}
+
 /// The whole report written as JSON.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Report {
@@ -145,6 +151,7 @@ const METRICS: &[Metric] = &[
     }),
     ("post_p99_ms", |r| r.post_latency_ms.map(|p| p.p99)),
     ("cpu_us_per_delivery", |r| r.cpu_us_per_delivery),
+    ("cpu_us_per_publish", |r| r.cpu_us_per_publish),
     ("rss_per_conn_bytes", |r| r.rss_per_conn_bytes),
     ("connect_per_s", |r| r.connect_rate_per_s),
 ];
@@ -321,10 +328,11 @@ pub fn svg(runs: &[RunResult]) -> String {
     let targets = target_order(runs);
     let scenarios = scenario_order(runs);
     let nt = targets.len().max(1);
-    let (bar, gap, left, top) = (7.0f64, 28.0f64, 70.0f64, 40.0f64);
+    let (bar, gap, left, top) = (7.0f64, 28.0f64, 70.0f64, 64.0f64);
     let group_w = bar * 4.0 * nt as f64 + 6.0 * (nt as f64 - 1.0);
     let plot_w = (group_w + gap) * scenarios.len().max(1) as f64;
-    let width = left + plot_w + 30.0;
+    // Wide enough for the title even with a single scenario.
+    let width = (left + plot_w + 30.0).max(560.0);
     let (lat_h, rate_h, label_h) = (260.0f64, 200.0f64, 90.0f64);
     let rate_top = top + lat_h + label_h;
     let height = rate_top + rate_h + label_h + 30.0;
@@ -338,11 +346,12 @@ pub fn svg(runs: &[RunResult]) -> String {
         s,
         r#"<text x="{left}" y="20" font-size="14" font-weight="bold">herald-bench: latency percentiles (ms, log) and deliveries/s</text>"#
     );
-    // Legend.
+    // Legend: one row under the title.
+    let mut x = left;
     for (i, t) in targets.iter().enumerate() {
-        let x = width - 160.0;
-        let y = 12.0 + 14.0 * i as f64;
+        let y = 30.0;
         let c = COLORS[i % COLORS.len()];
+        let label_w = 24.0 + 7.0 * t.chars().count() as f64;
         let _ = writeln!(
             s,
             r#"<rect x="{x}" y="{y}" width="10" height="10" fill="{c}"/><text x="{}" y="{}">{}</text>"#,
@@ -350,6 +359,7 @@ pub fn svg(runs: &[RunResult]) -> String {
             y + 9.0,
             xml_escape(t)
         );
+        x += label_w;
     }
     let _ = writeln!(
         s,
@@ -447,11 +457,12 @@ pub fn svg(runs: &[RunResult]) -> String {
             })
         })
         .collect();
-    let rmax = nice_max(rates.iter().map(|r| r.2).fold(0.0, f64::max));
+    let (step, ticks) = nice_step(rates.iter().map(|r| r.2).fold(0.0, f64::max));
+    let rmax = step * f64::from(ticks);
     axis(&mut s, left, rate_top, plot_w, rate_h);
-    for k in 0..=4 {
-        let v = rmax * f64::from(k) / 4.0;
-        let y = rate_top + rate_h - rate_h * f64::from(k) / 4.0;
+    for k in 0..=ticks {
+        let v = step * f64::from(k);
+        let y = rate_top + rate_h - rate_h * f64::from(k) / f64::from(ticks);
         let _ = writeln!(
             s,
             r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
@@ -463,7 +474,7 @@ pub fn svg(runs: &[RunResult]) -> String {
     }
     let _ = writeln!(
         s,
-        r##"<text x="{left}" y="{}" fill="#555">deliveries/s (hatched outline = REST publishes/s)</text>"##,
+        r##"<text x="{left}" y="{}" fill="#555">deliveries/s (outlined = REST publishes/s where nothing is delivered)</text>"##,
         rate_top - 4.0
     );
     for (si, ti, v, is_pub) in &rates {
@@ -514,16 +525,18 @@ fn labels(s: &mut String, scenarios: &[String], left: f64, gap: f64, group_w: f6
     }
 }
 
-fn nice_max(v: f64) -> f64 {
+/// A round tick step (1, 2 or 5 × 10^k) and a tick count (≤ 6) whose product covers `v`.
+fn nice_step(v: f64) -> (f64, u32) {
     if v <= 0.0 || !v.is_finite() {
-        return 1.0;
+        return (1.0, 1);
     }
-    let p = 10f64.powf(v.log10().floor());
-    [1.0, 2.0, 2.5, 5.0, 10.0]
+    let p = 10f64.powf((v / 6.0).log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
         .iter()
         .map(|m| m * p)
-        .find(|c| *c >= v)
-        .unwrap_or(10.0 * p)
+        .find(|st| v / st <= 6.0)
+        .unwrap_or(10.0 * p);
+    (step, ((v / step).ceil() as u32).max(1))
 }
 
 fn fmt_num(v: f64) -> String {
@@ -657,7 +670,10 @@ mod tests {
     fn helpers() {
         assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(vec![]), None);
-        assert_eq!(nice_max(130_000.0), 200_000.0);
+        assert_eq!(nice_step(130_000.0), (50_000.0, 3));
+        assert_eq!(nice_step(20_833.0), (5_000.0, 5));
+        assert_eq!(nice_step(999.0), (200.0, 5));
+        assert_eq!(nice_step(0.0), (1.0, 1));
         assert_eq!(fmt_num(2500.0), "2.5k");
         assert_eq!(fmt_num(0.1), "0.1");
     }

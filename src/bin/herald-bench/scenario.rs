@@ -14,7 +14,7 @@ pub const MAX_SIZE: usize = 1 << 20;
 pub const MAX_RATE: f64 = 1_000_000.0;
 
 /// How messages are offered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// Publish at a fixed rate whatever the server does; latency counts from the intended
@@ -29,7 +29,7 @@ pub enum Mode {
 }
 
 /// One fully resolved scenario.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Scenario {
     pub name: String,
     pub subs: u32,
