@@ -48,9 +48,6 @@ use crate::wsframe::{self, Op};
 const TIMER: Token = Token(usize::MAX - 1);
 /// Control connections used to send `/connect` in parallel.
 const CONTROL_CONNS: usize = 16;
-/// Subscribers between `/connect` sent and websocket open, at most. Bounds the SYN backlog
-/// the client creates and keeps the connect rate a measure of the server, not of the queue.
-const MAX_PENDING_SUBS: u32 = 512;
 const SCRATCH: usize = 256 * 1024;
 const SETTLE_NS: u64 = 500_000_000;
 /// A dead control or publisher connection is replaced, but not forever against a dead server.
@@ -114,6 +111,10 @@ pub struct RunConfig<'a> {
     pub server_cores: Option<Vec<usize>>,
     pub source_ips: Vec<IpAddr>,
     pub connect_timeout_s: f64,
+    /// Subscribers between `/connect` sent and websocket open, at most. Bounds the burst of
+    /// SYNs the client creates: above the server's listen backlog, handshakes overflow the
+    /// accept queue and then recover only through slow retransmits.
+    pub connect_concurrency: u32,
     pub progress: bool,
 }
 
@@ -925,7 +926,7 @@ impl Engine<'_> {
     /// Hand the next `/connect` to every idle control connection.
     fn feed_controls(&mut self) {
         let subs = self.cfg.scenario.subs;
-        while self.next_sub < subs && self.pending_subs < MAX_PENDING_SUBS {
+        while self.next_sub < subs && self.pending_subs < self.cfg.connect_concurrency {
             let Some(key) = self.idle_controls.pop() else {
                 break;
             };
@@ -1072,8 +1073,9 @@ impl Engine<'_> {
                 if (subs_done && pubs_ready) || timed_out {
                     if timed_out && !subs_done {
                         let missing = sc.subs - self.stats.subs_open - self.stats.subs_failed;
+                        let stuck = self.stuck_summary();
                         self.stats.error(format!(
-                            "connect timeout: {missing} subscribers not connected"
+                            "connect timeout: {missing} subscribers not connected ({stuck})"
                         ));
                         self.stats.subs_failed += missing;
                     }
@@ -1112,6 +1114,25 @@ impl Engine<'_> {
             }
             _ => {}
         }
+    }
+
+    /// Where unfinished subscribers are stuck, for the connect-timeout message.
+    fn stuck_summary(&self) -> String {
+        let (mut tcp, mut ws, mut connect) = (0u32, 0u32, 0u32);
+        for (_, slot) in &self.slots {
+            match slot {
+                Slot::Sub(s) if s.state == SubState::Connecting => tcp += 1,
+                Slot::Sub(s) if s.state == SubState::Handshake => ws += 1,
+                Slot::Http(c) if matches!(c.inflight, Inflight::Connect { .. }) => connect += 1,
+                _ => {}
+            }
+        }
+        let unsent = self.cfg.scenario.subs.saturating_sub(self.next_sub);
+        format!(
+            "{connect} awaiting a /connect reply, {tcp} in TCP connect, {ws} awaiting 101, \
+             {unsent} never started; a server listen backlog below --connect-concurrency \
+             overflows (see nstat TcpExtListenOverflows)"
+        )
     }
 
     fn open_window(&mut self, now: u64) {

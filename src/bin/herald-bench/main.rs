@@ -91,6 +91,9 @@ struct Cli {
     /// Seconds allowed for connecting all subscribers.
     #[arg(long, default_value_t = 60.0)]
     connect_timeout: f64,
+    /// Subscribers being connected at once (keep it at or below the server's listen backlog).
+    #[arg(long, default_value_t = 128)]
+    connect_concurrency: u32,
     /// Seconds to pause between runs (lets the server collect closed connections).
     #[arg(long, default_value_t = 2.0)]
     pause: f64,
@@ -154,6 +157,9 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
     if !(0.0..=60.0).contains(&cli.pause) || !(1.0..=600.0).contains(&cli.connect_timeout) {
         return Err("--pause must be in [0, 60] and --connect-timeout in [1, 600]".into());
     }
+    if !(1..=4096).contains(&cli.connect_concurrency) {
+        return Err("--connect-concurrency must be in 1..=4096".into());
+    }
     let rounds = cli.rounds.unwrap_or(if targets.len() > 1 { 2 } else { 1 });
     if rounds == 0 || rounds > 20 {
         return Err("--rounds must be in 1..=20".into());
@@ -196,6 +202,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
                     server_cores: cli.server_cores.clone(),
                     source_ips: source_ips.clone(),
                     connect_timeout_s: cli.connect_timeout,
+                    connect_concurrency: cli.connect_concurrency,
                     progress: !cli.quiet,
                 };
                 let r = client::run(&cfg, &mut auth)
