@@ -315,8 +315,12 @@ fn reports_ten_percent_loss_and_duplicates() {
         "1",
         "--drain",
         "0.5",
+        "--size",
+        "4096",
     ]);
     let r = &rep["runs"][0];
+    // 4 KiB messages: 16-bit frame lengths, frames split across reads.
+    assert_eq!(u(&r["protocol_errors"]), 0);
     assert_eq!(u(&r["messages_accepted"]), 100);
     assert_eq!(u(&r["expected_deliveries"]), 1000);
     // Messages 10, 20, … 100 are dropped: 10 of 100 to 10 subscribers each.

@@ -350,7 +350,8 @@ mod tests {
 
     #[test]
     fn response_table() {
-        let cases: &[(&[u8], Result<Option<(u16, usize, usize)>, HttpError>)] = &[
+        type Want = Result<Option<(u16, usize, usize)>, HttpError>;
+        let cases: &[(&[u8], Want)] = &[
             (
                 b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]",
                 Ok(Some((200, 38, 40))),

@@ -225,7 +225,8 @@ mod tests {
             v.extend_from_slice(&70_000u64.to_be_bytes());
             v
         };
-        let cases: &[(&[u8], Result<Option<(Op, bool, usize, usize)>, FrameError>)] = &[
+        type Want = Result<Option<(Op, bool, usize, usize)>, FrameError>;
+        let cases: &[(&[u8], Want)] = &[
             (b"", Ok(None)),
             (b"\x81", Ok(None)),
             (b"\x81\x02[]", Ok(Some((Op::Text, true, 2, 2)))),
