@@ -100,6 +100,10 @@ pub struct Conn {
     pub waiting_since: Instant,
     /// Whether this connection is already in the shard's dirty list.
     pub dirty: bool,
+    /// The peer half-closed (EOF) while a response was still owed.
+    pub peer_eof: bool,
+    /// When a closing connection is dropped even if its output could not be flushed.
+    pub close_deadline: Option<Instant>,
 }
 
 impl Conn {
@@ -115,6 +119,8 @@ impl Conn {
             linger_until: None,
             waiting_since: now,
             dirty: false,
+            peer_eof: false,
+            close_deadline: None,
         }
     }
 
@@ -153,6 +159,15 @@ impl Conn {
                 self.rbuf.clear();
             }
             total += n;
+        }
+    }
+
+    /// Whether buffered input must wait: a request is parked for the model (responses go
+    /// out in order), or output is over its cap (back-pressure).
+    pub fn input_blocked(&self, max_queued: usize) -> bool {
+        match &self.phase {
+            Phase::Http(hp) => hp.parked.is_some() || self.out.queued() > max_queued,
+            Phase::Ws(_) => self.out.queued() > max_queued,
         }
     }
 

@@ -24,6 +24,8 @@ pub enum Flush {
 pub struct OutQueue {
     chunks: VecDeque<Bytes>,
     queued: usize,
+    /// The front chunk has been partly written: it must be finished before anything else.
+    front_started: bool,
 }
 
 impl OutQueue {
@@ -60,6 +62,22 @@ impl OutQueue {
     pub fn clear(&mut self) {
         self.chunks.clear();
         self.queued = 0;
+        self.front_started = false;
+    }
+
+    /// Drop everything not yet started, keeping the rest of a partly written chunk so the
+    /// byte stream stays well-formed (a close frame must not land inside another frame).
+    pub fn clear_unsent(&mut self) {
+        let keep = if self.front_started {
+            self.chunks.pop_front()
+        } else {
+            None
+        };
+        self.clear();
+        if let Some(front) = keep {
+            self.push(front);
+            self.front_started = true;
+        }
     }
 
     /// Write as much as the socket takes, `MAX_IOV` chunks per `writev`.
@@ -92,8 +110,10 @@ impl OutQueue {
             if n >= front.len() {
                 n -= front.len();
                 self.chunks.pop_front();
+                self.front_started = false;
             } else {
                 front.advance(n);
+                self.front_started = true;
                 n = 0;
             }
         }
@@ -155,6 +175,29 @@ mod tests {
         w.limit = 100;
         assert_eq!(q.flush(&mut w).ok(), Some(Flush::Drained));
         assert_eq!(w.data, b"hello world");
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn clearing_keeps_a_partly_written_chunk() {
+        let mut q = OutQueue::new();
+        q.push(Bytes::from_static(b"abcdef"));
+        q.push(Bytes::from_static(b"ghi"));
+        let mut w = Trickle {
+            data: vec![],
+            cap: 4,
+            limit: 4,
+            calls: 0,
+        };
+        assert_eq!(q.flush(&mut w).ok(), Some(Flush::Blocked));
+        q.clear_unsent();
+        q.push(Bytes::from_static(b"X"));
+        w.limit = 100;
+        assert_eq!(q.flush(&mut w).ok(), Some(Flush::Drained));
+        assert_eq!(w.data, b"abcdefX");
+        // Nothing started: everything goes.
+        q.push(Bytes::from_static(b"zz"));
+        q.clear_unsent();
         assert!(q.is_empty());
     }
 

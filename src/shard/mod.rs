@@ -316,11 +316,29 @@ impl Shard {
         }
         let _ = requeued;
         self.process(key);
+        let max_queued = self.io.max_queued;
+        let Some(conn) = self.io.conns.get_mut(key) else {
+            return;
+        };
         match outcome {
             ReadOutcome::Drained => {}
+            // A connection that cannot consume its input right now (a request parked for the
+            // model, output over its cap) is not requeued: that would spin. Whatever unblocks
+            // it (the reply, a drained flush) requeues it while input is buffered.
+            ReadOutcome::Budget if conn.input_blocked(max_queued) => {}
             ReadOutcome::Budget => self.io.again.push(key),
             ReadOutcome::Eof => {
-                self.io.to_close.push((key, gen, CloseReason::PeerClosed));
+                // Half-close: the peer sent everything it will send. Answer what is in flight
+                // (a parked request, queued output), then close; otherwise close now.
+                let parked = matches!(&conn.phase, Phase::Http(hp) if hp.parked.is_some());
+                if parked || !conn.out.is_empty() {
+                    conn.peer_eof = true;
+                    if !parked {
+                        conn.closing = true;
+                    }
+                } else {
+                    self.io.to_close.push((key, gen, CloseReason::PeerClosed));
+                }
             }
         }
     }
@@ -594,9 +612,10 @@ impl Shard {
             let Phase::Ws(wp) = &mut conn.phase else {
                 return;
             };
-            if wp.kind == WsKind::Echo && conn.out.queued() > self.io.max_queued {
-                // Echo back-pressure: stop reading until the peer drains its replies
-                // (resumed from flush_dirty), so the kernel's window throttles the sender.
+            if conn.out.queued() > self.io.max_queued {
+                // Output back-pressure (echo replies, pongs): stop consuming input until the
+                // peer drains what it was sent (resumed from flush_dirty), so the kernel's
+                // window throttles the sender and nothing queues without bound.
                 return;
             }
             let max_message = self.shared.cfg.limits.max_ws_message_bytes;
@@ -743,7 +762,11 @@ impl Shard {
             conn.dirty = false;
             match conn.flush() {
                 Ok(Flush::Drained) => {
-                    if conn.closing && conn.linger_until.is_none() {
+                    if conn.closing && conn.peer_eof {
+                        // The peer already half-closed: nothing to linger for.
+                        let gen = conn.gen;
+                        self.io.to_close.push((key, gen, CloseReason::PeerClosed));
+                    } else if conn.closing && conn.linger_until.is_none() {
                         conn.begin_linger(linger_until);
                     } else if !conn.rbuf.is_empty() {
                         // Input may have been left unread behind output back-pressure.
@@ -769,6 +792,18 @@ impl Shard {
             if let Some(until) = conn.linger_until {
                 if now >= until {
                     self.io.to_close.push((key, conn.gen, CloseReason::Timeout));
+                }
+                continue;
+            }
+            if conn.closing {
+                // A peer that never reads cannot hold a closing connection open: its final
+                // bytes get LINGER to leave, then the socket is dropped.
+                match conn.close_deadline {
+                    None => conn.close_deadline = Some(now + LINGER),
+                    Some(d) if now >= d => {
+                        self.io.to_close.push((key, conn.gen, CloseReason::Timeout));
+                    }
+                    Some(_) => {}
                 }
                 continue;
             }
@@ -912,7 +947,7 @@ fn deliver_local(io: &mut Io, r: LocalRef, frame: &Bytes) {
         io.stats
             .closed_slow_consumer
             .fetch_add(1, Ordering::Relaxed);
-        conn.out.clear();
+        conn.out.clear_unsent();
         conn.out.push(ws::encode_close(1008, "slow consumer"));
         conn.closing = true;
         mark_dirty(io, key);
@@ -952,7 +987,8 @@ fn apply_reply(io: &mut Io, req: ReqRef, reply: &Reply, date: &DateCache, cfg: &
     let mut r = Response::new(reply.status, reply.kind, reply.body.clone());
     r.cors = p.cors && reply.status == 200;
     r.close = reply.status == 500;
-    write_response(conn, &r, p.keep_alive, p.head_only, date, cfg);
+    let keep_alive = p.keep_alive && !conn.peer_eof;
+    write_response(conn, &r, keep_alive, p.head_only, date, cfg);
     conn.waiting_since = Instant::now();
     mark_dirty(io, key);
     // Pipelined requests behind the parked one run next turn.
