@@ -55,6 +55,11 @@ enum Input {
     Frames(Vec<u8>),
     /// A valid handshake on this path; then whatever the server does.
     Upgrade(String),
+    /// These bytes (an upgrade request and whatever follows it in the same write); after the
+    /// 101, whatever the server does.
+    UpgradeRaw(Vec<u8>),
+    /// A fresh Channelstream connection (`/connect` then `/ws?conn_id=`), then these bytes.
+    CsFrames(Vec<u8>),
 }
 
 /// The exact answer.
@@ -70,6 +75,8 @@ enum Expect {
     JsonCompact(u16, Value),
     /// Status only (Pyramid-worded HTML pages).
     Status(u16),
+    /// Status and the body contains this text (answers with generated ids or times).
+    Contains(u16, &'static str),
     /// `POST /message` to the "hostile" channel: 200 whose body contains the needle, and the
     /// subscriber of that channel receives a frame containing the same needle.
     Delivered(&'static str),
@@ -237,9 +244,31 @@ fn run_case(at: At, healthy: &mut Healthy, c: &Case) -> Result<(), String> {
             send(&mut s, bytes);
             check_ws(&mut Peer::new(s, Vec::new()), &c.expect)
         }
-        Input::Upgrade(path) => {
+        Input::CsFrames(bytes) => {
+            let id = cs_connect(
+                &at,
+                &format!("cs-{}", uuid::Uuid::new_v4()),
+                &["hostile-ws"],
+            );
             let mut s = at.connect();
-            send(&mut s, &upgrade_request(path));
+            send(&mut s, &upgrade_request(&format!("/ws?conn_id={id}")));
+            let mut buf = Vec::new();
+            let r = read_response(&mut s, &mut buf, false)
+                .ok_or_else(|| "no handshake response".to_string())?;
+            if r.status != 101 {
+                return Err(format!("handshake answered {}", r.status));
+            }
+            send(&mut s, bytes);
+            check_ws(&mut Peer::new(s, buf), &c.expect)
+        }
+        Input::Upgrade(_) | Input::UpgradeRaw(_) => {
+            let bytes = match &c.input {
+                Input::Upgrade(path) => upgrade_request(path),
+                Input::UpgradeRaw(b) => b.clone(),
+                _ => unreachable!("matched above"),
+            };
+            let mut s = at.connect();
+            send(&mut s, &bytes);
             let mut buf = Vec::new();
             let r = read_response(&mut s, &mut buf, false)
                 .ok_or_else(|| "no handshake response".to_string())?;
@@ -308,6 +337,13 @@ fn check_http(
             Ok(())
         }
         Expect::Status(code) => status(*code),
+        Expect::Contains(code, needle) => {
+            status(*code)?;
+            if !r.text().contains(needle) {
+                return Err(format!("body {:?} lacks {needle:?}", r.text()));
+            }
+            Ok(())
+        }
         Expect::Delivered(needle) => {
             status(200)?;
             if !r.text().contains(needle) {
@@ -448,6 +484,10 @@ fn req(method: &str, path: &str, token: Option<&str>, extra: &str, body: &[u8]) 
 /// A signed request with a fresh token.
 fn signed(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
     req(method, path, Some(&token()), "", body)
+}
+
+fn signed_json_raw(method: &str, path: &str, text: &str) -> Vec<u8> {
+    signed(method, path, text.as_bytes())
 }
 
 fn signed_json(method: &str, path: &str, v: &Value) -> Vec<u8> {
@@ -1052,6 +1092,82 @@ fn ws_cases() -> Vec<Case> {
         .concat(),
         Expect::Close(1000),
     );
+
+    // Bytes pipelined behind the upgrade request, in the same write.
+    v.push(case(
+        "upgrade: a frame in the same packet as the upgrade is echoed",
+        Input::UpgradeRaw([upgrade_request("/echo"), ws_frame(true, 1, b"early", true)].concat()),
+        Expect::Frames(vec![(1, b"early".to_vec())]),
+    ));
+    v.push(case(
+        "upgrade: an HTTP request pipelined behind the upgrade is a protocol error",
+        Input::UpgradeRaw([upgrade_request("/echo"), b"GET / HTTP/1.1\r\n\r\n".to_vec()].concat()),
+        Expect::Close(1002),
+    ));
+    v.push(case(
+        "upgrade: a request body is consumed before the websocket starts",
+        Input::UpgradeRaw(
+            [
+                b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nContent-Length: 5\r\n\r\nhello".to_vec(),
+                ws_frame(true, 1, b"after body", true),
+            ]
+            .concat(),
+        ),
+        Expect::Frames(vec![(1, b"after body".to_vec())]),
+    ));
+
+    // The same protocol rules on real Channelstream sockets (the model is told of each close).
+    let mut cs = |name: &str, bytes: Vec<u8>, e: Expect| {
+        v.push(case(
+            format!("Channelstream socket: {name}"),
+            Input::CsFrames(bytes),
+            e,
+        ))
+    };
+    cs(
+        "unmasked frame",
+        ws_frame(true, 1, b"x", false),
+        Expect::Close(1002),
+    );
+    cs(
+        "invalid UTF-8",
+        ws_frame(true, 1, &[0xc3, 0x28], true),
+        Expect::Close(1007),
+    );
+    cs(
+        "message past the limit",
+        ws_frame(true, 1, &vec![b'j'; MAX_WS_MESSAGE + 1], true),
+        Expect::Close(1009),
+    );
+    cs(
+        "reserved opcode",
+        ws_frame(true, 0xC, b"", true),
+        Expect::Close(1002),
+    );
+    cs(
+        "text that is not JSON is accepted and ignored (spec §5.11)",
+        [
+            ws_frame(true, 1, b"this is not json", true),
+            ws_frame(true, 1, br#"{"type": "heartbeat"}"#, true),
+            ws_frame(true, 9, b"cs-ping", true),
+        ]
+        .concat(),
+        Expect::Frames(vec![(0xA, b"cs-ping".to_vec())]),
+    );
+    cs(
+        "binary frames are ignored",
+        [
+            ws_frame(true, 2, &[0, 1, 2, 0xff], true),
+            ws_frame(true, 9, b"p2", true),
+        ]
+        .concat(),
+        Expect::Frames(vec![(0xA, b"p2".to_vec())]),
+    );
+    cs(
+        "client close 1000 is answered 1000",
+        ws_frame(true, 8, &1000u16.to_be_bytes(), true),
+        Expect::Close(1000),
+    );
     v
 }
 
@@ -1512,6 +1628,80 @@ fn api_cases() -> Vec<Case> {
         "/user_state: unknown user",
         signed_json("POST", "/user_state", &json!({"user": "nobody"})),
         Expect::Json(422, json!({"user": ["Unknown user"]})),
+    );
+
+    // JSON corners where Python's json module is laxer than RFC 8259. Herald parses strict
+    // JSON, so these get the "not JSON" answer (500) where Channelstream would answer 200:
+    // a deliberate, documented difference (clients only see that a malformed body fails).
+    add(
+        "duplicate keys: the last one wins, as in Python",
+        signed(
+            "POST",
+            "/connect",
+            br#"{"username": "a", "username": "dup-b"}"#,
+        ),
+        Expect::Contains(200, "\"username\": \"dup-b\""),
+    );
+    add(
+        "lone surrogate escape (Python accepts it; not valid Unicode)",
+        signed("POST", "/connect", br#"{"username": "sur\ud800"}"#),
+        INTERNAL,
+    );
+    add(
+        "NaN literal in a payload (Python accepts it; not JSON)",
+        signed("POST", "/message", &message_body(r#"{"x": NaN}"#)),
+        INTERNAL,
+    );
+    add(
+        "-Infinity literal in a payload (Python accepts it; not JSON)",
+        signed("POST", "/message", &message_body(r#"{"x": -Infinity}"#)),
+        INTERNAL,
+    );
+    add(
+        "history_size 1e400: int(inf) raises OverflowError in marshmallow -> 500",
+        signed_json_raw(
+            "POST",
+            "/channel_config",
+            r#"{"huge1": {"history_size": 1e400}}"#,
+        ),
+        INTERNAL,
+    );
+    // Python keeps the exact integer; Herald saturates to u64::MAX, which means the same
+    // thing for a history length (more than will ever be stored).
+    add(
+        "history_size of 401 digits saturates",
+        signed_json_raw(
+            "POST",
+            "/channel_config",
+            &format!(r#"{{"huge2": {{"history_size": 1{}}}}}"#, "0".repeat(400)),
+        ),
+        Expect::Contains(200, "\"history_size\": 18446744073709551615,"),
+    );
+    add(
+        "/connect with 5,000 channels",
+        signed_json(
+            "POST",
+            "/connect",
+            &json!({"username": "many", "channels": (0..5000).map(|i| format!("c{i}")).collect::<Vec<_>>()}),
+        ),
+        Expect::Contains(200, "\"c4999\""),
+    );
+    add(
+        "/message: channel name of 257 characters",
+        signed_json(
+            "POST",
+            "/message",
+            &json!([{"user": "u", "channel": "c".repeat(257)}]),
+        ),
+        Expect::Json(
+            422,
+            json!({"0": {"channel": ["Length must be between 1 and 256."]}}),
+        ),
+    );
+    add(
+        "/info: channels as a string",
+        signed_json("POST", "/info", &json!({"info": {"channels": "room"}})),
+        Expect::Json(422, json!({"info": {"channels": ["Not a valid list."]}})),
     );
 
     // Disallowed IPs (spec §3.1): a valid signature from 127.0.0.2 is still refused, and a bad
