@@ -50,7 +50,7 @@ fn bench_decode_chunked(c: &mut Criterion) {
     let mut buf = Vec::new();
     for i in 0..4u8 {
         buf.extend_from_slice(b"400\r\n");
-        buf.extend(std::iter::repeat(b'a' + i).take(1024));
+        buf.extend(std::iter::repeat_n(b'a' + i, 1024));
         buf.extend_from_slice(b"\r\n");
     }
     buf.extend_from_slice(b"0\r\n\r\nGET / HTTP/1.1\r\n\r\n");

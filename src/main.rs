@@ -10,6 +10,8 @@ fn main() -> ExitCode {
     let read = |p: &std::path::Path| std::fs::read_to_string(p);
     let action = match config::load(std::env::args_os(), &env, &read) {
         Ok(a) => a,
+        // --help, --version from clap, and usage errors print themselves (status 0 or 2).
+        Err(config::ConfigError::Cli(e)) => e.exit(),
         Err(e) => {
             eprintln!("herald: {e}");
             return ExitCode::from(2);
@@ -61,10 +63,10 @@ fn run(cfg: Arc<config::Config>, ignored: &[String]) -> ExitCode {
         echo = cfg.echo_path.as_deref().unwrap_or("off"),
         "Herald serving on http://{addr} (Channelstream 0.7.1 API)"
     );
-    if cfg.secret == "secret" {
+    if cfg.uses_default_secret() {
         tracing::warn!("Using default secret! Remember to set that for production.");
     }
-    if cfg.admin_secret == "admin_secret" {
+    if cfg.uses_default_admin_secret() {
         tracing::warn!("Using default admin secret! Remember to set that for production.");
     }
     tracing::warn!(allowed = ?cfg.allow_posting_from, "IPs allowed to post to the API");

@@ -464,3 +464,59 @@ fn server_heartbeat_arrives() {
         "heartbeat after {took:?}"
     );
 }
+
+#[test]
+fn connect_on_a_socket_on_b_publish_on_c_with_history_and_catch_up() {
+    let srv = Server::per_shard(3, |_| {});
+    let (a, b, c) = (srv.shard(0), srv.shard(1), srv.shard(2));
+    let cfg = json!({"hist": {"store_history": true, "history_size": 2}});
+    let v = connect(
+        &a,
+        json!({"username": "u", "channels": ["hist"], "channel_configs": cfg}),
+    );
+    let id = v["conn_id"].as_str().unwrap().to_string();
+    // Published before the socket exists: comes back by catch-up when it attaches.
+    for n in 0..3 {
+        let r = api(
+            &c,
+            "POST",
+            "/message",
+            &json!([{"channel": "hist", "user": "p", "message": {"n": n}}]),
+        );
+        assert_eq!(r.status, 200);
+    }
+    let mut ws = open_ws(&b, &id);
+    for n in 0..3 {
+        let item = next_item(&mut ws).expect("catch-up item");
+        assert_eq!(
+            (item["catchup"].clone(), item["message"]["n"].clone()),
+            (json!(true), json!(n))
+        );
+    }
+    // Live delivery, then history (size 2) read from a third shard.
+    api(
+        &c,
+        "POST",
+        "/message",
+        &json!([{"channel": "hist", "user": "p", "message": {"n": 3}}]),
+    );
+    let item = next_item(&mut ws).expect("live item");
+    assert_eq!(
+        (item["catchup"].clone(), item["message"]["n"].clone()),
+        (json!(false), json!(3))
+    );
+    let info = api(
+        &b,
+        "POST",
+        "/info",
+        &json!({"info": {"channels": ["hist"]}}),
+    )
+    .json();
+    let hist: Vec<Value> = info["channels"]["hist"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["message"]["n"].clone())
+        .collect();
+    assert_eq!(hist, vec![json!(2), json!(3)]);
+}

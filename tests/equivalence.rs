@@ -233,9 +233,12 @@ fn run(seed: u64, shards: usize, steps: usize) -> Vec<Value> {
 #[test]
 fn one_shard_and_four_shards_are_indistinguishable() {
     for seed in [1u64, 7, 42, 1234] {
-        let one = run(seed, 1, 40);
-        let four = run(seed, 4, 40);
+        let one = run(seed, 1, 60);
+        let four = run(seed, 4, 60);
         assert_eq!(one.len(), four.len(), "seed {seed}: transcript lengths");
+        let frames = one.iter().filter(|v| v.get("client").is_some()).count();
+        assert!(frames >= 10, "seed {seed}: only {frames} frames observed");
+        eprintln!("seed {seed}: {} entries, {frames} frames", one.len());
         for (i, (a, b)) in one.iter().zip(&four).enumerate() {
             assert_eq!(a, b, "seed {seed}: entry {i} differs");
         }

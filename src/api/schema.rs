@@ -1087,15 +1087,21 @@ pub fn deletes(body: &Value) -> Result<Vec<DeleteCmd>, SchemaError> {
 ///
 /// The view loads each value separately with `ChannelConfigSchema` and stops at the first
 /// failure, so a 422 carries that one channel's errors, *not* nested under its name (§5.8).
-/// A non-object body crashes (`.keys()` on a list). Every value goes through the schema, so
-/// a `null` (or any non-object) value is `{"_schema": ["Invalid input type."]}` and the
-/// `None` arm of [`ChannelConfigCmd`] is never produced.
+/// A non-object body crashes (`.keys()` on a list). A `null` value leaves an existing
+/// channel unchanged (the `None` arm of [`ChannelConfigCmd`]); any other non-object value is
+/// `{"_schema": ["Invalid input type."]}`.
 pub fn channel_config(body: &Value) -> Result<ChannelConfigCmd, SchemaError> {
     let Value::Object(o) = body else {
         return Err(SchemaError::Crash);
     };
     let mut out = Vec::with_capacity(o.len());
     for (name, v) in o {
+        // A null value leaves an existing channel unchanged (observed on 0.7.1 by the
+        // differential suite: `reconfigure_from_dict` is skipped for None).
+        if v.is_null() {
+            out.push((name.clone(), None));
+            continue;
+        }
         let cfg = channel_config_schema(v)?;
         out.push((name.clone(), Some(cfg)));
     }
@@ -1733,7 +1739,8 @@ mod tests {
                     r#"{"ok": {}, "a": {"store_frames": 2}, "b": {"notify_state": "x"}}"#,
                     r#"{"store_frames": ["Not a valid boolean."]}"#,
                 ),
-                (r#"{"a": null}"#, r#"{"_schema": ["Invalid input type."]}"#),
+                // Observed on the real server: null leaves the channel as it is.
+                (r#"{"a": null}"#, "OK"),
                 (r#"{"a": [1]}"#, r#"{"_schema": ["Invalid input type."]}"#),
                 (r#"{"a": {"history_size": 1e999}}"#, "CRASH"),
                 (

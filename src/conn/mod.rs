@@ -53,7 +53,10 @@ pub struct Parked {
 /// Websocket state.
 #[derive(Debug)]
 pub struct WsPhase {
-    pub asm: Assembler,
+    /// The frame assembler, allocated while input is being assembled and dropped when the
+    /// connection is idle (no buffered bytes, no message in progress): most subscribers
+    /// rarely send, and an idle socket should cost as little memory as possible.
+    pub asm: Option<Box<Assembler>>,
     pub kind: WsKind,
     /// When the model was last told about client activity (reports are throttled).
     pub last_activity_report: Option<Instant>,

@@ -48,6 +48,14 @@ impl OutQueue {
         }
     }
 
+    /// Give the (empty) queue's buffer back to the allocator. Called for idle connections so
+    /// an idle socket holds no output memory; busy ones keep their buffer between turns.
+    pub fn release_if_idle(&mut self) {
+        if self.chunks.is_empty() && self.chunks.capacity() > 0 {
+            self.chunks = VecDeque::new();
+        }
+    }
+
     /// Drop everything queued (used when a connection is being torn down).
     pub fn clear(&mut self) {
         self.chunks.clear();

@@ -18,7 +18,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// A `pm_users` / `exclude_users` list, as a set when it is long enough to matter.
+/// A `pm_users` / `exclude_users` list, as a set when it is long enough to matter: each
+/// channel member is checked against it, so a long list on a big channel would be quadratic.
 pub(crate) enum Names<'a> {
     List(&'a [String]),
     Set(HashSet<&'a str>),
@@ -82,6 +83,8 @@ impl Sink<'_> {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
+        // A socket takes precedence over a queue, as in Python; a socket known to be closed
+        // (`terminated`) turns any delivery into `mark_for_gc`.
         match conn.sock {
             Sock::Open(s) => {
                 self.targets.push(s);
@@ -180,6 +183,8 @@ impl Model {
         user.add_frame(t, copy);
         debug_assert!(user.frames.len() <= USER_FRAMES);
         user.last_active = t;
+        // Delivery marks users active, so it needs `users` mutably: walk a copy of the
+        // (short) list of the user's connections, kept in a reused scratch vector.
         let mut slots = std::mem::take(&mut self.slots);
         slots.clear();
         slots.extend_from_slice(&user.conns);
@@ -226,6 +231,7 @@ impl Model {
             let Some((_, ch)) = self.channels.get_index(ci) else {
                 continue;
             };
+            // Channel frames at or after `t0` (Python skips `t < newer_than`) ...
             for (t, key) in &ch.frames {
                 if *t < t0 {
                     continue;
@@ -243,6 +249,7 @@ impl Model {
                 out.push(render(m, true, &mut self.buf));
             }
         }
+        // ... but user frames strictly after it (`f[0] > newer_than`).
         if let Some(user) = self.users.get(name) {
             for (t, m) in &user.frames {
                 if *t > t0 {
@@ -275,6 +282,8 @@ impl Model {
         let Some((name, ch)) = self.channels.get_index(ci) else {
             return;
         };
+        // The list is built from the member keys at this moment: it includes a joiner
+        // (already keyed by `add_connection`) and no longer includes a parting user.
         let users = if ch.config.broadcast_presence_with_user_lists {
             ch.members
                 .keys()

@@ -81,7 +81,8 @@ pub(crate) fn uptime_string(secs: i64) -> String {
 }
 
 /// The `message` dict `pass_message` stores and sends, with the key order of
-/// `MessageBody` loading followed by `catchup` and `type`.
+/// `MessageBody` loading followed by `catchup` and `type`. It keeps the delivery keys: history
+/// entries show them (quirk 6) and catch-up filters on them; sockets never see them.
 fn message_msg(m: MessageCmd) -> Msg {
     let mut msg = Msg::with_capacity(11);
     msg.push("pm_users", F::List(m.pm_users))
@@ -91,16 +92,20 @@ fn message_msg(m: MessageCmd) -> Msg {
         .push("uuid", F::Uuid(m.uuid))
         .push("timestamp", F::Time(m.timestamp))
         .push("user", F::Str(m.user));
+    // An absent `message` stays absent everywhere, including on the wire.
     if let Some(body) = m.message {
         msg.push("message", F::Json(Value::Object(body)));
     }
+    // post_load adds `edited: null`; pass_message appends `catchup` and `type`.
     msg.push("edited", F::Null)
         .push("catchup", F::Bool(false))
         .push("type", F::Static("message"));
     msg
 }
 
-/// The `message:edit` event (a copy of the loaded PATCH item plus `type`).
+/// The `message:edit` event (a copy of the loaded PATCH item plus `type`). Only the optional
+/// keys the PATCH carried appear, and there is no `catchup` key (quirk 12) until catch-up
+/// appends one.
 fn edit_msg(e: &EditCmd) -> Msg {
     let mut msg = Msg::with_capacity(10);
     msg.push("pm_users", F::List(e.pm_users.clone()))
@@ -122,7 +127,9 @@ fn edit_msg(e: &EditCmd) -> Msg {
     msg
 }
 
-/// `msg.update({k: v for k, v in to_edit.items() if k in MSG_EDITABLE_KEYS})`.
+/// `msg.update({k: v for k, v in to_edit.items() if k in MSG_EDITABLE_KEYS})`: existing keys
+/// change in place, a key the original lacked (`message`) lands at the end; `message` is
+/// replaced whole, not merged.
 fn apply_edit(target: &mut Msg, e: &EditCmd) {
     target.set("uuid", F::Uuid(e.uuid));
     if let Some(t) = &e.timestamp {
@@ -192,6 +199,8 @@ impl Model {
         };
         // setdefault: the joiner's key is in the map (and in presence user lists) already.
         let first = ch.members.entry(username.clone()).or_default().is_empty();
+        // Sent before the connection joins the list, so the joiner's own connection cannot
+        // receive it (it is excluded by name as well).
         if first && ch.config.notify_presence {
             self.send_presence(ci, &username, true, now, fx);
         }
@@ -284,6 +293,8 @@ impl Model {
         } else {
             Vec::new()
         };
+        // `total_users` counts the listed names, so it is 0 when users are not requested
+        // (quirk 10), while `total_connections` always counts.
         let mut users: Vec<&str> = if include_users {
             ch.members.keys().map(|k| &**k).collect()
         } else {
@@ -321,6 +332,7 @@ impl Model {
                 .map(|(n, c)| (n.as_str(), c))
                 .collect(),
         };
+        // Unknown names are skipped; a name asked twice collapses like a dict key.
         let mut chans = Map::new();
         let mut seen: HashSet<&str> = HashSet::new();
         let mut listed: Vec<&str> = Vec::new();
@@ -342,6 +354,8 @@ impl Model {
                 }
             }
         }
+        // Full private state unless asked otherwise (quirk 5). A member whose user was
+        // collected is left out (0.7.1 raised KeyError here).
         let users: Vec<Value> = listed
             .into_iter()
             .filter_map(|n| self.users.get(n).map(|u| (n, u)))
@@ -370,6 +384,8 @@ impl Model {
     /// `POST /connect`.
     pub fn connect(&mut self, cmd: ConnectCmd, now: Now, fx: &mut dyn Effects) -> Reply {
         let t = self.t(now);
+        // `operations.connect`: the user (fresh state only when new), public keys (always
+        // replaced, quirk 4), merged state, then a new connection, then the channels.
         if !self.users.contains_key(cmd.username.as_str()) {
             let mut user = User::new(self.next_epoch(), t);
             user.state_from_dict(&cmd.fresh_user_state);
@@ -415,6 +431,8 @@ impl Model {
             user.last_active = t;
         }
 
+        // Joined in sorted order (presence events follow it); a config only applies to a
+        // channel this call creates, the last one given for a name wins as in a dict.
         let mut channels = cmd.channels;
         channels.sort();
         for name in &channels {
@@ -449,6 +467,7 @@ impl Model {
         };
         let username = self.conns.get(slot).map(|c| c.username.clone());
         let mut subscribed = Vec::new();
+        // `if user:` - a connection whose user was collected subscribes to nothing.
         if username.is_some_and(|u| self.users.contains_key(&*u)) {
             for name in &cmd.channels {
                 let config = cmd.channel_configs.iter().rev().find(|(n, _)| n == name);
@@ -654,6 +673,7 @@ impl Model {
                 let Some(ci) = self.channels.get_index_of(name) else {
                     continue;
                 };
+                // History and frames are searched independently; first match only.
                 if let Some((_, ch)) = self.channels.get_index_mut(ci) {
                     let hit = ch.history.iter().position(|&k| {
                         ch.store
@@ -709,6 +729,7 @@ impl Model {
 
     /// `/admin/admin.json`.
     pub fn admin_json(&self, now: Now) -> Reply {
+        // Users with connections, in creation order; here the state shown is the public one.
         let active: Vec<(&Arc<str>, &User)> = self
             .users
             .iter()
@@ -792,6 +813,8 @@ impl Model {
                 seq: conn.poll_seq,
             },
         );
+        // The superseded poll is answered but not counted as activity: catch-up below must
+        // use the `last_active` the connection had when this `/listen` arrived.
         if let Lp::Polling(p) = old {
             if let Some(r) = p.req {
                 fx.reply(r, poll_reply(&p));

@@ -275,8 +275,22 @@ impl Channel {
 /// superseded poll) are recognised and dropped when they surface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Timer {
-    Heartbeat { slot: usize, gen: u64 },
-    Poll { slot: usize, gen: u64, seq: u32 },
+    Heartbeat {
+        slot: usize,
+        gen: u64,
+    },
+    Poll {
+        slot: usize,
+        gen: u64,
+        seq: u32,
+    },
+    /// A poll whose connection was collected mid-wait: 0.7.1's greenlet crashes (500) when
+    /// its current wait runs out, not at once.
+    Orphan {
+        shard: u16,
+        slot: u32,
+        gen: u32,
+    },
 }
 
 /// An entry of the GC queue: a connection's `last_active` when queued (a lower bound of its

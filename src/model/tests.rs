@@ -1284,6 +1284,10 @@ fn poll_of_a_collected_connection_gets_500() {
     let r = w.m.disconnect(id, w.now(200));
     assert_eq!(&r.body[..], b"true");
     w.run(200, 1100);
+    // Collected, but 0.7.1's greenlet only crashes when its 5 s wait runs out.
+    assert!(w.fx.reply_for(req(1)).is_none());
+    assert!(!w.m.has_connection(&id));
+    w.run(1100, 5200);
     let r = w.fx.reply_for(req(1)).expect("answered");
     assert_eq!((r.status, r.kind), (500, ContentKind::Text));
     assert_eq!(&r.body[..], b"Internal Server Error");
@@ -1607,4 +1611,151 @@ fn a_poll_under_a_constant_stream_answers_at_the_cap() {
         body_json(&r).as_array().map(Vec::len),
         Some(super::clock::POLL_MAX_ITEMS)
     );
+}
+
+impl World {
+    /// Tick exactly at each `next_deadline` up to `to`, checking that deadlines advance.
+    fn follow(&mut self, to: u64) -> usize {
+        let mut n = 0;
+        let mut last = None;
+        while let Some(d) = self.m.next_deadline() {
+            let ms = d.duration_since(self.time.base).as_millis() as u64;
+            if ms > to {
+                break;
+            }
+            assert!(
+                last.is_none_or(|l| d > l),
+                "next_deadline must move forward"
+            );
+            last = Some(d);
+            self.tick(ms);
+            n += 1;
+        }
+        n
+    }
+}
+
+#[test]
+fn unsubscribing_a_channel_one_is_not_in_still_sends_parted() {
+    let mut w = World::new();
+    let cfg = ChannelConfig {
+        notify_presence: true,
+        ..ChannelConfig::default()
+    };
+    w.m.channel_config(vec![("p".into(), Some(cfg))], w.now(0));
+    let (alice, _) = w.connect(0, connect_cmd("alice", &["p"]));
+    let (bob, _) = w.connect(0, connect_cmd("bob", &[]));
+    w.ws(1, alice, sock(1));
+    let cmd = SubscribeCmd {
+        conn_id: bob,
+        channels: strings(&["p", "missing"]),
+        info: InfoResolution::default(),
+        channel_configs: vec![],
+    };
+    let v = body_json(&w.m.unsubscribe(cmd, w.now(10), &mut w.fx));
+    assert_eq!(v["unsubscribed_from"], json!([]));
+    let got = w.fx.take_for(sock(1));
+    assert_eq!(
+        got.len(),
+        1,
+        "0.7.1 quirk: after_parted runs for a non-member too"
+    );
+    assert_eq!(got[0][0]["user"], "bob");
+    assert_eq!(got[0][0]["message"]["action"], "parted");
+}
+
+#[test]
+fn one_gc_pass_collecting_two_users_parts_them_in_join_order() {
+    let mut w = World::new();
+    // No frames, so bob's late socket gets no catch-up (which would mark him active).
+    let cfg = ChannelConfig {
+        store_frames: false,
+        ..presence_config()
+    };
+    w.m.channel_config(vec![("p".into(), Some(cfg))], w.now(0));
+    let (alice, _) = w.connect(0, connect_cmd("alice", &["p"]));
+    let (bob, _) = w.connect(0, connect_cmd("bob", &["p"]));
+    let (carol, _) = w.connect(0, connect_cmd("carol", &["p"]));
+    w.ws(1, carol, sock(3));
+    // bob attaches late (no heartbeats), alice never attaches.
+    w.follow(5_500);
+    w.ws(6000, bob, sock(2));
+    w.fx.frames.clear();
+    w.follow(15_500);
+    assert!(w.m.has_connection(&alice) && w.m.has_connection(&bob));
+    w.follow(16_000);
+    assert!(!w.m.has_connection(&alice) && !w.m.has_connection(&bob));
+    assert!(w.m.has_connection(&carol));
+    let parted: Vec<Value> =
+        w.fx.take_for(sock(3))
+            .into_iter()
+            .filter(|f| f[0]["type"] == "presence")
+            .map(|f| f[0].clone())
+            .collect();
+    assert_eq!(parted.len(), 2);
+    assert_eq!(parted[0]["user"], "alice");
+    let names = |v: &Value| -> Vec<String> {
+        v["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["user"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // bob is still listed when alice parts: the pass removes users one at a time.
+    assert_eq!(names(&parted[0]), vec!["bob", "carol"]);
+    assert_eq!(parted[1]["user"], "bob");
+    assert_eq!(names(&parted[1]), vec!["carol"]);
+    // bob's socket, still attached during the pass, saw alice part before being closed.
+    let bob_frames = w.fx.take_for(sock(2));
+    assert_eq!(bob_frames.len(), 1);
+    assert_eq!(bob_frames[0][0]["user"], "alice");
+    assert_eq!(w.fx.closes, vec![(sock(2), 1000)]);
+}
+
+#[test]
+fn a_long_poll_user_is_forgotten_and_its_next_socket_send_marks_it_for_gc() {
+    let mut w = World::new();
+    let (id, _) = w.connect(0, connect_cmd("erin", &["c"]));
+    let day = 86_400_000u64;
+    // Poll back to back for a day and a minute: the connection stays, the user does not
+    // (long polls never mark the user active).
+    let mut t = 0;
+    let mut n = 0u32;
+    while t < day + 61_000 {
+        w.listen(t, req(n), id, None);
+        w.follow(t + 5_250);
+        assert!(w.fx.reply_for(req(n)).is_some(), "poll {n} answered");
+        t += 5_250;
+        n += 1;
+    }
+    assert!(w.m.has_connection(&id));
+    let admin = body_json(&w.m.admin_json(w.now(t)));
+    assert_eq!(admin["remembered_user_count"], 0);
+    // A socket send to a connection whose user is gone marks it for GC (KeyError in 0.7.1).
+    w.ws(t, id, sock(1));
+    w.send(t + 10, vec![msg_cmd("x", Some("c"), "hi")]);
+    assert_eq!(w.fx.take_for(sock(1)).len(), 1);
+    w.follow(t + 1_100);
+    assert!(!w.m.has_connection(&id));
+    assert_eq!(w.fx.closes, vec![(sock(1), 1000)]);
+}
+
+#[test]
+fn deadlines_drive_a_busy_model_without_spinning() {
+    let mut w = World::new();
+    let mut ids = Vec::new();
+    for i in 0..20u32 {
+        let (id, _) = w.connect(u64::from(i) * 100, connect_cmd(&format!("u{i}"), &["c"]));
+        if i % 2 == 0 {
+            w.ws(u64::from(i) * 100 + 1, id, sock(i));
+        }
+        ids.push(id);
+    }
+    let ticks = w.follow(120_000);
+    // 10 sockets kept alive by heartbeats; the 10 unattached connections are collected.
+    let alive = ids.iter().filter(|id| w.m.has_connection(id)).count();
+    assert_eq!(alive, 10);
+    // Heartbeats share ticks per 100 ms step; GC passes run only when something can be due.
+    assert!(ticks < 400, "{ticks} ticks");
 }

@@ -1463,7 +1463,7 @@ Content-Length: 5\r\n\r\nhello";
             Err(HttpError::Malformed("chunk size line too long"))
         );
         let mut long_ext = b"1;".to_vec();
-        long_ext.extend(std::iter::repeat(b'a').take(MAX_CHUNK_LINE));
+        long_ext.extend(std::iter::repeat_n(b'a', MAX_CHUNK_LINE));
         assert_eq!(
             chunked(&long_ext),
             Err(HttpError::Malformed("chunk size line too long"))

@@ -529,7 +529,7 @@ impl Assembler {
                     .message
                     .ok_or(WsError::Protocol("continuation frame without a message"))?;
                 let total = self.fragments.len().checked_add(payload_len);
-                if total.map_or(true, |t| t > self.max_message) {
+                if total.is_none_or(|t| t > self.max_message) {
                     return Err(WsError::TooBig);
                 }
                 utf8 = kind == MsgKind::Text;
@@ -1034,7 +1034,7 @@ mod tests {
         assert_eq!(run(16, &empty), (vec![want], None, 0));
         // A 123-byte reason (125-byte payload) is fine.
         let mut payload = 1000u16.to_be_bytes().to_vec();
-        payload.extend(std::iter::repeat(b'*').take(123));
+        payload.extend(std::iter::repeat_n(b'*', 123));
         let (events, err, _) = run(16, &masked(OpCode::Close, &payload, true));
         assert_eq!((events.len(), err), (1, None));
     }

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Reproduce BENCHMARKS.md: every herald-bench preset, side by side, in one run.
+#
+#   ./scripts/bench.sh shards         Herald 1 shard (A) vs Herald 2 shards (B), all presets
+#   ./scripts/bench.sh channelstream  Herald (A) vs the real Channelstream 0.7.1 (B), inside a
+#                                     loopback-only network namespace (needs root)
+#   SCENARIOS=fanout-1k-r25 ROUNDS=2 ./scripts/bench.sh shards
+#
+# Results go to bench-out/<mode>/ (report.json, report.md, report.svg).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODE=${1:-shards}
+DEFAULT_SCEN=all; [ "${1:-}" = channelstream ] && DEFAULT_SCEN=fanout-1k-r5,fanout-1k-r25,fanout-1k-4KiB-r10,publish-rest
+SCENARIOS=${SCENARIOS:-$DEFAULT_SCEN}
+ROUNDS=${ROUNDS:-1}
+OUT=bench-out/$MODE
+mkdir -p "$OUT"
+cargo build --release --locked --bin herald --bin herald-bench >/dev/null
+H=$PWD/target/release/herald
+B=$PWD/target/release/herald-bench
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+case "$MODE" in
+shards)
+  P1=$((20000 + RANDOM % 10000)); P2=$((P1 + 1))
+  taskset -c 0 "$H" --port $P1 --shards 1 --log-level WARNING --max-connections 30000 & pids+=($!)
+  "$H" --port $P2 --shards 2 --log-level WARNING --max-connections 30000 & pids+=($!)
+  wait_port $P1; wait_port $P2
+  "$B" --target one-shard=http://127.0.0.1:$P1 --target two-shards=http://127.0.0.1:$P2 \
+       --server-pid one-shard=${pids[0]} --server-pid two-shards=${pids[1]} \
+       --scenario "$SCENARIOS" --rounds "$ROUNDS" --source-ips 4 --out-dir "$OUT"
+  ;;
+channelstream)
+  bash tests/diff/setup.sh >/dev/null
+  CS_VENV=${CS_VENV:-/tmp/csenv38}
+  NS=hbench-$$
+  ip netns add $NS; ip netns exec $NS ip link set lo up
+  trap 'cleanup; ip netns del '$NS' 2>/dev/null || true' EXIT
+  ini=$OUT/channelstream.ini
+  "$CS_VENV/bin/channelstream_utils" make_config -o "$ini"; printf '\nhost = 127.0.0.1\n' >> "$ini"
+  ip netns exec $NS "$CS_VENV/bin/channelstream" -i "$ini" >"$OUT/channelstream.log" 2>&1 & pids+=($!)
+  ip netns exec $NS taskset -c 0 "$H" -i "$ini" --port 8001 --shards 1 --log-level WARNING & pids+=($!)
+  sleep 3
+  ip netns exec $NS "$B" --target herald=http://127.0.0.1:8001 --target channelstream=http://127.0.0.1:8000 \
+       --scenario "$SCENARIOS" --rounds "$ROUNDS" --connect-concurrency 32 --out-dir "$OUT"
+  ;;
+*) echo "usage: $0 shards|channelstream" >&2; exit 2 ;;
+esac
+echo "results in $OUT/"
