@@ -76,6 +76,68 @@ impl Server {
         }
     }
 
+    /// Like [`Server::per_shard`], but accepted sockets inherit these kernel buffer sizes
+    /// (SO_RCVBUF / SO_SNDBUF set on the listener; fixed sizes also switch off autotuning), so
+    /// tests about peers that never read have small, known amounts of kernel buffering.
+    pub fn per_shard_buffers(
+        n: usize,
+        rcvbuf: usize,
+        sndbuf: usize,
+        f: impl FnOnce(&mut Config),
+    ) -> Server {
+        let mut cfg = Config {
+            host: "127.0.0.1".into(),
+            port: 0,
+            shards: n,
+            echo_path: Some("/echo".into()),
+            ..Config::default()
+        };
+        f(&mut cfg);
+        let listeners = (0..n)
+            .map(|_| {
+                let s = socket2::Socket::new(
+                    socket2::Domain::IPV4,
+                    socket2::Type::STREAM,
+                    Some(socket2::Protocol::TCP),
+                )
+                .expect("socket");
+                s.set_recv_buffer_size(rcvbuf).expect("SO_RCVBUF");
+                s.set_send_buffer_size(sndbuf).expect("SO_SNDBUF");
+                let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+                s.bind(&addr.into()).expect("bind");
+                s.listen(4096).expect("listen");
+                s.set_nonblocking(true).expect("nonblocking");
+                mio::net::TcpListener::from_std(s.into())
+            })
+            .collect();
+        let herald::shard::Running {
+            shared,
+            handles,
+            addr,
+            shard_addrs,
+        } = herald::shard::spawn_on(Arc::new(cfg), listeners).expect("server starts");
+        Server {
+            addr,
+            shard_addrs,
+            shared,
+            handles,
+        }
+    }
+
+    /// Open connections over all shards (the `open` counters).
+    pub fn open_connections(&self) -> u64 {
+        self.shared
+            .stats
+            .iter()
+            .map(|s| s.open.load(std::sync::atomic::Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Sum of one counter over all shards.
+    pub fn stat(&self, f: impl Fn(&herald::shard::ShardStats) -> u64) -> u64 {
+        self.shared.stats.iter().map(|s| f(s)).sum()
+    }
+
     /// A view of this server that connects to shard `i`'s own port.
     pub fn shard(&self, i: usize) -> At {
         At(self.shard_addrs[i])
@@ -297,4 +359,277 @@ pub fn ws_next_text(ws: &mut Ws) -> Option<String> {
 
 pub fn set_timeout(ws: &Ws, d: Duration) {
     ws.get_ref().set_read_timeout(Some(d)).ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers added for the hostile-client, slow-peer and shutdown suites.
+
+/// A TCP connection to `target` from a chosen local address. All of 127.0.0.0/8 is loopback on
+/// Linux, so binding 127.0.0.2 makes the server see a different peer IP without any setup.
+pub fn connect_from(target: &impl Target, src: std::net::IpAddr) -> TcpStream {
+    let addr = target.addr();
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .expect("socket");
+    sock.bind(&SocketAddr::new(src, 0).into())
+        .expect("bind source address");
+    sock.connect(&addr.into()).expect("connect");
+    let s: TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    s.set_nodelay(true).ok();
+    s
+}
+
+/// A client websocket frame (any length; `masked` with a fixed key).
+pub fn ws_frame(fin: bool, op: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let mut f = vec![(if fin { 0x80 } else { 0 }) | op];
+    let m = if masked { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => f.push(m | n as u8),
+        n if n <= usize::from(u16::MAX) => {
+            f.push(m | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(m | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    let key = [0x37u8, 0xfa, 0x21, 0x3d];
+    if masked {
+        f.extend_from_slice(&key);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    } else {
+        f.extend_from_slice(payload);
+    }
+    f
+}
+
+/// What reading one server frame produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsRead {
+    /// (fin, opcode, payload).
+    Frame(bool, u8, Vec<u8>),
+    /// The TCP connection ended (EOF or reset) before a complete frame.
+    Eof,
+    /// Nothing within the read timeout.
+    Timeout,
+}
+
+/// Read one server frame from a raw socket (asserts server frames are unmasked).
+pub fn ws_read_frame(s: &mut impl Read) -> WsRead {
+    fn fill(s: &mut impl Read, buf: &mut [u8]) -> Result<(), WsRead> {
+        let mut got = 0;
+        while got < buf.len() {
+            match s.read(&mut buf[got..]) {
+                Ok(0) => return Err(WsRead::Eof),
+                Ok(n) => got += n,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return Err(WsRead::Timeout)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(WsRead::Eof),
+            }
+        }
+        Ok(())
+    }
+    let mut go = || -> Result<WsRead, WsRead> {
+        let mut h = [0u8; 2];
+        fill(s, &mut h)?;
+        assert_eq!(h[1] & 0x80, 0, "server frames are unmasked");
+        let len = match h[1] & 0x7f {
+            126 => {
+                let mut l = [0u8; 2];
+                fill(s, &mut l)?;
+                usize::from(u16::from_be_bytes(l))
+            }
+            127 => {
+                let mut l = [0u8; 8];
+                fill(s, &mut l)?;
+                usize::try_from(u64::from_be_bytes(l)).expect("sane length")
+            }
+            n => usize::from(n),
+        };
+        let mut p = vec![0; len];
+        fill(s, &mut p)?;
+        Ok(WsRead::Frame(h[0] & 0x80 != 0, h[0] & 0x0f, p))
+    };
+    go().unwrap_or_else(|e| e)
+}
+
+/// The close code of a close frame's payload.
+pub fn close_code(p: &[u8]) -> Option<u16> {
+    (p.len() >= 2).then(|| u16::from_be_bytes([p[0], p[1]]))
+}
+
+/// Upgrade request bytes for `path` with a valid RFC 6455 key.
+pub fn upgrade_request(path: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// Raw websocket handshake on `path`; returns the stream positioned right after the 101.
+pub fn ws_handshake(target: &impl Target, path: &str) -> TcpStream {
+    let mut s = target.connect();
+    s.write_all(&upgrade_request(path)).expect("send upgrade");
+    let mut buf = Vec::new();
+    let r = read_response(&mut s, &mut buf, false).expect("101 response");
+    assert_eq!(r.status, 101, "upgrade of {path}");
+    assert!(buf.is_empty(), "no bytes after the 101 yet");
+    s
+}
+
+/// Wait (polling every 20 ms) until `f` holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Signed `POST /connect` for `username` on `channels`; returns the conn_id.
+pub fn cs_connect(target: &impl Target, username: &str, channels: &[&str]) -> String {
+    let r = api(
+        target,
+        "POST",
+        "/connect",
+        &serde_json::json!({"username": username, "channels": channels}),
+    );
+    assert_eq!(r.status, 200, "/connect: {}", r.text());
+    r.json()["conn_id"]
+        .as_str()
+        .expect("conn_id in /connect answer")
+        .to_string()
+}
+
+/// A Channelstream subscriber: `/connect` then `/ws?conn_id=`, with a read timeout.
+pub fn cs_subscriber(target: &impl Target, username: &str, channels: &[&str]) -> Ws {
+    let id = cs_connect(target, username, channels);
+    let ws = ws_connect(target, &format!("/ws?conn_id={id}"));
+    set_timeout(&ws, Duration::from_secs(5));
+    ws
+}
+
+/// Next raw Channelstream frame text that is not a heartbeat (`[]`).
+pub fn cs_next_frame(ws: &mut Ws) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let t = ws_next_text(ws)?;
+        if t.trim() != "[]" {
+            return Some(t);
+        }
+    }
+    None
+}
+
+/// Next Channelstream item (frames are JSON arrays of one item), skipping heartbeats.
+pub fn cs_next_item(ws: &mut Ws) -> Option<serde_json::Value> {
+    let t = cs_next_frame(ws)?;
+    let v: serde_json::Value = serde_json::from_str(&t).ok()?;
+    v.as_array()?.first().cloned()
+}
+
+/// Signed `POST /message` of one message to `channel`; asserts 200.
+pub fn cs_publish(target: &impl Target, channel: &str, message: &serde_json::Value) {
+    let r = api(
+        target,
+        "POST",
+        "/message",
+        &serde_json::json!([{"channel": channel, "user": "publisher", "message": message}]),
+    );
+    assert_eq!(r.status, 200, "publish: {}", r.text());
+}
+
+/// A client socket with small kernel buffers (set before connecting), for peers that never
+/// read: how much they can write before blocking then says how much the server buffered.
+pub fn connect_small(target: &impl Target, rcvbuf: usize, sndbuf: usize) -> TcpStream {
+    let addr = target.addr();
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .expect("socket");
+    sock.set_recv_buffer_size(rcvbuf).expect("SO_RCVBUF");
+    sock.set_send_buffer_size(sndbuf).expect("SO_SNDBUF");
+    sock.connect(&addr.into()).expect("connect");
+    let s: TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    s.set_nodelay(true).ok();
+    s
+}
+
+/// CPU time (user + system) used so far by this process's threads whose name starts with
+/// `prefix` (e.g. "herald-shard"), from /proc/self/task/*/stat.
+pub fn threads_cpu(prefix: &str) -> Duration {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let mut total = 0u64;
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    for task in dir.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.trim_end().starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ut: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let st: u64 = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+        total += ut + st;
+    }
+    Duration::from_millis(total * 1000 / ticks)
+}
+
+/// Resident set size of this process (servers in tests run in-process).
+pub fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    pages * page
+}
+
+/// Write `chunk` over and over until a write blocks for `stall`, fails (peer closed) or `cap`
+/// bytes are written; returns the bytes written. Against a peer that applies back-pressure the
+/// result is bounded by the buffers in between.
+pub fn write_until_blocked(s: &mut TcpStream, chunk: &[u8], cap: usize, stall: Duration) -> usize {
+    s.set_write_timeout(Some(stall)).ok();
+    let (mut total, mut off) = (0, 0);
+    while total < cap && !chunk.is_empty() {
+        // Resume inside the chunk after a partial write, so the stream stays well-formed.
+        match s.write(&chunk[off..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                total += n;
+                off = (off + n) % chunk.len();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    total
 }
