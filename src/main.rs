@@ -44,6 +44,13 @@ fn run(cfg: Arc<config::Config>, ignored: &[String]) -> ExitCode {
     for k in ignored {
         tracing::warn!(key = %k, "ignoring unknown configuration key");
     }
+    let signals = match herald::signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            return ExitCode::from(1);
+        }
+    };
     let herald::shard::Running {
         shared,
         handles,
@@ -70,7 +77,7 @@ fn run(cfg: Arc<config::Config>, ignored: &[String]) -> ExitCode {
         tracing::warn!("Using default admin secret! Remember to set that for production.");
     }
     tracing::warn!(allowed = ?cfg.allow_posting_from, "IPs allowed to post to the API");
-    herald::signals::wait_for_shutdown(&shared);
+    herald::signals::wait_for_shutdown(signals, &shared);
     let mut code = ExitCode::SUCCESS;
     for h in handles {
         match h.join() {

@@ -377,7 +377,6 @@ fn half_closed_client_gets_the_answer_to_a_front_request() {
 }
 
 #[test]
-#[ignore = "BUG: a request parked for the model is dropped when the client half-closes"]
 fn half_closed_client_gets_the_answer_to_a_model_request() {
     let _g = serial();
     let srv = Server::per_shard(2, |_| {});
@@ -497,7 +496,6 @@ fn stalled_subscriber_is_cut_while_the_healthy_one_gets_everything() {
 }
 
 #[test]
-#[ignore = "BUG: the 1008 close frame is spliced into a partly written frame"]
 fn stalled_subscriber_sees_whole_frames_then_close_1008() {
     let _g = serial();
     let (count, size) = (300, 8 * 1024);
@@ -534,7 +532,6 @@ fn stalled_subscriber_sees_whole_frames_then_close_1008() {
 }
 
 #[test]
-#[ignore = "BUG: a slow consumer that never reads keeps its server socket forever"]
 fn stalled_subscriber_that_never_reads_is_released() {
     let _g = serial();
     let (srv, stalled, _healthy, got) = busy_channel_with_a_stalled_reader(200, 8 * 1024);
@@ -605,7 +602,6 @@ fn echo_peer_that_never_reads_is_throttled() {
 }
 
 #[test]
-#[ignore = "BUG: the shard busy-loops while an echo peer does not read its replies"]
 fn echo_peer_that_never_reads_costs_no_cpu() {
     let _g = serial();
     let (_srv, mut healthy, _s, written) = stalled_echo_peer();
@@ -623,7 +619,6 @@ fn echo_peer_that_never_reads_costs_no_cpu() {
 }
 
 #[test]
-#[ignore = "BUG: a parked HTTP request with a pipelined flood behind it makes the shard spin"]
 fn parked_request_with_a_pipelined_flood_costs_no_cpu() {
     let _g = serial();
     let srv = Server::per_shard_buffers(1, SMALL_BUF, SMALL_BUF, |c| {
@@ -647,7 +642,6 @@ fn parked_request_with_a_pipelined_flood_costs_no_cpu() {
 }
 
 #[test]
-#[ignore = "BUG: pongs to a Channelstream socket that never reads are queued without bound"]
 fn ping_flood_from_a_subscriber_that_never_reads_is_bounded() {
     let _g = serial();
     let srv = Server::per_shard_buffers(1, SMALL_BUF, SMALL_BUF, |c| {
@@ -675,7 +669,6 @@ fn ping_flood_from_a_subscriber_that_never_reads_is_bounded() {
 }
 
 #[test]
-#[ignore = "BUG: responses to a pipelining client that never reads are queued without bound"]
 fn pipelining_client_that_never_reads_is_bounded() {
     let _g = serial();
     let srv = Server::per_shard_buffers(1, SMALL_BUF, SMALL_BUF, |c| {
@@ -748,7 +741,6 @@ fn connections_over_the_limit_are_closed_at_once_and_counted() {
 /// as fast as it can must still get every one: the slow-consumer cap is for peers that do
 /// not read, not for a burst that is larger than the cap.
 #[test]
-#[ignore = "BUG: one large /message batch cuts a reader on the model shard as a slow consumer"]
 fn one_large_batch_does_not_cut_a_reader_that_keeps_up() {
     let _g = serial();
     let srv = Server::per_shard(2, |_| {});

@@ -278,6 +278,20 @@ impl Model {
         }
     }
 
+    /// Server shutdown: answer every parked long poll now with what it has collected, so
+    /// no client is left waiting on a socket that is about to close.
+    pub fn finish_polls(&mut self, fx: &mut dyn Effects) {
+        for (_, conn) in self.conns.iter_mut() {
+            if let Lp::Polling(_) = conn.lp {
+                if let Lp::Polling(p) = std::mem::replace(&mut conn.lp, Lp::Idle) {
+                    if let Some(req) = p.req {
+                        fx.reply(req, poll_reply(&p));
+                    }
+                }
+            }
+        }
+    }
+
     /// `gc_users`: forget users inactive for a day (even with connections, as 0.7.1 does).
     fn gc_users(&mut self, t: T) {
         let threshold = t.minus(USER_TIMEOUT);
