@@ -29,8 +29,12 @@ pub struct LocalRef {
 /// Everything that crosses shards. Only `Send` data: frames as `Bytes`, ids, parsed commands.
 #[derive(Debug)]
 pub enum ShardMsg {
-    /// A command for the model (sent to the model shard).
-    Model { req: Option<ReqRef>, cmd: Command },
+    /// A command for the model (sent to the model shard). Boxed: commands are large and
+    /// rare next to deliveries, and every inbox slot is sized for the largest variant.
+    Model {
+        req: Option<ReqRef>,
+        cmd: Box<Command>,
+    },
     /// The model's answer to a request parked on the receiving shard.
     Reply { req: ReqRef, reply: Reply },
     /// One encoded frame for several local sockets (one message per shard per publish).
@@ -128,5 +132,16 @@ mod tests {
         poll.poll(&mut events, Some(Duration::from_secs(5)))
             .expect("poll");
         assert_eq!(events.iter().count(), 1);
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Inbox slots are allocated up front (capacity × slot size per shard): keep them small.
+    #[test]
+    fn message_is_small() {
+        let n = std::mem::size_of::<super::ShardMsg>();
+        eprintln!("ShardMsg {n} B");
+        assert!(n <= 64, "ShardMsg grew to {n} bytes");
     }
 }

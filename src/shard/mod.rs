@@ -42,8 +42,9 @@ pub const MODEL_SHARD: u16 = 0;
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 
-/// Capacity of each shard's inbox.
-pub const INBOX_CAPACITY: usize = 65_536;
+/// Capacity of each shard's inbox. Slots are allocated up front (64 B each): 16 Ki messages
+/// is 1 MiB per shard, and a full inbox is back-pressure, never loss.
+pub const INBOX_CAPACITY: usize = 16_384;
 
 /// Shard-local timers (header/idle/linger) are checked this often.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
@@ -215,7 +216,6 @@ impl Shard {
                         date: &self.date,
                     };
                     model.tick(now_pair(now), &mut fx);
-                    fx.send_batches_done();
                 }
             }
             if now >= next_sweep {
@@ -705,11 +705,13 @@ impl Shard {
                 date: &self.date,
             };
             model.handle(req, cmd, now_pair(Instant::now()), &mut fx);
-            fx.send_batches_done();
             return Ok(());
         }
         let inbox = &self.shared.inboxes[usize::from(MODEL_SHARD)];
-        match inbox.send(ShardMsg::Model { req, cmd }) {
+        match inbox.send(ShardMsg::Model {
+            req,
+            cmd: Box::new(cmd),
+        }) {
             Ok(()) => Ok(()),
             Err(_) => {
                 self.io.stats.inbox_full.fetch_add(1, Ordering::Relaxed);
@@ -735,8 +737,7 @@ impl Shard {
                     shared: &self.shared,
                     date: &self.date,
                 };
-                model.handle(req, cmd, now_pair(Instant::now()), &mut fx);
-                fx.send_batches_done();
+                model.handle(req, *cmd, now_pair(Instant::now()), &mut fx);
             }
             ShardMsg::Reply { req, reply } => {
                 let cfg = self.shared.cfg.clone();
@@ -1110,8 +1111,6 @@ impl Fx<'_> {
             spill.push_back(msg);
         }
     }
-
-    fn send_batches_done(&mut self) {}
 }
 
 impl Effects for Fx<'_> {
