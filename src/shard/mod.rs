@@ -400,8 +400,24 @@ impl Shard {
                 // it drains them (resumed from flush_dirty); TCP throttles it meanwhile.
                 return;
             }
-            let (head, head_len) = match http::parse_head(&conn.rbuf, &limits) {
-                Ok(Some(h)) => h,
+            let framed = http::parse_head(&conn.rbuf, &limits).and_then(|parsed| {
+                let Some((head, head_len)) = parsed else {
+                    return Ok(None);
+                };
+                // (bytes the body occupies, the de-chunked body if it had to be decoded)
+                let body = match head.body {
+                    BodyKind::None => Some((0, None)),
+                    BodyKind::Length(n) => (conn.rbuf.len() >= head_len + n).then_some((n, None)),
+                    BodyKind::Chunked => {
+                        let rest = conn.rbuf.get(head_len..).unwrap_or(&[]);
+                        http::decode_chunked(rest, limits.max_body)?
+                            .map(|(b, used)| (used, Some(Bytes::from(b))))
+                    }
+                };
+                Ok(Some((head, head_len, body)))
+            });
+            let (head, head_len, body) = match framed {
+                Ok(Some(f)) => f,
                 Ok(None) => return,
                 Err(e) => {
                     self.io.stats.http_errors.fetch_add(1, Ordering::Relaxed);
@@ -413,57 +429,19 @@ impl Shard {
                     return;
                 }
             };
-            // Body framing.
-            let (body, consumed): (Bytes, usize) = match head.body {
-                BodyKind::None => (Bytes::new(), head_len),
-                BodyKind::Length(n) => {
-                    if conn.rbuf.len() < head_len + n {
-                        if head.expect_continue && !hp.sent_continue {
-                            hp.sent_continue = true;
-                            conn.out
-                                .push(Bytes::from_static(b"HTTP/1.1 100 Continue\r\n\r\n"));
-                            self.mark_dirty(key);
-                        }
-                        return;
-                    }
-                    let all = conn.rbuf.split_to(head_len + n).freeze();
-                    let head_bytes = all.slice(..head_len);
-                    let body = all.slice(head_len..);
-                    self.finish_request(key, &head, head_bytes, body);
-                    continue;
+            let Some((body_len, decoded)) = body else {
+                // Head complete, body still arriving.
+                if head.expect_continue && !hp.sent_continue {
+                    hp.sent_continue = true;
+                    conn.out.push(Bytes::from_static(http::CONTINUE_100));
+                    self.mark_dirty(key);
                 }
-                BodyKind::Chunked => {
-                    match http::decode_chunked(
-                        conn.rbuf.get(head_len..).unwrap_or(&[]),
-                        limits.max_body,
-                    ) {
-                        Ok(Some((b, used))) => (Bytes::from(b), head_len + used),
-                        Ok(None) => {
-                            if head.expect_continue && !hp.sent_continue {
-                                hp.sent_continue = true;
-                                conn.out
-                                    .push(Bytes::from_static(b"HTTP/1.1 100 Continue\r\n\r\n"));
-                                self.mark_dirty(key);
-                            }
-                            return;
-                        }
-                        Err(e) => {
-                            self.io.stats.http_errors.fetch_add(1, Ordering::Relaxed);
-                            let mut r = Response::new(
-                                e.status(),
-                                ContentKind::Text,
-                                Bytes::from(e.to_string()),
-                            );
-                            r.close = true;
-                            write_response(conn, &r, false, false, &self.date, &cfg);
-                            self.mark_dirty(key);
-                            return;
-                        }
-                    }
-                }
+                return;
             };
-            let head_bytes = conn.rbuf.split_to(consumed).freeze().slice(..head_len);
-            self.finish_request(key, &head, head_bytes, body);
+            // Content-Length bodies are zero-copy slices of the read buffer.
+            let all = conn.rbuf.split_to(head_len + body_len).freeze();
+            let body = decoded.unwrap_or_else(|| all.slice(head_len..));
+            self.finish_request(key, &head, all.slice(..head_len), body);
         }
     }
 
