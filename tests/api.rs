@@ -520,3 +520,22 @@ fn connect_on_a_socket_on_b_publish_on_c_with_history_and_catch_up() {
         .collect();
     assert_eq!(hist, vec![json!(2), json!(3)]);
 }
+
+#[test]
+fn metrics_need_rights_and_count_errors() {
+    let srv = Server::start(2);
+    assert_eq!(request(&srv, "GET", "/metrics", &[], b"").status, 403);
+    request(&srv, "GET", "/nope", &[], b"");
+    let t = token();
+    let r = request(&srv, "GET", "/metrics", &[("X-Channelstream-Secret", &t)], b"");
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    assert!(text.contains("# TYPE herald_connections_open gauge"), "{text}");
+    let errors: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("herald_http_errors_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("http errors counter");
+    assert!(errors >= 2, "{text}");
+    assert!(text.contains("herald_shards 2"));
+}

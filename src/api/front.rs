@@ -114,6 +114,8 @@ pub enum FrontAction {
         accept: String,
         target: WsTarget,
     },
+    /// Answer with the server's counters (the shard owns them).
+    Metrics,
 }
 
 /// Read-only context shared by all requests of a shard.
@@ -221,7 +223,7 @@ impl Front<'_> {
             }
             r if r.is_server_api() && auth != Auth::Granted => FrontAction::Respond(forbidden(req)),
             r if r.is_admin() && auth != Auth::Granted && !self.admin_cookie_ok(req) => {
-                if r == Route::OpenApi {
+                if matches!(r, Route::OpenApi | Route::Metrics) {
                     FrontAction::Respond(forbidden(req))
                 } else {
                     FrontAction::Respond(self.redirect(req, prefix, "/admin/sign_in"))
@@ -361,6 +363,7 @@ impl Front<'_> {
                 Response::new(200, ContentKind::Html, Bytes::from_static(ADMIN_PAGE)).with_cors(),
             ),
             Route::AdminSignIn => self.sign_in(req, prefix),
+            Route::Metrics => FrontAction::Metrics,
             Route::AdminSignOut => {
                 let mut resp = self.redirect(req, prefix, "/admin/sign_in");
                 resp.headers

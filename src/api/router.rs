@@ -32,6 +32,8 @@ pub enum Route {
     AdminSignIn,
     AdminSignOut,
     OpenApi,
+    /// Herald's counters in Prometheus text format (admin rights).
+    Metrics,
     /// Unknown path.
     NotFound,
     /// Known path, wrong method: 404 with a "predicate mismatch" body naming the view.
@@ -57,7 +59,10 @@ impl Route {
 
     /// Routes that need admin rights (admin cookie, or the server-API signature).
     pub fn is_admin(self) -> bool {
-        matches!(self, Route::AdminJson | Route::AdminPage | Route::OpenApi)
+        matches!(
+            self,
+            Route::AdminJson | Route::AdminPage | Route::OpenApi | Route::Metrics
+        )
     }
 }
 
@@ -106,6 +111,10 @@ pub fn route(method: Method, path: &[u8], echo_path: Option<&[u8]>) -> Route {
         b"/admin/sign_in" => Route::AdminSignIn,
         b"/admin/sign_out" => Route::AdminSignOut,
         b"/openapi.json" => Route::OpenApi,
+        b"/metrics" => match method {
+            Get | Head => Route::Metrics,
+            _ => Route::MethodMismatch("metrics"),
+        },
         _ => Route::NotFound,
     }
 }
@@ -147,6 +156,8 @@ mod tests {
             (Get, "/", Route::NotFound),
             (Get, "/demo", Route::NotFound),
             (Get, "/openapi.json", Route::OpenApi),
+            (Get, "/metrics", Route::Metrics),
+            (Post, "/metrics", Route::MethodMismatch("metrics")),
         ];
         for (m, p, want) in cases {
             assert_eq!(route(*m, p.as_bytes(), echo), *want, "{m:?} {p}");

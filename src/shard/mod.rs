@@ -82,6 +82,84 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Every shard's counters, summed, in Prometheus text exposition format.
+    pub fn metrics_text(&self) -> String {
+        let sum = |f: fn(&ShardStats) -> &AtomicU64| -> u64 {
+            self.stats
+                .iter()
+                .map(|s| f(s).load(Ordering::Relaxed))
+                .sum()
+        };
+        let inbox_full: u64 = self
+            .inboxes
+            .iter()
+            .map(|i| i.full_events.load(Ordering::Relaxed))
+            .sum();
+        let rows: [(&str, &str, &str, u64); 9] = [
+            (
+                "herald_connections_open",
+                "gauge",
+                "Open client connections",
+                sum(|s| &s.open),
+            ),
+            (
+                "herald_connections_accepted_total",
+                "counter",
+                "Accepted connections",
+                sum(|s| &s.accepted),
+            ),
+            (
+                "herald_connections_refused_total",
+                "counter",
+                "Connections refused over --max-connections",
+                sum(|s| &s.refused_over_limit),
+            ),
+            (
+                "herald_slow_consumers_closed_total",
+                "counter",
+                "Websockets closed 1008 past --max-queued-bytes",
+                sum(|s| &s.closed_slow_consumer),
+            ),
+            (
+                "herald_http_errors_total",
+                "counter",
+                "HTTP responses with status >= 400",
+                sum(|s| &s.http_errors),
+            ),
+            (
+                "herald_ws_protocol_errors_total",
+                "counter",
+                "Websockets closed for protocol errors (1002/1007/1009)",
+                sum(|s| &s.ws_protocol_errors),
+            ),
+            (
+                "herald_timeouts_total",
+                "counter",
+                "Requests answered 408 (header timeout)",
+                sum(|s| &s.timeouts),
+            ),
+            (
+                "herald_inbox_full_total",
+                "counter",
+                "Cross-shard sends that found an inbox full (503 or spill)",
+                inbox_full.max(sum(|s| &s.inbox_full)),
+            ),
+            (
+                "herald_shards",
+                "gauge",
+                "Reactor threads",
+                self.inboxes.len() as u64,
+            ),
+        ];
+        let mut out = String::with_capacity(1024);
+        for (name, kind, help, v) in rows {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+            ));
+        }
+        out
+    }
+
     /// Ask every shard to shut down gracefully.
     pub fn request_shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
@@ -547,6 +625,12 @@ impl Shard {
                         &cfg,
                     );
                 }
+            }
+            FrontAction::Metrics => {
+                let body = self.shared.metrics_text();
+                let r = Response::new(200, ContentKind::Text, body);
+                write_response(conn, &r, keep_alive, head_only, &self.date, &cfg);
+                self.mark_dirty(key);
             }
             FrontAction::Upgrade { accept, target } => {
                 conn.out.push(Bytes::from(handshake::response_101(&accept)));
