@@ -2,6 +2,7 @@
 # Reproduce BENCHMARKS.md: every herald-bench preset, side by side, in one run.
 #
 #   ./scripts/bench.sh shards         Herald 1 shard (A) vs Herald 2 shards (B), all presets
+#   ./scripts/bench.sh pinned         Herald 1 shard on cpu0 as an A/A pair, client on cpu1
 #   ./scripts/bench.sh channelstream  Herald (A) vs the real Channelstream 0.7.1 (B), inside a
 #                                     loopback-only network namespace (needs root)
 #   SCENARIOS=fanout-1k-r25 ROUNDS=2 ./scripts/bench.sh shards
@@ -33,6 +34,17 @@ shards)
        --server-pid one-shard=${pids[0]} --server-pid two-shards=${pids[1]} \
        --scenario "$SCENARIOS" --rounds "$ROUNDS" --source-ips 4 --out-dir "$OUT"
   ;;
+pinned)
+  # Herald 1 shard on cpu0 twice (an A/A pair shows the noise), client on cpu1, server CPU
+  # from cpu0's /proc/stat busy time: the figures comparable with targets.md.
+  P1=$((20000 + RANDOM % 10000)); P2=$((P1 + 1))
+  taskset -c 0 "$H" --port $P1 --shards 1 --log-level WARNING --max-connections 30000 & pids+=($!)
+  taskset -c 0 "$H" --port $P2 --shards 1 --log-level WARNING --max-connections 30000 & pids+=($!)
+  wait_port $P1; wait_port $P2
+  "$B" --target A=http://127.0.0.1:$P1 --target A2=http://127.0.0.1:$P2 \
+       --server-pid A=${pids[0]} --server-pid A2=${pids[1]} --server-cores 0 --pin-cpu 1 \
+       --scenario "$SCENARIOS" --rounds "$ROUNDS" --source-ips 4 --out-dir "$OUT"
+  ;;
 channelstream)
   bash tests/diff/setup.sh >/dev/null
   CS_VENV=${CS_VENV:-/tmp/csenv38}
@@ -47,6 +59,6 @@ channelstream)
   ip netns exec $NS "$B" --target herald=http://127.0.0.1:8001 --target channelstream=http://127.0.0.1:8000 \
        --scenario "$SCENARIOS" --rounds "$ROUNDS" --connect-concurrency 32 --out-dir "$OUT"
   ;;
-*) echo "usage: $0 shards|channelstream" >&2; exit 2 ;;
+*) echo "usage: $0 shards|pinned|channelstream" >&2; exit 2 ;;
 esac
 echo "results in $OUT/"
