@@ -527,10 +527,19 @@ fn metrics_need_rights_and_count_errors() {
     assert_eq!(request(&srv, "GET", "/metrics", &[], b"").status, 403);
     request(&srv, "GET", "/nope", &[], b"");
     let t = token();
-    let r = request(&srv, "GET", "/metrics", &[("X-Channelstream-Secret", &t)], b"");
+    let r = request(
+        &srv,
+        "GET",
+        "/metrics",
+        &[("X-Channelstream-Secret", &t)],
+        b"",
+    );
     assert_eq!(r.status, 200);
     let text = r.text();
-    assert!(text.contains("# TYPE herald_connections_open gauge"), "{text}");
+    assert!(
+        text.contains("# TYPE herald_connections_open gauge"),
+        "{text}"
+    );
     let errors: u64 = text
         .lines()
         .find_map(|l| l.strip_prefix("herald_http_errors_total "))
