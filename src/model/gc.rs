@@ -249,7 +249,7 @@ impl Model {
         for &ci in &conn.channels {
             if let Some((_, ch)) = self.channels.get_index_mut(ci) {
                 if let Some(slots) = ch.members.get_mut(&*conn.username) {
-                    slots.retain(|&s| s != slot);
+                    slots.retain(|s| *s != slot);
                     if slots.is_empty() {
                         ch.members.shift_remove(&*conn.username);
                     }

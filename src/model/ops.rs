@@ -6,7 +6,7 @@
 
 use super::clock::{HEARTBEAT, POLL_FIRST_WAIT, T};
 use super::msg::{poll_body, Msg, F};
-use super::state::{mark_for_gc, Channel, Conn, Lp, Poll, Sock, Timer, User};
+use super::state::{mark_for_gc, Channel, Conn, Lp, Poll, Slots, Sock, Timer, User};
 use super::{ContentKind, Effects, Model, Now, Reply, ReqRef, SockRef};
 use crate::api::pyjson;
 use crate::api::types::{
@@ -250,7 +250,7 @@ impl Model {
             empty = list.is_empty();
         }
         if let Some(conn) = self.conns.get_mut(slot) {
-            conn.channels.retain(|&c| c != ci);
+            conn.channels.retain(|c| *c != ci);
         }
         if empty {
             ch.members.shift_remove(&*username);
@@ -411,7 +411,7 @@ impl Model {
             last_active: t,
             sock: Sock::None,
             lp: Lp::None,
-            channels: Vec::new(),
+            channels: Slots::new(),
             gc_seq: 0,
             gc_parked: false,
             poll_seq: 0,

@@ -14,10 +14,16 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use slab::Slab;
+use smallvec::SmallVec;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use uuid::Uuid;
+
+/// Slot lists of users, connections and channel members: almost always one or two entries,
+/// so they live inline (24 B, the size of a `Vec`) instead of in a heap block of their own;
+/// at 10k idle subscribers that is three fewer allocations per connection.
+pub(crate) type Slots = SmallVec<[usize; 2]>;
 
 /// A user (`user.py`).
 #[derive(Debug)]
@@ -28,7 +34,7 @@ pub(crate) struct User {
     pub(crate) state: StateMap,
     pub(crate) public_keys: Vec<String>,
     /// Connection slots in the order they were added.
-    pub(crate) conns: Vec<usize>,
+    pub(crate) conns: Slots,
     /// Global private messages (and their edits/deletes), delivery keys already popped.
     pub(crate) frames: VecDeque<(T, Msg)>,
     pub(crate) last_active: T,
@@ -41,7 +47,7 @@ impl User {
             uuid: Uuid::new_v4(),
             state: Map::new(),
             public_keys: Vec::new(),
-            conns: Vec::new(),
+            conns: Slots::new(),
             frames: VecDeque::new(),
             last_active: now,
         }
@@ -182,7 +188,7 @@ pub(crate) struct Conn {
     pub(crate) sock: Sock,
     pub(crate) lp: Lp,
     /// Indices of the channels holding this connection.
-    pub(crate) channels: Vec<usize>,
+    pub(crate) channels: Slots,
     /// Sequence of this connection's one live entry in the GC queue.
     pub(crate) gc_seq: u32,
     /// Stale but in no channel: 0.7.1's GC only finds connections through channels.
@@ -204,7 +210,7 @@ pub(crate) struct Channel {
     pub(crate) uuid: Uuid,
     pub(crate) config: ChannelConfig,
     /// `connections`: username -> connection slots, users in first-join order.
-    pub(crate) members: IndexMap<Arc<str>, Vec<usize>>,
+    pub(crate) members: IndexMap<Arc<str>, Slots>,
     pub(crate) store: Slab<Stored>,
     pub(crate) history: VecDeque<usize>,
     pub(crate) frames: VecDeque<(T, usize)>,
@@ -267,7 +273,7 @@ impl Channel {
     }
 
     pub(crate) fn total_connections(&self) -> usize {
-        self.members.values().map(Vec::len).sum()
+        self.members.values().map(|s| s.len()).sum()
     }
 }
 
