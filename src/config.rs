@@ -98,6 +98,10 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     pub max_connections_per_shard: usize,
+    pub max_connections_total: usize,
+    /// Per shard: connections whose first request head has not fully arrived.
+    pub max_pending_handshakes: usize,
+    pub max_channels_per_connection: usize,
     pub max_head_bytes: usize,
     pub max_headers: usize,
     pub max_body_bytes: usize,
@@ -111,6 +115,9 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections_per_shard: 100_000,
+            max_connections_total: 1_000_000,
+            max_pending_handshakes: 10_000,
+            max_channels_per_connection: 1_000,
             max_head_bytes: 16 * 1024,
             max_headers: 64,
             max_body_bytes: 1024 * 1024,
@@ -752,6 +759,22 @@ struct LimitFlags {
           value_parser = positive_usize)]
     max_connections: usize,
 
+    /// Open connections over all shards (new ones refused beyond)
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections_total,
+          value_parser = positive_usize)]
+    max_connections_total: usize,
+
+    /// Connections per shard still sending their first request head, e.g. a websocket
+    /// upgrade (new ones refused beyond; a slowloris defence next to --header-timeout-secs)
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_pending_handshakes,
+          value_parser = positive_usize)]
+    max_pending_handshakes: usize,
+
+    /// Channels one connection may be subscribed to (/connect and /subscribe answer 422 beyond)
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_channels_per_connection,
+          value_parser = positive_usize)]
+    max_channels_per_connection: usize,
+
     /// Bytes of an HTTP request head (431 beyond)
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_head_bytes,
           value_parser = positive_usize)]
@@ -1149,6 +1172,9 @@ fn apply_flags(cfg: &mut Config, cli: Cli) {
     let l = cli.limits;
     cfg.limits = Limits {
         max_connections_per_shard: l.max_connections,
+        max_connections_total: l.max_connections_total,
+        max_pending_handshakes: l.max_pending_handshakes,
+        max_channels_per_connection: l.max_channels_per_connection,
         max_head_bytes: l.max_head_bytes,
         max_headers: l.max_headers,
         max_body_bytes: l.max_body_bytes,
@@ -2055,6 +2081,12 @@ port = 1
             &[
                 "--max-connections",
                 "10",
+                "--max-connections-total",
+                "15",
+                "--max-pending-handshakes",
+                "4",
+                "--max-channels-per-connection",
+                "3",
                 "--max-head-bytes",
                 "2048",
                 "--max-headers",
@@ -2077,6 +2109,9 @@ port = 1
             c.limits,
             Limits {
                 max_connections_per_shard: 10,
+                max_connections_total: 15,
+                max_pending_handshakes: 4,
+                max_channels_per_connection: 3,
                 max_head_bytes: 2048,
                 max_headers: 8,
                 max_body_bytes: 100,

@@ -548,3 +548,78 @@ fn metrics_need_rights_and_count_errors() {
     assert!(errors >= 2, "{text}");
     assert!(text.contains("herald_shards 2"));
 }
+
+#[test]
+fn channels_per_connection_are_capped_with_a_422_that_changes_nothing() {
+    let srv = Server::per_shard(2, |c| c.limits.max_channels_per_connection = 2);
+    let over = json!({"channels": ["Too many channels for one connection (at most 2)."]});
+    // /connect with three distinct channels: refused, no connection made.
+    let r = api(
+        &srv.shard(1),
+        "POST",
+        "/connect",
+        &json!({"username": "cap", "conn_id": "aaaaaaaa-0000-0000-0000-000000000001",
+                "channels": ["a", "b", "c"]}),
+    );
+    assert_eq!((r.status, r.json()), (422, over.clone()));
+    let r = api(
+        &srv,
+        "POST",
+        "/info",
+        &json!({"info": {"channels": ["a", "b", "c"]}}),
+    );
+    assert_eq!(r.json()["channels"], json!({}), "{}", r.text());
+    // Duplicates count once: two distinct channels are within the limit.
+    let r = api(
+        &srv.shard(1),
+        "POST",
+        "/connect",
+        &json!({"username": "cap", "conn_id": "aaaaaaaa-0000-0000-0000-000000000002",
+                "channels": ["a", "b", "a"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = api(
+        &srv,
+        "POST",
+        "/info",
+        &json!({"info": {"channels": ["a", "c"]}}),
+    );
+    let info = r.json();
+    let names: Vec<&String> = info["channels"].as_object().unwrap().keys().collect();
+    assert_eq!(names, vec!["a"], "{}", r.text());
+    // /subscribe to a channel already joined plus nothing new: fine; one new one: refused.
+    let sub = |chs: serde_json::Value| {
+        api(
+            &srv.shard(0),
+            "POST",
+            "/subscribe",
+            &json!({"conn_id": "aaaaaaaa-0000-0000-0000-000000000002", "channels": chs}),
+        )
+    };
+    let r = sub(json!(["b"]));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["channels"], json!(["a", "b"]));
+    let r = sub(json!(["b", "c"]));
+    assert_eq!((r.status, r.json()), (422, over));
+    // After leaving one, there is room again.
+    let r = api(
+        &srv,
+        "POST",
+        "/unsubscribe",
+        &json!({"conn_id": "aaaaaaaa-0000-0000-0000-000000000002", "channels": ["a"]}),
+    );
+    assert_eq!(r.status, 200);
+    let r = sub(json!(["c"]));
+    assert_eq!(r.json()["channels"], json!(["b", "c"]), "{}", r.text());
+    // Both refusals are counted.
+    let t = token();
+    let m = request(
+        &srv,
+        "GET",
+        "/metrics",
+        &[("X-Channelstream-Secret", &t)],
+        b"",
+    )
+    .text();
+    assert!(m.contains("herald_channel_limit_refused_total 2"), "{m}");
+}

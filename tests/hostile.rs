@@ -1684,7 +1684,16 @@ fn api_cases() -> Vec<Case> {
             "/connect",
             &json!({"username": "many", "channels": (0..5000).map(|i| format!("c{i}")).collect::<Vec<_>>()}),
         ),
-        Expect::Contains(200, "\"c4999\""),
+        Expect::Contains(422, "Too many channels for one connection (at most 1000)."),
+    );
+    add(
+        "/connect with 1,000 channels (the limit)",
+        signed_json(
+            "POST",
+            "/connect",
+            &json!({"username": "many", "channels": (0..1000).map(|i| format!("c{i}")).collect::<Vec<_>>()}),
+        ),
+        Expect::Contains(200, "\"c999\""),
     );
     add(
         "/message: channel name of 257 characters",

@@ -733,6 +733,96 @@ fn connections_over_the_limit_are_closed_at_once_and_counted() {
     assert_eq!(r.status, 200);
 }
 
+#[test]
+fn the_total_connection_limit_spans_shards() {
+    let _g = serial();
+    let srv = Server::per_shard(2, |c| c.limits.max_connections_total = 4);
+    // Two on each shard, each served once so it is surely registered.
+    let mut held: Vec<TcpStream> = (0..4)
+        .map(|i| {
+            let mut s = srv.shard(i % 2).connect();
+            s.write_all(b"OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut buf = Vec::new();
+            assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 200);
+            s
+        })
+        .collect();
+    for shard in 0..2 {
+        let mut extra = srv.shard(shard).connect();
+        let _ = extra.write_all(b"OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut rest = Vec::new();
+        let n = extra.read_to_end(&mut rest).unwrap_or(0);
+        assert_eq!(n, 0, "shard {shard} took a connection past the total");
+    }
+    assert_eq!(
+        srv.stat(|s| s.refused_over_limit.load(Ordering::Relaxed)),
+        2
+    );
+    held.pop();
+    assert!(wait_until(Duration::from_secs(5), || srv
+        .open_connections()
+        == 3));
+    let r = raw(&srv.shard(1), b"OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n").expect("served");
+    assert_eq!(r.status, 200);
+}
+
+/// Connections that have not sent a whole request head yet (a slowloris, or websocket
+/// clients mid-handshake) are capped per shard; served connections do not count.
+#[test]
+fn pending_handshakes_over_the_limit_are_refused_and_counted() {
+    let _g = serial();
+    let srv = Server::with(|c| c.limits.max_pending_handshakes = 3);
+    // A served keep-alive connection is not pending.
+    let mut served = srv.connect();
+    let mut sbuf = Vec::new();
+    served
+        .write_all(b"OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        read_response(&mut served, &mut sbuf, false).unwrap().status,
+        200
+    );
+    // Three dribblers: each sends part of a head and stalls.
+    let mut dribblers: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut s = srv.connect();
+            s.write_all(b"OPTIONS / HTTP/1.1\r\nHost: x\r\n").unwrap();
+            s
+        })
+        .collect();
+    // Once the server holds all three, a fourth is accepted and closed without a byte.
+    assert!(wait_until(Duration::from_secs(5), || srv
+        .open_connections()
+        == 4));
+    let mut extra = srv.connect();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = extra.write_all(b"OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut rest = Vec::new();
+    assert_eq!(extra.read_to_end(&mut rest).unwrap_or(0), 0);
+    assert_eq!(
+        srv.stat(|s| s.refused_pending_handshakes.load(Ordering::Relaxed)),
+        1
+    );
+    // The served connection still works while the limit is reached.
+    served
+        .write_all(b"OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        read_response(&mut served, &mut sbuf, false).unwrap().status,
+        200
+    );
+    // One dribbler finishes its head: it is answered, and a newcomer gets in again.
+    let mut d = dribblers.pop().unwrap();
+    d.write_all(b"\r\n").unwrap();
+    let mut dbuf = Vec::new();
+    assert_eq!(read_response(&mut d, &mut dbuf, false).unwrap().status, 200);
+    let r = raw(&srv, b"OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n").expect("served after a slot freed");
+    assert_eq!(r.status, 200);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bursts
 

@@ -104,6 +104,9 @@ pub struct Conn {
     pub peer_eof: bool,
     /// When a closing connection is dropped even if its output could not be flushed.
     pub close_deadline: Option<Instant>,
+    /// Accepted but its first request head (for a websocket: the upgrade request) has not
+    /// fully arrived yet; such connections count against `--max-pending-handshakes`.
+    pub handshake_pending: bool,
 }
 
 impl Conn {
@@ -121,6 +124,7 @@ impl Conn {
             dirty: false,
             peer_eof: false,
             close_deadline: None,
+            handshake_pending: true,
         }
     }
 

@@ -149,6 +149,9 @@ pub struct Stats {
     pub total_messages: u64,
     /// Messages passed to delivery, including those to unknown channels.
     pub total_unique_messages: u64,
+    /// `/connect` and `/subscribe` refused over the channels-per-connection limit (Herald's
+    /// own counter; not in admin.json).
+    pub channel_limit_refused: u64,
 }
 
 /// The whole Channelstream state of one server.
@@ -168,6 +171,8 @@ pub struct Model {
     /// Counters handing out user epochs and connection generations.
     epoch: u64,
     gen: u64,
+    /// Most channels one connection may be in (`--max-channels-per-connection`).
+    max_channels_per_conn: usize,
     /// Scratch space reused by every delivery.
     targets: Vec<SockRef>,
     buf: Vec<u8>,
@@ -187,6 +192,7 @@ impl Model {
             stats: Stats::default(),
             epoch: 0,
             gen: 0,
+            max_channels_per_conn: crate::config::Limits::default().max_channels_per_connection,
             targets: Vec::new(),
             buf: Vec::new(),
             slots: Vec::new(),
@@ -293,6 +299,12 @@ impl Model {
     /// Whether a connection id is known (used by tests and diagnostics).
     pub fn has_connection(&self, conn_id: &Uuid) -> bool {
         self.by_id.contains_key(conn_id)
+    }
+
+    /// Set the channels-per-connection limit (Channelstream has none; Herald refuses a
+    /// `/connect` or `/subscribe` that would pass it with a 422, changing nothing).
+    pub fn set_max_channels_per_connection(&mut self, n: usize) {
+        self.max_channels_per_conn = n;
     }
 
     /// The global counters.

@@ -384,6 +384,12 @@ impl Model {
     /// `POST /connect`.
     pub fn connect(&mut self, cmd: ConnectCmd, now: Now, fx: &mut dyn Effects) -> Reply {
         let t = self.t(now);
+        let mut distinct: Vec<&str> = cmd.channels.iter().map(String::as_str).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() > self.max_channels_per_conn {
+            return self.too_many_channels();
+        }
         // `operations.connect`: the user (fresh state only when new), public keys (always
         // replaced, quirk 4), merged state, then a new connection, then the channels.
         if !self.users.contains_key(cmd.username.as_str()) {
@@ -455,6 +461,17 @@ impl Model {
         json_reply(200, &body)
     }
 
+    /// 422 in marshmallow's shape when a request would put a connection in more channels
+    /// than the limit allows.
+    fn too_many_channels(&mut self) -> Reply {
+        self.stats.channel_limit_refused += 1;
+        let msg = format!(
+            "Too many channels for one connection (at most {}).",
+            self.max_channels_per_conn
+        );
+        json_reply(422, &json!({ "channels": [msg] }))
+    }
+
     fn unknown_connection() -> Reply {
         json_reply(422, &json!({"conn_id": ["Unknown connection"]}))
     }
@@ -469,6 +486,9 @@ impl Model {
         let mut subscribed = Vec::new();
         // `if user:` - a connection whose user was collected subscribes to nothing.
         if username.is_some_and(|u| self.users.contains_key(&*u)) {
+            if self.subscribe_would_exceed(slot, &cmd.channels) {
+                return self.too_many_channels();
+            }
             for name in &cmd.channels {
                 let config = cmd.channel_configs.iter().rev().find(|(n, _)| n == name);
                 let ci = self.ensure_channel(name, config.map(|(_, c)| c), now);
@@ -485,6 +505,25 @@ impl Model {
             "subscribed_to": subscribed,
         });
         json_reply(200, &body)
+    }
+
+    /// Whether joining `names` would put the connection past the channel limit.
+    fn subscribe_would_exceed(&self, slot: usize, names: &[String]) -> bool {
+        let Some(conn) = self.conns.get(slot) else {
+            return false;
+        };
+        let mut new: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| {
+                self.channels
+                    .get_index_of(*n)
+                    .is_none_or(|ci| !conn.channels.contains(&ci))
+            })
+            .collect();
+        new.sort_unstable();
+        new.dedup();
+        conn.channels.len() + new.len() > self.max_channels_per_conn
     }
 
     /// `POST /unsubscribe` (`channel_configs` ignored).

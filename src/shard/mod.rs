@@ -65,6 +65,8 @@ fn going_away() -> Bytes {
 pub struct ShardStats {
     pub accepted: AtomicU64,
     pub refused_over_limit: AtomicU64,
+    pub refused_pending_handshakes: AtomicU64,
+    pub refused_channel_limit: AtomicU64,
     pub closed_slow_consumer: AtomicU64,
     pub http_errors: AtomicU64,
     pub ws_protocol_errors: AtomicU64,
@@ -82,6 +84,14 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Open connections over all shards (a few relaxed loads: only read on accept).
+    pub fn open_connections(&self) -> usize {
+        self.stats
+            .iter()
+            .map(|s| s.open.load(Ordering::Relaxed) as usize)
+            .sum()
+    }
+
     /// Every shard's counters, summed, in Prometheus text exposition format.
     pub fn metrics_text(&self) -> String {
         let sum = |f: fn(&ShardStats) -> &AtomicU64| -> u64 {
@@ -95,7 +105,7 @@ impl Shared {
             .iter()
             .map(|i| i.full_events.load(Ordering::Relaxed))
             .sum();
-        let rows: [(&str, &str, &str, u64); 9] = [
+        let rows: [(&str, &str, &str, u64); 11] = [
             (
                 "herald_connections_open",
                 "gauge",
@@ -111,8 +121,20 @@ impl Shared {
             (
                 "herald_connections_refused_total",
                 "counter",
-                "Connections refused over --max-connections",
+                "Connections refused over --max-connections or --max-connections-total",
                 sum(|s| &s.refused_over_limit),
+            ),
+            (
+                "herald_handshakes_refused_total",
+                "counter",
+                "Connections refused over --max-pending-handshakes",
+                sum(|s| &s.refused_pending_handshakes),
+            ),
+            (
+                "herald_channel_limit_refused_total",
+                "counter",
+                "/connect and /subscribe answered 422 over --max-channels-per-connection",
+                sum(|s| &s.refused_channel_limit),
             ),
             (
                 "herald_slow_consumers_closed_total",
@@ -185,6 +207,8 @@ struct Io {
     /// Messages that found a full inbox: retried every turn, in order (never dropped).
     spill: Vec<VecDeque<ShardMsg>>,
     max_queued: usize,
+    /// Connections whose first request head is still arriving (`Conn::handshake_pending`).
+    pending_handshakes: usize,
     stats: Arc<ShardStats>,
     me: u16,
 }
@@ -222,7 +246,11 @@ impl Shard {
             poll,
             listener: Some(listener),
             signer: Signer::new(&cfg.secret),
-            model: (id == MODEL_SHARD).then(|| Model::new(chrono::Utc::now())),
+            model: (id == MODEL_SHARD).then(|| {
+                let mut m = Model::new(chrono::Utc::now());
+                m.set_max_channels_per_connection(cfg.limits.max_channels_per_connection);
+                m
+            }),
             inbox,
             io: Io {
                 conns: Slab::with_capacity(1024),
@@ -233,6 +261,7 @@ impl Shard {
                 batches: vec![Vec::new(); n],
                 spill: (0..n).map(|_| VecDeque::new()).collect(),
                 max_queued: cfg.limits.max_queued_bytes,
+                pending_handshakes: 0,
                 stats,
                 me: id,
             },
@@ -333,11 +362,25 @@ impl Shard {
                 }
             };
             let cfg = &self.shared.cfg;
-            if self.io.conns.len() >= cfg.limits.max_connections_per_shard {
+            // Refused connections are accepted and closed at once (a RST-free FIN): leaving
+            // them in the backlog would only make the client wait for a timeout.
+            if self.io.conns.len() >= cfg.limits.max_connections_per_shard
+                || self.shared.open_connections() >= cfg.limits.max_connections_total
+            {
                 self.io
                     .stats
                     .refused_over_limit
                     .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(shard = self.id, %peer, "connection refused: connection limit");
+                drop(stream);
+                continue;
+            }
+            if self.io.pending_handshakes >= cfg.limits.max_pending_handshakes {
+                self.io
+                    .stats
+                    .refused_pending_handshakes
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(shard = self.id, %peer, "connection refused: pending handshakes");
                 drop(stream);
                 continue;
             }
@@ -359,6 +402,7 @@ impl Shard {
             let gen = self.io.next_gen;
             self.io.next_gen = self.io.next_gen.wrapping_add(1);
             entry.insert(Conn::new(stream, peer, gen, Instant::now()));
+            self.io.pending_handshakes += 1;
             self.io.stats.accepted.fetch_add(1, Ordering::Relaxed);
             self.io.stats.open.fetch_add(1, Ordering::Relaxed);
         }
@@ -495,7 +539,13 @@ impl Shard {
                 Ok(Some((head, head_len, body)))
             });
             let (head, head_len, body) = match framed {
-                Ok(Some(f)) => f,
+                Ok(Some(f)) => {
+                    if conn.handshake_pending {
+                        conn.handshake_pending = false;
+                        self.io.pending_handshakes -= 1;
+                    }
+                    f
+                }
                 Ok(None) => return,
                 Err(e) => {
                     self.io.stats.http_errors.fetch_add(1, Ordering::Relaxed);
@@ -767,6 +817,7 @@ impl Shard {
                 date: &self.date,
             };
             model.handle(req, cmd, now_pair(Instant::now()), &mut fx);
+            publish_model_counters(model, &self.io.stats);
             return Ok(());
         }
         let inbox = &self.shared.inboxes[usize::from(MODEL_SHARD)];
@@ -800,6 +851,7 @@ impl Shard {
                     date: &self.date,
                 };
                 model.handle(req, *cmd, now_pair(Instant::now()), &mut fx);
+                publish_model_counters(model, &self.io.stats);
             }
             ShardMsg::Reply { req, reply } => {
                 let cfg = self.shared.cfg.clone();
@@ -926,6 +978,9 @@ impl Shard {
                 continue;
             }
             let mut conn = self.io.conns.remove(key);
+            if conn.handshake_pending {
+                self.io.pending_handshakes -= 1;
+            }
             let _ = self.poll.registry().deregister(&mut conn.stream);
             self.io.stats.open.fetch_sub(1, Ordering::Relaxed);
             tracing::trace!(peer = %conn.peer, ?reason, "connection closed");
@@ -1148,6 +1203,13 @@ fn write_response(
     if !keep_alive {
         conn.closing = true;
     }
+}
+
+/// Copy the model's own counters into the shard's metrics.
+fn publish_model_counters(model: &Model, stats: &ShardStats) {
+    stats
+        .refused_channel_limit
+        .store(model.stats().channel_limit_refused, Ordering::Relaxed);
 }
 
 /// The model's effects applied from a shard: local sockets directly, remote ones batched into
