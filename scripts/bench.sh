@@ -5,6 +5,10 @@
 #   ./scripts/bench.sh pinned         Herald 1 shard on cpu0 as an A/A pair, client on cpu1
 #   ./scripts/bench.sh channelstream  Herald (A) vs the real Channelstream 0.7.1 (B), inside a
 #                                     loopback-only network namespace (needs root)
+#   ./scripts/bench.sh scale          per-core scaling where the load client cannot get cores of
+#                                     its own: 1 core = 1 shard + 1 client on cpu0; 2 cores =
+#                                     2 shards + 2 clients (one per cpu) at once; saturation
+#                                     deliveries/s summed per configuration (RATE=, ROUNDS=)
 #   SCENARIOS=fanout-1k-r25 ROUNDS=2 ./scripts/bench.sh shards
 #
 # Results go to bench-out/<mode>/ (report.json, report.md, report.svg).
@@ -59,6 +63,52 @@ channelstream)
   ip netns exec $NS "$B" --target herald=http://127.0.0.1:8001 --target channelstream=http://127.0.0.1:8000 \
        --scenario "$SCENARIOS" --rounds "$ROUNDS" --connect-concurrency 32 --out-dir "$OUT"
   ;;
-*) echo "usage: $0 shards|pinned|channelstream" >&2; exit 2 ;;
+scale)
+  RATE=${RATE:-300}
+  common=(--scenario fanout-1k-r200-sat --rate "$RATE" --source-ips 4 --quiet)
+  rm -f "$OUT"/*.json
+  for round in $(seq "$ROUNDS"); do
+    P=$((20000 + RANDOM % 10000))
+    taskset -c 0 "$H" --port $P --shards 1 --log-level WARNING & pids+=($!); wait_port $P
+    "$B" --target one-core=http://127.0.0.1:$P "${common[@]}" --pin-cpu 0 \
+         --json "$OUT/one-core-r$round.json" 2>>"$OUT/scale.log"
+    kill "${pids[-1]}"; sleep 2
+    P=$((P + 1))
+    taskset -c 0,1 "$H" --port $P --shards 2 --log-level WARNING & pids+=($!); wait_port $P
+    "$B" --target two-cores=http://127.0.0.1:$P "${common[@]}" --pin-cpu 0 \
+         --json "$OUT/two-cores-cpu0-r$round.json" 2>>"$OUT/scale.log" & c0=$!
+    "$B" --target two-cores=http://127.0.0.1:$P "${common[@]}" --pin-cpu 1 \
+         --json "$OUT/two-cores-cpu1-r$round.json" 2>>"$OUT/scale.log"
+    wait $c0
+    kill "${pids[-1]}"; sleep 2
+  done
+  python3 - "$OUT" <<'PY' | tee "$OUT/report.md"
+import glob, json, os, re, statistics, sys
+out = sys.argv[1]
+def runs(pattern):
+    rs = []
+    for p in sorted(glob.glob(os.path.join(out, pattern))):
+        rs += json.load(open(p))["runs"]
+    return rs
+rows, totals = [], {"one-core": [], "two-cores": []}
+found = (re.search(r"-r(\d+)\.json$", p) for p in glob.glob(os.path.join(out, "*-r*.json")))
+for rnd in sorted({int(m.group(1)) for m in found if m}):
+    for conf, pat in (("one-core", f"one-core-r{rnd}.json"), ("two-cores", f"two-cores-cpu*-r{rnd}.json")):
+        rs = runs(pat)
+        deliv = sum(r["deliveries_per_s"] for r in rs)
+        offered = sum(r["offered_deliveries_per_s"] for r in rs)
+        lost = sum(r["lost"] for r in rs)
+        closed = sum(r["server_closes"] for r in rs)
+        p99 = max(r["latency_ms"]["p99"] for r in rs)
+        totals[conf].append(deliv)
+        rows.append(f"| {conf} | {rnd} | {len(rs)} | {offered:,.0f} | {deliv:,.0f} | {lost:,} | {closed} | {p99:.1f} |")
+print("| configuration | round | clients | offered deliv/s | deliveries/s | lost | server closes | worst p99 ms |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print("\n".join(rows))
+one, two = statistics.median(totals["one-core"]), statistics.median(totals["two-cores"])
+print(f"\nScaling (median deliveries/s, two cores / one core): **{two / one:.2f}x**")
+PY
+  ;;
+*) echo "usage: $0 shards|pinned|channelstream|scale" >&2; exit 2 ;;
 esac
 echo "results in $OUT/"

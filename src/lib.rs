@@ -18,6 +18,7 @@ pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod mem;
 pub mod model;
 pub mod net;
 pub mod proto;

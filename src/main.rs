@@ -44,6 +44,7 @@ fn run(cfg: Arc<config::Config>, ignored: &[String]) -> ExitCode {
     for k in ignored {
         tracing::warn!(key = %k, "ignoring unknown configuration key");
     }
+    herald::mem::tune();
     let signals = match herald::signals::install() {
         Ok(s) => s,
         Err(e) => {

@@ -222,6 +222,7 @@ pub struct Shard {
     inbox: Arc<Inbox>,
     signer: Signer,
     model: Option<Model>,
+    trimmer: crate::mem::Trimmer,
     io: Io,
     draining: bool,
     date: DateCache,
@@ -251,6 +252,7 @@ impl Shard {
                 m.set_max_channels_per_connection(cfg.limits.max_channels_per_connection);
                 m
             }),
+            trimmer: crate::mem::Trimmer::default(),
             inbox,
             io: Io {
                 conns: Slab::with_capacity(1024),
@@ -902,8 +904,12 @@ impl Shard {
         }
     }
 
-    /// Header timeouts (408), idle keep-alive timeouts, lingering-close deadlines.
+    /// Header timeouts (408), idle keep-alive timeouts, lingering-close deadlines; free heap
+    /// back to the OS after a large drop in connections.
     fn sweep(&mut self, now: Instant) {
+        if self.trimmer.should_trim(self.io.conns.len()) {
+            crate::mem::trim();
+        }
         let lim = &self.shared.cfg.limits;
         let (header_to, idle_to) = (lim.header_timeout, lim.keep_alive_timeout);
         let mut timed_out = Vec::new();

@@ -192,7 +192,13 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
                     std::thread::sleep(std::time::Duration::from_secs_f64(cli.pause));
                 }
                 first = false;
-                let tag = format!("hb{:x}-{}", started_unix & 0xff_ffff, runs.len());
+                // Unique per process too: concurrent clients must not share channels or users.
+                let tag = format!(
+                    "hb{:x}p{}-{}",
+                    started_unix & 0xff_ffff,
+                    std::process::id(),
+                    runs.len()
+                );
                 let cfg = client::RunConfig {
                     scenario: sc,
                     target,
