@@ -21,8 +21,8 @@ use uuid::Uuid;
 /// Bytes read from one socket per readiness event before yielding to other connections.
 pub const READ_BUDGET: usize = 256 * 1024;
 
-/// Size of one `read` call's spare capacity.
-const READ_CHUNK: usize = 16 * 1024;
+/// Size of the per-shard scratch buffer every `read` goes into (see `read_available`).
+pub const READ_SCRATCH: usize = 64 * 1024;
 
 /// The protocol phase.
 #[derive(Debug)]
@@ -130,37 +130,36 @@ impl Conn {
 
     /// Read until WouldBlock, EOF or the budget. `max_buffered` bounds the read buffer: a
     /// peer that sends faster than we parse is left in the kernel's buffer (TCP back-pressure).
-    pub fn read_available(&mut self, max_buffered: usize) -> io::Result<ReadOutcome> {
+    ///
+    /// Reads land in the shard's `scratch` buffer and only the bytes received are appended
+    /// to the connection's own buffer. A connection therefore holds as much input memory as
+    /// it has unparsed input (a slowloris dribbling one byte at a time costs bytes, not a
+    /// 16 KiB read buffer each), and no spare capacity is zero-filled before every `read`.
+    pub fn read_available(
+        &mut self,
+        max_buffered: usize,
+        scratch: &mut [u8],
+    ) -> io::Result<ReadOutcome> {
         let mut total = 0;
         loop {
             if total >= READ_BUDGET || self.rbuf.len() >= max_buffered {
                 return Ok(ReadOutcome::Budget);
             }
-            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 2 {
-                self.rbuf.reserve(READ_CHUNK);
-            }
-            let start = self.rbuf.len();
-            let cap = self.rbuf.capacity();
-            self.rbuf.resize(cap, 0);
-            let res = self.stream.read(&mut self.rbuf[start..]);
-            let n = match res {
+            let n = match self.stream.read(scratch) {
                 Ok(n) => n,
-                Err(e) => {
-                    self.rbuf.truncate(start);
-                    match e.kind() {
-                        io::ErrorKind::WouldBlock => return Ok(ReadOutcome::Drained),
-                        io::ErrorKind::Interrupted => continue,
-                        _ => return Err(e),
-                    }
-                }
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => return Ok(ReadOutcome::Drained),
+                    io::ErrorKind::Interrupted => continue,
+                    _ => return Err(e),
+                },
             };
-            self.rbuf.truncate(start + n);
             if n == 0 {
                 return Ok(ReadOutcome::Eof);
             }
-            if self.linger_until.is_some() {
-                // Lingering: discard.
-                self.rbuf.clear();
+            // While lingering, input is discarded.
+            if self.linger_until.is_none() {
+                self.rbuf
+                    .extend_from_slice(scratch.get(..n).unwrap_or_default());
             }
             total += n;
         }

@@ -223,6 +223,8 @@ pub struct Shard {
     signer: Signer,
     model: Option<Model>,
     trimmer: crate::mem::Trimmer,
+    /// Every socket read lands here first (`Conn::read_available`).
+    scratch: Box<[u8]>,
     io: Io,
     draining: bool,
     date: DateCache,
@@ -253,6 +255,7 @@ impl Shard {
                 m
             }),
             trimmer: crate::mem::Trimmer::default(),
+            scratch: vec![0; crate::conn::READ_SCRATCH].into_boxed_slice(),
             inbox,
             io: Io {
                 conns: Slab::with_capacity(1024),
@@ -423,7 +426,7 @@ impl Shard {
             Phase::Http(_) => lim.max_head_bytes + lim.max_body_bytes,
             Phase::Ws(_) => lim.max_ws_message_bytes + ws::MAX_HEADER_LEN,
         } + 64 * 1024;
-        let outcome = match conn.read_available(max_buf) {
+        let outcome = match conn.read_available(max_buf, &mut self.scratch) {
             Ok(o) => o,
             Err(_) => {
                 let gen = conn.gen;
