@@ -486,9 +486,9 @@ impl Shard {
         if let Some(c) = self.io.conns.get_mut(key) {
             if c.rbuf.is_empty() {
                 // Idle connections keep no read buffer and no assembler (memory per socket).
-                if c.rbuf.capacity() > 0 {
-                    c.rbuf = BytesMut::new();
-                }
+                // Unconditionally: an empty remainder of `split_to` has no capacity but still
+                // holds the whole allocation it was split from.
+                c.rbuf = BytesMut::new();
                 if let Phase::Ws(wp) = &mut c.phase {
                     if wp
                         .asm
