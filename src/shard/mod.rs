@@ -910,9 +910,7 @@ impl Shard {
     /// Header timeouts (408), idle keep-alive timeouts, lingering-close deadlines; free heap
     /// back to the OS after a large drop in connections.
     fn sweep(&mut self, now: Instant) {
-        if self.trimmer.should_trim(self.io.conns.len()) {
-            crate::mem::trim();
-        }
+        self.trimmer.tick(self.io.conns.len(), now);
         let lim = &self.shared.cfg.limits;
         let (header_to, idle_to) = (lim.header_timeout, lim.keep_alive_timeout);
         let mut timed_out = Vec::new();
