@@ -12,6 +12,17 @@
 //! `shard` wires everything together.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(test, deny(warnings))]
+// Nothing reachable from network bytes may panic: no unwrap/expect/panic and no unchecked
+// indexing in the library (tests may).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 pub mod api;
 pub mod auth;

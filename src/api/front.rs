@@ -151,7 +151,8 @@ impl Request<'_> {
     fn is_form(&self) -> bool {
         self.header("content-type")
             .map(|v| {
-                v.len() >= 33 && v[..33].eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
+                v.get(..33)
+                    .is_some_and(|p| p.eq_ignore_ascii_case(b"application/x-www-form-urlencoded"))
             })
             .unwrap_or(false)
     }
@@ -458,8 +459,7 @@ pub fn schema_error(e: SchemaError) -> Response {
 
 fn strip_prefix<'a>(path: &'a [u8], prefix: &[u8]) -> &'a [u8] {
     let prefix = prefix.strip_suffix(b"/").unwrap_or(prefix);
-    if !prefix.is_empty() && path.starts_with(prefix) {
-        let rest = &path[prefix.len()..];
+    if let Some(rest) = path.strip_prefix(prefix).filter(|_| !prefix.is_empty()) {
         if rest.is_empty() {
             return b"/";
         }

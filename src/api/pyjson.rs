@@ -152,6 +152,7 @@ const CONT: u8 = 3;
 
 /// Python's `ESCAPE_ASCII` is `([\\"]|[^\ -~])`: everything outside space..tilde, plus the
 /// quote and backslash, is escaped (so DEL 0x7f becomes `\u007f`).
+#[allow(clippy::indexing_slicing)] // evaluated at compile time: out of range would not build
 const CLASS: [u8; 256] = {
     let mut t = [SAFE; 256];
     let mut i = 0;

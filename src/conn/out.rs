@@ -89,7 +89,7 @@ impl OutQueue {
                 *slot = IoSlice::new(chunk);
                 n += 1;
             }
-            let written = match w.write_vectored(&iov[..n]) {
+            let written = match w.write_vectored(iov.get(..n).unwrap_or_default()) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(k) => k,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flush::Blocked),

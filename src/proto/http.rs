@@ -251,8 +251,9 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
 
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
-    // `max_headers <= MAX_HEADERS` by the `min` above, so this slice is in range.
-    let consumed = match req.parse_with_uninit_headers(window, &mut slots[..max_headers]) {
+    // `max_headers <= MAX_HEADERS` by the `min` above, so `get_mut` always succeeds.
+    let slots = slots.get_mut(..max_headers).unwrap_or_default();
+    let consumed = match req.parse_with_uninit_headers(window, slots) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() > max_head => {
             return Err(HttpError::HeaderTooLarge)

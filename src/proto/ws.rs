@@ -192,8 +192,9 @@ pub fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
             chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
         }
     }
-    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
-        *b ^= mask[i & 3];
+    // Up to 7 bytes: the mask cycles.
+    for (b, m) in chunks.into_remainder().iter_mut().zip(mask.iter().cycle()) {
+        *b ^= m;
     }
 }
 

@@ -242,8 +242,17 @@ impl Shard {
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let n = shared.inboxes.len();
         let cfg = shared.cfg.clone();
-        let inbox = shared.inboxes[usize::from(id)].clone();
-        let stats = shared.stats[usize::from(id)].clone();
+        let missing = || io::Error::new(io::ErrorKind::InvalidInput, "shard id out of range");
+        let inbox = shared
+            .inboxes
+            .get(usize::from(id))
+            .ok_or_else(missing)?
+            .clone();
+        let stats = shared
+            .stats
+            .get(usize::from(id))
+            .ok_or_else(missing)?
+            .clone();
         Ok(Shard {
             id,
             poll,
@@ -825,7 +834,9 @@ impl Shard {
             publish_model_counters(model, &self.io.stats);
             return Ok(());
         }
-        let inbox = &self.shared.inboxes[usize::from(MODEL_SHARD)];
+        let Some(inbox) = self.shared.inboxes.get(usize::from(MODEL_SHARD)) else {
+            return Err(());
+        };
         match inbox.send(ShardMsg::Model {
             req,
             cmd: Box::new(cmd),
@@ -965,9 +976,9 @@ impl Shard {
     }
 
     fn retry_spill(&mut self) {
-        for (shard, queue) in self.io.spill.iter_mut().enumerate() {
+        for (queue, inbox) in self.io.spill.iter_mut().zip(&self.shared.inboxes) {
             while let Some(msg) = queue.pop_front() {
-                if let Err(msg) = self.shared.inboxes[shard].send(msg) {
+                if let Err(msg) = inbox.send(msg) {
                     queue.push_front(msg);
                     break;
                 }
@@ -1233,11 +1244,14 @@ impl Fx<'_> {
         let Some(spill) = self.io.spill.get_mut(s) else {
             return;
         };
+        let Some(inbox) = self.shared.inboxes.get(s) else {
+            return;
+        };
         if !spill.is_empty() {
             spill.push_back(msg);
             return;
         }
-        if let Err(msg) = self.shared.inboxes[s].send(msg) {
+        if let Err(msg) = inbox.send(msg) {
             self.io.stats.inbox_full.fetch_add(1, Ordering::Relaxed);
             spill.push_back(msg);
         }
@@ -1268,10 +1282,10 @@ impl Effects for Fx<'_> {
             }
         }
         for shard in 0..self.io.batches.len() {
-            if self.io.batches[shard].is_empty() {
+            let Some(batch) = self.io.batches.get_mut(shard).filter(|b| !b.is_empty()) else {
                 continue;
-            }
-            let to = std::mem::take(&mut self.io.batches[shard]);
+            };
+            let to = std::mem::take(batch);
             self.send(
                 shard as u16,
                 ShardMsg::Deliver {
