@@ -23,57 +23,17 @@ impl Server {
     }
 
     pub fn with(f: impl FnOnce(&mut Config)) -> Server {
-        let mut cfg = Config {
-            host: "127.0.0.1".into(),
-            port: 0,
-            shards: 1,
-            echo_path: Some("/echo".into()),
-            ..Config::default()
-        };
-        f(&mut cfg);
-        let herald::shard::Running {
-            shared,
-            handles,
-            addr,
-            shard_addrs,
-        } = herald::shard::spawn(Arc::new(cfg)).expect("server starts");
-        Server {
-            addr,
-            shard_addrs,
-            shared,
-            handles,
-        }
+        let cfg = test_config(1, f);
+        Server::from(herald::shard::spawn(Arc::new(cfg)).expect("server starts"))
     }
 
     /// `n` shards, each on its own port, so a test can choose the shard a client lands on.
     pub fn per_shard(n: usize, f: impl FnOnce(&mut Config)) -> Server {
-        let mut cfg = Config {
-            host: "127.0.0.1".into(),
-            port: 0,
-            shards: n,
-            echo_path: Some("/echo".into()),
-            ..Config::default()
-        };
-        f(&mut cfg);
-        let listeners = (0..n)
-            .map(|_| {
-                let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-                l.set_nonblocking(true).expect("nonblocking");
-                mio::net::TcpListener::from_std(l)
-            })
-            .collect();
-        let herald::shard::Running {
-            shared,
-            handles,
-            addr,
-            shard_addrs,
-        } = herald::shard::spawn_on(Arc::new(cfg), listeners).expect("server starts");
-        Server {
-            addr,
-            shard_addrs,
-            shared,
-            handles,
-        }
+        Server::on_listeners(n, f, || {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.set_nonblocking(true).expect("nonblocking");
+            mio::net::TcpListener::from_std(l)
+        })
     }
 
     /// Like [`Server::per_shard`], but accepted sockets inherit these kernel buffer sizes
@@ -85,43 +45,32 @@ impl Server {
         sndbuf: usize,
         f: impl FnOnce(&mut Config),
     ) -> Server {
-        let mut cfg = Config {
-            host: "127.0.0.1".into(),
-            port: 0,
-            shards: n,
-            echo_path: Some("/echo".into()),
-            ..Config::default()
-        };
-        f(&mut cfg);
-        let listeners = (0..n)
-            .map(|_| {
-                let s = socket2::Socket::new(
-                    socket2::Domain::IPV4,
-                    socket2::Type::STREAM,
-                    Some(socket2::Protocol::TCP),
-                )
-                .expect("socket");
-                s.set_recv_buffer_size(rcvbuf).expect("SO_RCVBUF");
-                s.set_send_buffer_size(sndbuf).expect("SO_SNDBUF");
-                let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-                s.bind(&addr.into()).expect("bind");
-                s.listen(4096).expect("listen");
-                s.set_nonblocking(true).expect("nonblocking");
-                mio::net::TcpListener::from_std(s.into())
-            })
-            .collect();
-        let herald::shard::Running {
-            shared,
-            handles,
-            addr,
-            shard_addrs,
-        } = herald::shard::spawn_on(Arc::new(cfg), listeners).expect("server starts");
-        Server {
-            addr,
-            shard_addrs,
-            shared,
-            handles,
-        }
+        Server::on_listeners(n, f, || {
+            let s = socket2::Socket::new(
+                socket2::Domain::IPV4,
+                socket2::Type::STREAM,
+                Some(socket2::Protocol::TCP),
+            )
+            .expect("socket");
+            s.set_recv_buffer_size(rcvbuf).expect("SO_RCVBUF");
+            s.set_send_buffer_size(sndbuf).expect("SO_SNDBUF");
+            let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+            s.bind(&addr.into()).expect("bind");
+            s.listen(4096).expect("listen");
+            s.set_nonblocking(true).expect("nonblocking");
+            mio::net::TcpListener::from_std(s.into())
+        })
+    }
+
+    /// `n` shards, one listener each from `listener`.
+    fn on_listeners(
+        n: usize,
+        f: impl FnOnce(&mut Config),
+        listener: impl FnMut() -> mio::net::TcpListener,
+    ) -> Server {
+        let cfg = test_config(n, f);
+        let listeners = std::iter::repeat_with(listener).take(n).collect();
+        Server::from(herald::shard::spawn_on(Arc::new(cfg), listeners).expect("server starts"))
     }
 
     /// Open connections over all shards (the `open` counters).
@@ -190,6 +139,30 @@ pub struct At(pub SocketAddr);
 impl Target for At {
     fn addr(&self) -> SocketAddr {
         self.0
+    }
+}
+
+/// The test defaults: loopback, an ephemeral port, the echo route on `/echo`.
+fn test_config(shards: usize, f: impl FnOnce(&mut Config)) -> Config {
+    let mut cfg = Config {
+        host: "127.0.0.1".into(),
+        port: 0,
+        shards,
+        echo_path: Some("/echo".into()),
+        ..Config::default()
+    };
+    f(&mut cfg);
+    cfg
+}
+
+impl From<herald::shard::Running> for Server {
+    fn from(r: herald::shard::Running) -> Server {
+        Server {
+            addr: r.addr,
+            shard_addrs: r.shard_addrs,
+            shared: r.shared,
+            handles: r.handles,
+        }
     }
 }
 
