@@ -6,8 +6,8 @@
 use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use herald::api::types::{ConnectCmd, InfoResolution, MessageCmd, Timestamp};
-use herald::model::{Command, Effects, Model, Now, Reply, ReqRef, SockRef};
+use herald::channelstream::api::types::{ConnectCmd, InfoResolution, MessageCmd, Timestamp};
+use herald::channelstream::model::{Command, Effects, Model, Now, Reply, ReqRef, SockRef};
 use serde_json::{json, Map, Value};
 use std::time::Instant;
 use uuid::Uuid;

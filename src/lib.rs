@@ -24,13 +24,12 @@
     )
 )]
 
-pub mod api;
 pub mod auth;
+pub mod channelstream;
 pub mod config;
 pub mod conn;
 pub mod error;
 pub mod mem;
-pub mod model;
 pub mod net;
 pub mod proto;
 pub mod shard;

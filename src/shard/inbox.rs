@@ -13,7 +13,7 @@
 //! is answered 503 with `Retry-After`; the model shard keeps undeliverable effects in a local
 //! spill list and retries every loop turn (never silent loss).
 
-use crate::model::{Command, Reply, ReqRef};
+use crate::channelstream::model::{Command, Reply, ReqRef};
 use bytes::Bytes;
 use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -16,13 +16,15 @@
 
 pub mod inbox;
 
-use crate::api::front::{Front, FrontAction, Request, Response, WsTarget};
 use crate::auth::Signer;
+use crate::channelstream::api::front::{Front, FrontAction, Request, Response, WsTarget};
+use crate::channelstream::model::{
+    Command, ContentKind, Effects, Model, Now, Reply, ReqRef, SockRef,
+};
 use crate::config::Config;
 use crate::conn::out::Flush;
 use crate::conn::{Conn, HttpPhase, Parked, Phase, ReadOutcome, WsKind, WsPhase};
 use crate::error::CloseReason;
-use crate::model::{Command, ContentKind, Effects, Model, Now, Reply, ReqRef, SockRef};
 use crate::proto::http::{self, BodyKind, Method};
 use crate::proto::{handshake, ws};
 use bytes::{Bytes, BytesMut};

@@ -16,8 +16,8 @@ use super::router::{route, Route};
 use super::schema;
 use super::types::SchemaError;
 use crate::auth::{self, Signer};
+use crate::channelstream::model::{Command, ContentKind};
 use crate::config::Config;
-use crate::model::{Command, ContentKind};
 use crate::proto::handshake;
 use crate::proto::http::{query_param, Method, RequestHead};
 use bytes::Bytes;
@@ -356,7 +356,7 @@ impl Front<'_> {
                 Response::new(
                     200,
                     ContentKind::Json,
-                    Bytes::from_static(include_bytes!("../../assets/openapi.json")),
+                    Bytes::from_static(include_bytes!("../../../assets/openapi.json")),
                 )
                 .with_cors(),
             ),

@@ -9,7 +9,7 @@
 use super::clock::{CHANNEL_FRAMES, POLL_GAP, POLL_MAX_ITEMS, T, USER_FRAMES};
 use super::msg::Msg;
 use super::{ReqRef, SockRef};
-use crate::api::types::{ChannelConfig, StateMap, Timestamp};
+use crate::channelstream::api::types::{ChannelConfig, StateMap, Timestamp};
 use bytes::Bytes;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};

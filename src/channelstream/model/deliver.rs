@@ -9,7 +9,7 @@ use super::clock::{T, USER_FRAMES};
 use super::msg::{render, Msg, Rendered, F};
 use super::state::{mark_for_gc, Conn, Lp, Sock, Timers, User};
 use super::{Effects, Model, Now, SockRef};
-use crate::api::types::Timestamp;
+use crate::channelstream::api::types::Timestamp;
 use bytes::Bytes;
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};

@@ -29,8 +29,8 @@ mod tests;
 
 pub use ops::UNAUTHORIZED_PAGE;
 
-use crate::api::schema;
-use crate::api::types::{DeleteCmd, EditCmd, MessageCmd};
+use crate::channelstream::api::schema;
+use crate::channelstream::api::types::{DeleteCmd, EditCmd, MessageCmd};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;

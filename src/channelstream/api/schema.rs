@@ -1229,7 +1229,7 @@ pub fn delete_echo(m: &DeleteCmd) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::pyjson::{to_string_compact, to_string_pretty};
+    use crate::channelstream::api::pyjson::{to_string_compact, to_string_pretty};
     use chrono::{NaiveDateTime, Utc};
 
     const ALICE_CONN: &str = "11111111-2222-3333-4444-555555555555";

@@ -7,7 +7,7 @@ use super::msg::{poll_body, render, Msg, F, HEARTBEAT_FRAME};
 use super::ops::uptime_string;
 use super::state::py_eq;
 use super::*;
-use crate::api::types::*;
+use crate::channelstream::api::types::*;
 use chrono::TimeZone;
 use serde_json::{json, Map};
 use std::time::Duration;
@@ -1538,7 +1538,7 @@ fn handle_maps_schema_errors_and_replies() {
     let now = w.now(0);
     w.m.handle(Some(req(1)), Command::Connect(json!({})), now, &mut w.fx);
     let r = w.fx.reply_for(req(1)).unwrap();
-    match crate::api::schema::connect(&json!({})) {
+    match crate::channelstream::api::schema::connect(&json!({})) {
         Err(SchemaError::Crash) => {
             assert_eq!((r.status, r.kind), (500, ContentKind::Text));
             assert_eq!(&r.body[..], b"Internal Server Error");

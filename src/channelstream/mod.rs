@@ -1,0 +1,9 @@
+//! The Channelstream 0.7.1 dialect: its REST and client API (`api`: routes, signatures,
+//! marshmallow-shaped schemas, Python-identical JSON) and its model (`model`: users,
+//! connections, channels, history, presence, timers).
+//!
+//! Everything Channelstream-specific lives under this folder; the reactor (`shard`), the
+//! connection state machines (`conn`) and the codecs (`proto`) know nothing of it.
+
+pub mod api;
+pub mod model;
