@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every Herald test, installing what the tests need (Rust tools from crates.io, the real
-# Channelstream 0.7.1 from PyPI, Autobahn|Testsuite, npm packages for the JS client).
+# Channelstream 0.7.1 from PyPI, Autobahn|Testsuite from PyPI under Python 2.7, npm packages for
+# the JS client).
 #
 #   ./scripts/test.sh            everything (what CI runs)
 #   QUICK=1 ./scripts/test.sh    Rust tests only (no installs, no external suites)
@@ -8,7 +9,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-SHARED=${SHARED:-$ROOT/../shared}
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
@@ -41,7 +41,8 @@ PORT=$(free_port)
 HPID=$!
 trap 'kill $HPID 2>/dev/null || true' EXIT
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
-AB_OUT="$ROOT/target/autobahn-out" bash "$SHARED/tools/autobahn/run-autobahn.sh" "$PORT" echo nodeflate herald || fail=1
+# Installs Autobahn|Testsuite from PyPI into a Python 2.7 virtualenv on first use.
+AB_OUT="$ROOT/target/autobahn-out" bash scripts/autobahn/run.sh "$PORT" echo || fail=1
 kill -TERM $HPID; wait $HPID || { echo "herald did not exit cleanly on SIGTERM"; fail=1; }
 trap - EXIT
 
