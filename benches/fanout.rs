@@ -51,11 +51,7 @@ fn setup(n: u32, now: Now) -> Model {
             info: info.clone(),
         };
         m.connect(cmd, now, &mut fx);
-        let sock = SockRef {
-            shard: 0,
-            slot: i,
-            gen: 1,
-        };
+        let sock = SockRef::new(0, i, 1);
         m.ws_open(conn_id, sock, now, &mut fx);
     }
     m

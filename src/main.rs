@@ -52,12 +52,12 @@ fn run(cfg: Arc<config::Config>, ignored: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let herald::shard::Running {
+    let herald::server::Running {
         shared,
         handles,
         addr,
         ..
-    } = match herald::shard::spawn(cfg.clone()) {
+    } = match herald::server::spawn(cfg.clone()) {
         Ok(x) => x,
         Err(e) => {
             tracing::error!(error = %e, host = %cfg.host, port = cfg.port, "cannot start");

@@ -17,7 +17,7 @@ pub fn install() -> std::io::Result<Signals> {
 
 /// Block until the first signal, start the drain, and arm the second-signal exit. Returns so
 /// the caller can join the shard threads.
-pub fn wait_for_shutdown(mut signals: Signals, shared: &Arc<Shared>) {
+pub fn wait_for_shutdown<M>(mut signals: Signals, shared: &Arc<Shared<M>>) {
     if let Some(sig) = signals.forever().next() {
         tracing::info!(signal = sig, "shutting down: draining connections");
         shared.request_shutdown();

@@ -6,4 +6,8 @@
 //! connection state machines (`conn`) and the codecs (`proto`) know nothing of it.
 
 pub mod api;
+pub mod dialect;
+pub mod front;
 pub mod model;
+
+pub use dialect::{Channelstream, CsMsg};

@@ -1,22 +1,43 @@
-//! One client connection: its socket, read buffer, output queue and protocol phase.
+//! One client connection as a state machine: its socket, read buffer, output queue, protocol
+//! phase and lifecycle.
 //!
-//! A connection is an enum state machine (`Phase`): it starts as HTTP/1.1 and may be upgraded
-//! in place to a websocket (the read buffer and output queue carry over, so bytes a client
-//! pipelined behind its upgrade request are not lost). This module owns only the socket-level
-//! mechanics — reading with a budget, flushing with `writev`, lingering close — and never
-//! touches the poll registry, the slab or other connections; the shard decides what the bytes
-//! mean and applies what it wants.
+//! In the shape of sozu's sessions, a connection owns its behaviour and *returns* what it
+//! wants from the loop (`Next`): keep going, flush, run again next turn, or be reaped. It never
+//! touches the poll registry, the slab or other connections, so every transition can be tested
+//! without a socket (`tests.rs` drives it over an in-memory `Socket`).
+//!
+//! Two axes of state:
+//! * `Phase` — what the bytes mean: HTTP/1.1 (`http.rs`), upgraded in place to a websocket
+//!   (`ws.rs`). The read buffer and output queue carry over an upgrade, so bytes a client
+//!   pipelined behind its upgrade request are not lost.
+//! * `Lifecycle` — how the connection ends: `Open`; `Closing` once its last output is queued
+//!   (an HTTP `Connection: close`, a websocket close frame), with a deadline so a peer that
+//!   never reads cannot hold it; `Lingering` after that output is flushed: the write side is
+//!   shut down and input is read and discarded until EOF or a deadline, so the peer gets our
+//!   last bytes instead of a RST.
+//!
+//! Who moves it: `Open → Closing` by the protocol (`close_after_flush`); `Closing → Lingering`
+//! by `on_flushed`; any state → reaped by `Next::Reap` from `after_read` (EOF, I/O error),
+//! `on_flushed` (peer already gone) or `on_timeout` (deadlines).
 
+mod http;
 pub mod out;
+#[cfg(test)]
+mod tests;
+mod ws;
 
+pub use http::{HttpStep, Parked, ParsedRequest};
+pub use ws::{Delivery, WsStep};
+
+use crate::dialect::WsRole;
+use crate::error::CloseReason;
+use crate::ids::Gen;
 use crate::proto::ws::Assembler;
 use bytes::BytesMut;
-use mio::net::TcpStream;
 use out::{Flush, OutQueue};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::time::Instant;
-use uuid::Uuid;
+use std::time::{Duration, Instant};
 
 /// Bytes read from one socket per readiness event before yielding to other connections.
 pub const READ_BUDGET: usize = 256 * 1024;
@@ -24,54 +45,65 @@ pub const READ_BUDGET: usize = 256 * 1024;
 /// Size of the per-shard scratch buffer every `read` goes into (see `read_available`).
 pub const READ_SCRATCH: usize = 64 * 1024;
 
+/// How long a closing connection waits for its peer: to read our last bytes (`Closing`), and
+/// to send its EOF (`Lingering`).
+pub const LINGER: Duration = Duration::from_secs(2);
+
+/// What a connection needs of its socket: reads, vectored writes, and a write-side shutdown.
+pub trait Socket: Read + Write {
+    /// Shut down the write side (FIN), keeping the read side open.
+    fn shutdown_write(&self);
+}
+
+impl Socket for mio::net::TcpStream {
+    fn shutdown_write(&self) {
+        // Fails only if the peer is already gone; the next read reports that.
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// What the loop must do with a connection after a handler ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing to do until the next event.
+    Continue,
+    /// Output was queued: flush it at the end of this turn.
+    Flush,
+    /// Input is buffered that this turn did not consume: run it again next turn.
+    Requeue,
+    /// Tear it down after this batch.
+    Reap(CloseReason),
+}
+
+/// How the connection ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Serving.
+    Open,
+    /// Close once the queued output is flushed. The sweep sets `deadline` the first time it
+    /// sees the connection closing; past it the connection is dropped unflushed.
+    Closing {
+        /// When to give up on flushing.
+        deadline: Option<Instant>,
+    },
+    /// Output flushed and write side shut down; input is discarded until EOF or `until`.
+    Lingering {
+        /// When to give up waiting for the peer's EOF.
+        until: Instant,
+    },
+}
+
 /// The protocol phase.
 #[derive(Debug)]
-pub enum Phase {
-    Http(HttpPhase),
-    Ws(WsPhase),
-}
-
-/// HTTP/1.1 request processing state.
-#[derive(Debug, Default)]
-pub struct HttpPhase {
-    /// A request waiting for the model's reply. Pipelined requests behind it wait, so
-    /// responses leave in request order.
-    pub parked: Option<Parked>,
-    /// `100 Continue` already sent for the request being read.
-    pub sent_continue: bool,
-}
-
-/// What is needed to write the reply of a parked request.
-#[derive(Clone, Copy, Debug)]
-pub struct Parked {
-    pub keep_alive: bool,
-    pub head_only: bool,
-    /// Add CORS headers to a 200 reply (origin allowed by `allow_cors`).
-    pub cors: bool,
-}
-
-/// Websocket state.
-#[derive(Debug)]
-pub struct WsPhase {
-    /// The frame assembler, allocated while input is being assembled and dropped when the
-    /// connection is idle (no buffered bytes, no message in progress): most subscribers
-    /// rarely send, and an idle socket should cost as little memory as possible.
-    pub asm: Option<Box<Assembler>>,
-    pub kind: WsKind,
-    /// When the model was last told about client activity (reports are throttled).
-    pub last_activity_report: Option<Instant>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WsKind {
-    /// A Channelstream connection (`/ws?conn_id=`), attached in the model.
-    Channelstream(Uuid),
-    /// The Autobahn echo route.
-    Echo,
+pub enum Phase<W> {
+    /// HTTP/1.1 requests.
+    Http(http::HttpState),
+    /// An upgraded websocket.
+    Ws(ws::WsState<W>),
 }
 
 /// Outcome of draining the socket's readable bytes.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadOutcome {
     /// Read until WouldBlock.
     Drained,
@@ -81,51 +113,95 @@ pub enum ReadOutcome {
     Eof,
 }
 
+/// Header and keep-alive timeouts, from the configured limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// A partly received request head older than this is answered 408.
+    pub header: Duration,
+    /// An idle keep-alive connection older than this is closed.
+    pub idle: Duration,
+}
+
+/// One connection. `S` is its socket (`mio::net::TcpStream` in the server), `W` the dialect's
+/// per-websocket state.
 #[derive(Debug)]
-pub struct Conn {
-    pub stream: TcpStream,
+pub struct Conn<S, W> {
+    /// The socket.
+    pub stream: S,
+    /// The peer's address.
     pub peer: SocketAddr,
-    /// Generation: distinguishes this connection from earlier users of the same slab slot.
-    pub gen: u32,
+    /// Distinguishes this connection from earlier users of the same slab slot.
+    pub gen: Gen,
+    /// Unparsed input (only what has not been consumed yet).
     pub rbuf: BytesMut,
+    /// Queued output.
     pub out: OutQueue,
-    pub phase: Phase,
-    /// After the output is flushed, close (HTTP `Connection: close`, websocket close sent).
-    pub closing: bool,
-    /// Output shut down; reading and discarding until EOF or this deadline (lingering close,
-    /// so a peer's unread bytes do not turn our last response into a RST).
-    pub linger_until: Option<Instant>,
-    /// Start of the current partially received request head (header timeout), or of the idle
+    /// What the bytes mean.
+    pub phase: Phase<W>,
+    /// How it ends.
+    pub lifecycle: Lifecycle,
+    /// Start of the current partly received request head (header timeout), or of the idle
     /// period between keep-alive requests.
     pub waiting_since: Instant,
-    /// Whether this connection is already in the shard's dirty list.
+    /// Already in the shard's list of connections to flush this turn.
     pub dirty: bool,
-    /// The peer half-closed (EOF) while a response was still owed.
+    /// The peer half-closed (EOF) while an answer was still owed.
     pub peer_eof: bool,
-    /// When a closing connection is dropped even if its output could not be flushed.
-    pub close_deadline: Option<Instant>,
-    /// Accepted but its first request head (for a websocket: the upgrade request) has not
-    /// fully arrived yet; such connections count against `--max-pending-handshakes`.
+    /// Accepted, but its first request head (for a websocket: the upgrade request) has not
+    /// fully arrived; such connections count against `--max-pending-handshakes`.
     pub handshake_pending: bool,
 }
 
-impl Conn {
-    pub fn new(stream: TcpStream, peer: SocketAddr, gen: u32, now: Instant) -> Self {
+impl<S: Socket, W> Conn<S, W> {
+    /// A freshly accepted connection, speaking HTTP.
+    pub fn new(stream: S, peer: SocketAddr, gen: Gen, now: Instant) -> Self {
         Conn {
             stream,
             peer,
             gen,
             rbuf: BytesMut::new(),
             out: OutQueue::new(),
-            phase: Phase::Http(HttpPhase::default()),
-            closing: false,
-            linger_until: None,
+            phase: Phase::Http(http::HttpState::default()),
+            lifecycle: Lifecycle::Open,
             waiting_since: now,
             dirty: false,
             peer_eof: false,
-            close_deadline: None,
             handshake_pending: true,
         }
+    }
+
+    /// Whether the connection is on its way out (closing or lingering).
+    pub fn is_closing(&self) -> bool {
+        self.lifecycle != Lifecycle::Open
+    }
+
+    /// Whether the write side is shut down and input is being discarded.
+    pub fn is_lingering(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Lingering { .. })
+    }
+
+    /// Close once everything queued so far is flushed.
+    pub fn close_after_flush(&mut self) {
+        if self.lifecycle == Lifecycle::Open {
+            self.lifecycle = Lifecycle::Closing { deadline: None };
+        }
+    }
+
+    /// Whether the loop must flush this connection: output is queued, or it is closing and
+    /// the flush is what moves it on to lingering.
+    pub fn needs_flush(&self) -> bool {
+        !self.out.is_empty() || matches!(self.lifecycle, Lifecycle::Closing { .. })
+    }
+
+    /// The largest read buffer worth holding in this phase: the largest acceptable unit plus
+    /// what may follow it. The parsers reject a head, body or websocket message past its
+    /// limit as soon as that is visible, so a buffer this size always makes progress.
+    pub fn max_buffered(&self, limits: &crate::config::Limits) -> usize {
+        64 * 1024
+            + match self.phase {
+                Phase::Http(_) => limits.max_head_bytes + limits.max_body_bytes,
+                Phase::Ws(_) => limits.max_ws_message_bytes + crate::proto::ws::MAX_HEADER_LEN,
+            }
     }
 
     /// Read until WouldBlock, EOF or the budget. `max_buffered` bounds the read buffer: a
@@ -135,12 +211,14 @@ impl Conn {
     /// to the connection's own buffer. A connection therefore holds as much input memory as
     /// it has unparsed input (a slowloris dribbling one byte at a time costs bytes, not a
     /// 16 KiB read buffer each), and no spare capacity is zero-filled before every `read`.
+    /// While lingering, input is read and discarded.
     pub fn read_available(
         &mut self,
         max_buffered: usize,
         scratch: &mut [u8],
     ) -> io::Result<ReadOutcome> {
         let mut total = 0;
+        let keep = !self.is_lingering();
         loop {
             if total >= READ_BUDGET || self.rbuf.len() >= max_buffered {
                 return Ok(ReadOutcome::Budget);
@@ -156,8 +234,7 @@ impl Conn {
             if n == 0 {
                 return Ok(ReadOutcome::Eof);
             }
-            // While lingering, input is discarded.
-            if self.linger_until.is_none() {
+            if keep {
                 self.rbuf
                     .extend_from_slice(scratch.get(..n).unwrap_or_default());
             }
@@ -165,24 +242,133 @@ impl Conn {
         }
     }
 
-    /// Whether buffered input must wait: a request is parked for the model (responses go
-    /// out in order), or output is over its cap (back-pressure).
+    /// Whether buffered input must wait: a request is parked (answers go out in order), or
+    /// output is over its cap (back-pressure).
     pub fn input_blocked(&self, max_queued: usize) -> bool {
-        match &self.phase {
-            Phase::Http(hp) => hp.parked.is_some() || self.out.queued() > max_queued,
-            Phase::Ws(_) => self.out.queued() > max_queued,
+        let parked = matches!(&self.phase, Phase::Http(h) if h.is_parked());
+        parked || self.out.queued() > max_queued
+    }
+
+    /// After the protocol ran over what `read_available` returned with `outcome`.
+    pub fn after_read(&mut self, outcome: ReadOutcome, max_queued: usize) -> Next {
+        match outcome {
+            ReadOutcome::Drained => Next::Continue,
+            // A connection that cannot consume its input right now is not requeued: that
+            // would spin. Whatever unblocks it (the answer, a drained flush) requeues it.
+            ReadOutcome::Budget if self.input_blocked(max_queued) => Next::Continue,
+            ReadOutcome::Budget => Next::Requeue,
+            ReadOutcome::Eof => self.on_eof(),
         }
     }
 
-    /// Flush queued output.
-    pub fn flush(&mut self) -> io::Result<Flush> {
-        self.out.flush(&mut self.stream)
+    /// The peer half-closed. It has sent everything it will send: answer what is in flight
+    /// (a parked request, queued output), then close; with nothing owed, close now.
+    fn on_eof(&mut self) -> Next {
+        if self.is_lingering() {
+            return Next::Reap(CloseReason::PeerClosed);
+        }
+        let parked = matches!(&self.phase, Phase::Http(h) if h.is_parked());
+        if !parked && self.out.is_empty() {
+            return Next::Reap(CloseReason::PeerClosed);
+        }
+        self.peer_eof = true;
+        if !parked {
+            self.close_after_flush();
+        }
+        Next::Continue
     }
 
-    /// Stop sending and start the lingering close.
-    pub fn begin_linger(&mut self, until: Instant) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Write);
-        self.rbuf.clear();
-        self.linger_until = Some(until);
+    /// Write what is queued and move on from the result (`on_flushed`).
+    pub fn flush(&mut self, now: Instant) -> Next {
+        let result = self.out.flush(&mut self.stream);
+        self.on_flushed(result, now)
     }
+
+    /// A flush attempt returned `result`.
+    pub fn on_flushed(&mut self, result: io::Result<Flush>, now: Instant) -> Next {
+        match result {
+            Err(_) => Next::Reap(CloseReason::Io),
+            Ok(Flush::Blocked) => Next::Continue,
+            Ok(Flush::Drained) => match self.lifecycle {
+                // The peer already half-closed: nothing to linger for.
+                Lifecycle::Closing { .. } if self.peer_eof => Next::Reap(CloseReason::PeerClosed),
+                Lifecycle::Closing { .. } => {
+                    self.stream.shutdown_write();
+                    self.rbuf.clear();
+                    self.lifecycle = Lifecycle::Lingering {
+                        until: now + LINGER,
+                    };
+                    Next::Continue
+                }
+                Lifecycle::Lingering { .. } => Next::Continue,
+                // Input may have been left unread behind output back-pressure.
+                Lifecycle::Open if !self.rbuf.is_empty() => Next::Requeue,
+                Lifecycle::Open => Next::Continue,
+            },
+        }
+    }
+
+    /// The periodic sweep: lingering and closing deadlines, header (408) and idle timeouts.
+    /// Returns `Flush` only when it queued a 408 answer.
+    pub fn on_timeout(&mut self, now: Instant, t: &Timeouts, date: &[u8]) -> Next {
+        match self.lifecycle {
+            Lifecycle::Lingering { until } if now >= until => {
+                return Next::Reap(CloseReason::Timeout)
+            }
+            Lifecycle::Lingering { .. } => return Next::Continue,
+            // A peer that never reads cannot hold a closing connection open: its final bytes
+            // get LINGER to leave, then the socket is dropped.
+            Lifecycle::Closing { deadline: None } => {
+                self.lifecycle = Lifecycle::Closing {
+                    deadline: Some(now + LINGER),
+                };
+                return Next::Continue;
+            }
+            Lifecycle::Closing { deadline: Some(d) } if now >= d => {
+                return Next::Reap(CloseReason::Timeout)
+            }
+            Lifecycle::Closing { .. } => return Next::Continue,
+            Lifecycle::Open => {}
+        }
+        let Phase::Http(h) = &self.phase else {
+            return Next::Continue;
+        };
+        if h.is_parked() {
+            return Next::Continue;
+        }
+        let waited = now.saturating_duration_since(self.waiting_since);
+        if !self.rbuf.is_empty() && waited >= t.header {
+            self.rbuf.clear();
+            let r = crate::dialect::Response::text_and_close(408, "Request Timeout");
+            self.respond(&r, false, false, date);
+            Next::Flush
+        } else if self.rbuf.is_empty() && waited >= t.idle {
+            Next::Reap(CloseReason::Timeout)
+        } else {
+            Next::Continue
+        }
+    }
+
+    /// Idle connections keep no read buffer, no frame assembler and no output buffer (memory
+    /// per socket). The read buffer unconditionally: an empty remainder of `split_to` has no
+    /// capacity but still holds the whole allocation it was split from.
+    pub fn release_idle_buffers(&mut self) {
+        if self.rbuf.is_empty() {
+            self.rbuf = BytesMut::new();
+            if let Phase::Ws(w) = &mut self.phase {
+                w.release_idle_assembler();
+            }
+        }
+    }
+
+    /// The websocket's role, if it is one.
+    pub fn ws_role(&self) -> Option<&WsRole<W>> {
+        match &self.phase {
+            Phase::Ws(w) => w.role(),
+            Phase::Http(_) => None,
+        }
+    }
+
+    /// Size of the frame assembler type (memory accounting in tests).
+    pub const ASSEMBLER_SIZE: usize = std::mem::size_of::<Assembler>();
 }

@@ -13,48 +13,59 @@
 //! is answered 503 with `Retry-After`; the model shard keeps undeliverable effects in a local
 //! spill list and retries every loop turn (never silent loss).
 
-use crate::channelstream::model::{Command, Reply, ReqRef};
+use crate::dialect::Response;
+use crate::ids::{LocalRef, ReqRef};
 use bytes::Bytes;
 use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// A socket on the receiving shard, by slab slot and generation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LocalRef {
-    pub slot: u32,
-    pub gen: u32,
-}
+/// The largest dialect message (bytes) that keeps an inbox slot at 64 B; dialects assert it.
+pub const MAX_DIALECT_MSG: usize = 40;
 
-/// Everything that crosses shards. Only `Send` data: frames as `Bytes`, ids, parsed commands.
+/// Everything that crosses shards. Only `Send` data: frames as `Bytes`, ids, the dialect's
+/// own messages (`M`, which the reactor carries without reading).
 #[derive(Debug)]
-pub enum ShardMsg {
-    /// A command for the model (sent to the model shard). Boxed: commands are large and
-    /// rare next to deliveries, and every inbox slot is sized for the largest variant.
-    Model {
-        req: Option<ReqRef>,
-        cmd: Box<Command>,
+pub enum ShardMsg<M> {
+    /// A message for the receiving shard's dialect instance.
+    Dialect(M),
+    /// The answer to a request parked on the receiving shard. Boxed: answers are rare next
+    /// to deliveries, and every inbox slot is sized for the largest variant.
+    Reply {
+        /// The parked request.
+        req: ReqRef,
+        /// Its answer.
+        response: Box<Response>,
     },
-    /// The model's answer to a request parked on the receiving shard.
-    Reply { req: ReqRef, reply: Reply },
     /// One encoded frame for several local sockets (one message per shard per publish).
-    Deliver { frame: Bytes, to: Vec<LocalRef> },
+    Deliver {
+        /// The frame, shared by every target.
+        frame: Bytes,
+        /// The targets on the receiving shard.
+        to: Vec<LocalRef>,
+    },
     /// Close a local websocket with this code.
-    Close { to: LocalRef, code: u16 },
+    Close {
+        /// The websocket.
+        to: LocalRef,
+        /// The close code.
+        code: u16,
+    },
     /// Stop accepting, close websockets with 1001, finish and exit.
     Shutdown,
 }
 
 /// The receiving end's shared half: queue, waker and counters.
-pub struct Inbox {
-    queue: ArrayQueue<ShardMsg>,
+pub struct Inbox<M> {
+    queue: ArrayQueue<ShardMsg<M>>,
     armed: AtomicBool,
     waker: mio::Waker,
     /// Messages refused because the queue was full.
     pub full_events: AtomicU64,
 }
 
-impl Inbox {
+impl<M> Inbox<M> {
+    /// An inbox of `capacity` messages woken through `waker`.
     pub fn new(capacity: usize, waker: mio::Waker) -> Arc<Self> {
         Arc::new(Inbox {
             queue: ArrayQueue::new(capacity.max(1)),
@@ -65,7 +76,7 @@ impl Inbox {
     }
 
     /// Enqueue and wake the receiver if it was not already woken. `Err(msg)` if full.
-    pub fn send(&self, msg: ShardMsg) -> Result<(), ShardMsg> {
+    pub fn send(&self, msg: ShardMsg<M>) -> Result<(), ShardMsg<M>> {
         if let Err(msg) = self.queue.push(msg) {
             self.full_events.fetch_add(1, Ordering::Relaxed);
             return Err(msg);
@@ -78,17 +89,19 @@ impl Inbox {
     }
 
     /// Receiver side: disarm, then take messages until the queue is empty.
-    pub fn drain(&self, mut f: impl FnMut(ShardMsg)) {
+    pub fn drain(&self, mut f: impl FnMut(ShardMsg<M>)) {
         self.armed.store(false, Ordering::SeqCst);
         while let Some(msg) = self.queue.pop() {
             f(msg);
         }
     }
 
+    /// Messages waiting.
     pub fn len(&self) -> usize {
         self.queue.len()
     }
 
+    /// Whether no message waits.
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
@@ -103,10 +116,13 @@ mod tests {
     fn burst_is_one_wake_and_order_is_kept() {
         let mut poll = mio::Poll::new().expect("poll");
         let waker = mio::Waker::new(poll.registry(), mio::Token(7)).expect("waker");
-        let inbox = Inbox::new(8, waker);
+        let inbox = Inbox::<()>::new(8, waker);
         for i in 0..8u32 {
             let msg = ShardMsg::Close {
-                to: LocalRef { slot: i, gen: 0 },
+                to: LocalRef {
+                    slot: crate::ids::Slot(i),
+                    gen: crate::ids::Gen(0),
+                },
                 code: 1000,
             };
             assert!(inbox.send(msg).is_ok());
@@ -123,7 +139,7 @@ mod tests {
         let mut seen = vec![];
         inbox.drain(|m| {
             if let ShardMsg::Close { to, .. } = m {
-                seen.push(to.slot)
+                seen.push(to.slot.0)
             }
         });
         assert_eq!(seen, (0..8).collect::<Vec<_>>());
@@ -138,9 +154,10 @@ mod tests {
 #[cfg(test)]
 mod size_tests {
     /// Inbox slots are allocated up front (capacity × slot size per shard): keep them small.
+    /// A dialect message of up to `MAX_DIALECT_MSG` bytes keeps a slot at 64 B.
     #[test]
     fn message_is_small() {
-        let n = std::mem::size_of::<super::ShardMsg>();
+        let n = std::mem::size_of::<super::ShardMsg<[u64; super::MAX_DIALECT_MSG / 8]>>();
         eprintln!("ShardMsg {n} B");
         assert!(n <= 64, "ShardMsg grew to {n} bytes");
     }

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use herald::config::Config;
-use herald::shard::Shared;
+use herald::server::Shared;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -24,7 +24,7 @@ impl Server {
 
     pub fn with(f: impl FnOnce(&mut Config)) -> Server {
         let cfg = test_config(1, f);
-        Server::from(herald::shard::spawn(Arc::new(cfg)).expect("server starts"))
+        Server::from(herald::server::spawn(Arc::new(cfg)).expect("server starts"))
     }
 
     /// `n` shards, each on its own port, so a test can choose the shard a client lands on.
@@ -70,7 +70,7 @@ impl Server {
     ) -> Server {
         let cfg = test_config(n, f);
         let listeners = std::iter::repeat_with(listener).take(n).collect();
-        Server::from(herald::shard::spawn_on(Arc::new(cfg), listeners).expect("server starts"))
+        Server::from(herald::server::spawn_on(Arc::new(cfg), listeners).expect("server starts"))
     }
 
     /// Open connections over all shards (the `open` counters).
@@ -155,8 +155,8 @@ fn test_config(shards: usize, f: impl FnOnce(&mut Config)) -> Config {
     cfg
 }
 
-impl From<herald::shard::Running> for Server {
-    fn from(r: herald::shard::Running) -> Server {
+impl From<herald::server::Running> for Server {
+    fn from(r: herald::server::Running) -> Server {
         Server {
             addr: r.addr,
             shard_addrs: r.shard_addrs,

@@ -15,7 +15,7 @@ use super::deliver::{flush, Sink};
 use super::msg::HEARTBEAT_FRAME;
 use super::ops::{internal_error, poll_reply};
 use super::state::{Lp, Sock, Timer};
-use super::{Effects, Model, Now, ReqRef};
+use super::{Effects, Model, Now};
 use bytes::Bytes;
 use std::cmp::Reverse;
 use std::collections::HashSet;
@@ -82,9 +82,7 @@ impl Model {
             match timer {
                 Timer::Heartbeat { slot, gen } => self.heartbeat(slot, gen, due, t),
                 Timer::Poll { slot, gen, seq } => self.poll_timer(slot, gen, seq, due, t, fx),
-                Timer::Orphan { shard, slot, gen } => {
-                    fx.reply(ReqRef { shard, slot, gen }, internal_error())
-                }
+                Timer::Orphan { req } => fx.reply(req, internal_error()),
             }
         }
         flush(fx, &Bytes::from_static(HEARTBEAT_FRAME), &mut self.targets);
@@ -268,9 +266,7 @@ impl Model {
         }
         if let Lp::Polling(p) = conn.lp {
             if let Some(req) = p.req {
-                let (shard, slot, gen) = (req.shard, req.slot, req.gen);
-                self.timers
-                    .at(p.deadline, Timer::Orphan { shard, slot, gen });
+                self.timers.at(p.deadline, Timer::Orphan { req });
             }
         }
         if let Sock::Open(s) = conn.sock {

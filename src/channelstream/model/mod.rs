@@ -41,22 +41,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use uuid::Uuid;
 
-/// A websocket attached on some shard: `slot` is the shard's slab key, `gen` its generation,
-/// so a delivery to a socket that has since closed (and whose slot was reused) is ignored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct SockRef {
-    pub shard: u16,
-    pub slot: u32,
-    pub gen: u32,
-}
-
-/// An HTTP request parked on some shard, waiting for its reply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ReqRef {
-    pub shard: u16,
-    pub slot: u32,
-    pub gen: u32,
-}
+pub use crate::ids::{ReqRef, SockRef};
 
 /// The time, read once per loop turn by the caller.
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +59,17 @@ pub enum ContentKind {
     Html,
     /// `text/plain` (500 "Internal Server Error")
     Text,
+}
+
+impl ContentKind {
+    /// The `Content-Type` header value.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ContentKind::Json => "application/json",
+            ContentKind::Html => "text/html; charset=UTF-8",
+            ContentKind::Text => "text/plain; charset=UTF-8",
+        }
+    }
 }
 
 /// A complete HTTP answer to a command; the front adds headers (CORS, Content-Length, ...).

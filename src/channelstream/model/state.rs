@@ -293,9 +293,7 @@ pub(crate) enum Timer {
     /// A poll whose connection was collected mid-wait: 0.7.1's greenlet crashes (500) when
     /// its current wait runs out, not at once.
     Orphan {
-        shard: u16,
-        slot: u32,
-        gen: u32,
+        req: super::ReqRef,
     },
 }
 

@@ -100,19 +100,11 @@ impl Time {
 }
 
 fn sock(n: u32) -> SockRef {
-    SockRef {
-        shard: 0,
-        slot: n,
-        gen: 1,
-    }
+    SockRef::new(0, n, 1)
 }
 
 fn req(n: u32) -> ReqRef {
-    ReqRef {
-        shard: 0,
-        slot: n,
-        gen: 1,
-    }
+    ReqRef::new(0, n, 1)
 }
 
 fn strings(v: &[&str]) -> Vec<String> {

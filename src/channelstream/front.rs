@@ -12,12 +12,14 @@
 //! signature. CORS headers go only on successful (200) responses, as Pyramid adds them to
 //! `request.response` and not to error pages.
 
-use super::router::{route, Route};
-use super::schema;
-use super::types::SchemaError;
+use super::api::pyjson;
+use super::api::router::{route, Route};
+use super::api::schema;
+use super::api::types::SchemaError;
+use super::model::Command;
 use crate::auth::{self, Signer};
-use crate::channelstream::model::{Command, ContentKind};
 use crate::config::Config;
+use crate::dialect::{Header, HeaderValue, Response};
 use crate::proto::handshake;
 use crate::proto::http::{query_param, Method, RequestHead};
 use bytes::Bytes;
@@ -27,66 +29,51 @@ use sha1::Sha1;
 use std::net::IpAddr;
 use uuid::Uuid;
 
-/// A response the front can build without the model.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Response {
-    pub status: u16,
-    pub kind: ContentKind,
-    pub body: Bytes,
-    /// Add the CORS header set (successful Pyramid responses only).
-    pub cors: bool,
-    /// Extra headers (Location, Set-Cookie, Retry-After ...).
-    pub headers: Vec<(&'static str, String)>,
-    /// Close the connection after this response (500s, as the real server does).
-    pub close: bool,
+/// `Content-Type` of JSON answers.
+pub const JSON: &str = "application/json";
+/// `Content-Type` of HTML answers (long-poll bodies, Pyramid's error pages).
+pub const HTML: &str = "text/html; charset=UTF-8";
+/// `Content-Type` of plain-text answers.
+pub const TEXT: &str = "text/plain; charset=UTF-8";
+
+/// The CORS header set (spec §4.3). Pages the front builds itself carry it always; answers
+/// computed by the model carry it when `allow_cors` admits the request's origin
+/// (`Front::cors`), which is how Herald has matched 0.7.1 in the differential suite.
+pub const CORS: &[Header] = &[
+    ("Access-Control-Allow-Origin", HeaderValue::Static(b"*")),
+    ("XDomainRequestAllowed", HeaderValue::Static(b"1")),
+    (
+        "Access-Control-Allow-Methods",
+        HeaderValue::Static(b"GET, POST, OPTIONS, PUT, DELETE, PATCH"),
+    ),
+    (
+        "Access-Control-Allow-Headers",
+        HeaderValue::Static(b"Content-Type, Depth, User-Agent, X-File-Size, X-Requested-With, If-Modified-Since, X-File-Name, Cache-Control, Pragma, Origin, Connection, Referer, Cookie"),
+    ),
+    ("Access-Control-Max-Age", HeaderValue::Static(b"86400")),
+];
+
+/// The CORS headers for a request from `origin`: all of them when `allow_cors` is empty or
+/// one of its entries is a substring of the origin (spec §4.3), none otherwise.
+pub fn cors_for(cfg: &Config, origin: Option<&[u8]>) -> &'static [Header] {
+    if cfg.allow_cors.is_empty() {
+        return CORS;
+    }
+    let origin = origin.map(String::from_utf8_lossy).unwrap_or_default();
+    if cfg.allow_cors.iter().any(|a| origin.contains(a.as_str())) {
+        CORS
+    } else {
+        &[]
+    }
 }
 
-impl Response {
-    pub fn new(status: u16, kind: ContentKind, body: impl Into<Bytes>) -> Self {
-        Response {
-            status,
-            kind,
-            body: body.into(),
-            cors: false,
-            headers: Vec::new(),
-            close: false,
-        }
-    }
+fn json(status: u16, v: &Value) -> Response {
+    Response::new(status, JSON, pyjson::to_string_pretty(v))
+}
 
-    fn json(status: u16, v: &Value) -> Self {
-        Response::new(
-            status,
-            ContentKind::Json,
-            super::pyjson::to_string_pretty(v),
-        )
-    }
-
-    fn with_cors(mut self) -> Self {
-        self.cors = true;
-        self
-    }
-
-    /// `500 Internal Server Error`, text/plain, connection closed (spec §4.2).
-    pub fn internal_error() -> Self {
-        let mut r = Response::new(
-            500,
-            ContentKind::Text,
-            Bytes::from_static(b"Internal Server Error"),
-        );
-        r.close = true;
-        r
-    }
-
-    /// `503` with `Retry-After` when the model's inbox is full (back-pressure, never loss).
-    pub fn busy() -> Self {
-        let mut r = Response::new(
-            503,
-            ContentKind::Text,
-            Bytes::from_static(b"Service Unavailable"),
-        );
-        r.headers.push(("Retry-After", "1".into()));
-        r
-    }
+/// `500 Internal Server Error`, text/plain, connection closed (spec §4.2).
+pub fn internal_error() -> Response {
+    Response::text_and_close(500, Bytes::from_static(b"Internal Server Error"))
 }
 
 /// Which websocket handler an upgrade goes to.
@@ -102,11 +89,8 @@ pub enum WsTarget {
 #[derive(Debug)]
 pub enum FrontAction {
     Respond(Response),
-    /// Send `cmd` to the model and answer with its reply; `cors` adds CORS headers to a 200.
-    Model {
-        cmd: Command,
-        cors: bool,
-    },
+    /// Send the command to the model and answer with its reply (CORS headers on a 200).
+    Model(Command),
     /// Answer now and send `cmd` to the model without waiting.
     RespondThenModel(Response, Command),
     /// Complete the websocket handshake with this accept key.
@@ -122,6 +106,9 @@ pub enum FrontAction {
 pub struct Front<'a> {
     pub cfg: &'a Config,
     pub signer: &'a Signer,
+    /// The CORS headers for this request's origin (empty when `allow_cors` refuses it),
+    /// added to successful answers only, as Pyramid adds them to `request.response`.
+    pub cors: &'static [Header],
 }
 
 /// The request, as the shard has it.
@@ -209,9 +196,7 @@ impl Front<'_> {
             return FrontAction::Respond(html_error(406, "SSL is required"));
         }
         if r == Route::Options {
-            return FrontAction::Respond(
-                Response::new(200, ContentKind::Text, Bytes::new()).with_cors(),
-            );
+            return FrontAction::Respond(Response::new(200, TEXT, Bytes::new()).with_headers(CORS));
         }
         let auth = match self.authenticate(req) {
             Ok(a) => a,
@@ -253,10 +238,7 @@ impl Front<'_> {
                     Ok(()) => Ok(Auth::Granted),
                     Err(e) => {
                         tracing::debug!(peer = %req.peer, reason = %e, "bad signature");
-                        Err(Response::json(
-                            401,
-                            &serde_json::json!({"request": "Bad Signature"}),
-                        ))
+                        Err(json(401, &serde_json::json!({"request": "Bad Signature"})))
                     }
                 }
             }
@@ -278,8 +260,7 @@ impl Front<'_> {
                 FrontAction::Upgrade { accept, target }
             }
             Err(e) => {
-                let mut resp =
-                    Response::new(e.status(), ContentKind::Text, Bytes::from(e.to_string()));
+                let mut resp = Response::new(e.status(), TEXT, Bytes::from(e.to_string()));
                 resp.close = true;
                 if e.status() == 426 {
                     resp.headers.push(("Sec-WebSocket-Version", "13".into()));
@@ -291,7 +272,7 @@ impl Front<'_> {
     }
 
     fn dispatch(&self, req: &Request<'_>, r: Route, prefix: &[u8]) -> FrontAction {
-        let model = |cmd| FrontAction::Model { cmd, cors: true };
+        let model = FrontAction::Model;
         match r {
             Route::Connect => with_json(req.body, |v| model(Command::Connect(v))),
             Route::Subscribe => with_json(req.body, |body| {
@@ -315,33 +296,43 @@ impl Front<'_> {
                     schema::messages(&v),
                     schema::message_echo,
                     Command::Messages,
+                    self.cors,
                 )
             }),
             Route::MessagePatch => with_json(req.body, |v| {
-                batch(schema::edits(&v), schema::edit_echo, Command::Edits)
+                batch(
+                    schema::edits(&v),
+                    schema::edit_echo,
+                    Command::Edits,
+                    self.cors,
+                )
             }),
             Route::MessageDelete => with_json(req.body, |v| {
-                batch(schema::deletes(&v), schema::delete_echo, Command::Deletes)
+                batch(
+                    schema::deletes(&v),
+                    schema::delete_echo,
+                    Command::Deletes,
+                    self.cors,
+                )
             }),
             Route::Listen => match req.query_param("conn_id") {
-                None => FrontAction::Respond(Response::internal_error()),
+                None => FrontAction::Respond(internal_error()),
                 Some(s) => match Uuid::parse_str(s.trim()) {
                     Ok(conn_id) => model(Command::Listen {
                         conn_id,
                         callback: req.query_param("callback"),
                     }),
-                    Err(_) => FrontAction::Respond(Response::json(
-                        422,
-                        &serde_json::json!(["Wrong UUID format"]),
-                    )),
+                    Err(_) => {
+                        FrontAction::Respond(json(422, &serde_json::json!(["Wrong UUID format"])))
+                    }
                 },
             },
             Route::Disconnect => {
                 let conn_id = if req.head.method == Method::Post {
                     match serde_json::from_slice::<Value>(req.body) {
                         Ok(Value::Object(mut m)) => m.remove("conn_id"),
-                        Ok(_) => return FrontAction::Respond(Response::internal_error()),
-                        Err(_) => return FrontAction::Respond(Response::internal_error()),
+                        Ok(_) => return FrontAction::Respond(internal_error()),
+                        Err(_) => return FrontAction::Respond(internal_error()),
                     }
                 } else {
                     req.query_param("conn_id").map(Value::String)
@@ -355,13 +346,13 @@ impl Front<'_> {
             Route::OpenApi => FrontAction::Respond(
                 Response::new(
                     200,
-                    ContentKind::Json,
-                    Bytes::from_static(include_bytes!("../../../assets/openapi.json")),
+                    JSON,
+                    Bytes::from_static(include_bytes!("../../assets/openapi.json")),
                 )
-                .with_cors(),
+                .with_headers(CORS),
             ),
             Route::AdminPage => FrontAction::Respond(
-                Response::new(200, ContentKind::Html, Bytes::from_static(ADMIN_PAGE)).with_cors(),
+                Response::new(200, HTML, Bytes::from_static(ADMIN_PAGE)).with_headers(CORS),
             ),
             Route::AdminSignIn => self.sign_in(req, prefix),
             Route::Metrics => FrontAction::Metrics,
@@ -387,14 +378,15 @@ impl Front<'_> {
                     make_admin_cookie(&self.cfg.cookie_secret, &self.cfg.admin_user, req.now);
                 resp.headers.push((
                     "Set-Cookie",
-                    format!("auth_tkt={cookie}; Max-Age={ADMIN_COOKIE_AGE}; Path=/; SameSite=Lax"),
+                    format!("auth_tkt={cookie}; Max-Age={ADMIN_COOKIE_AGE}; Path=/; SameSite=Lax")
+                        .into(),
                 ));
                 return FrontAction::Respond(resp);
             }
             tracing::info!(peer = %req.peer, "admin sign-in refused");
         }
         FrontAction::Respond(
-            Response::new(200, ContentKind::Html, Bytes::from_static(SIGN_IN_PAGE)).with_cors(),
+            Response::new(200, HTML, Bytes::from_static(SIGN_IN_PAGE)).with_headers(CORS),
         )
     }
 
@@ -419,9 +411,9 @@ impl Front<'_> {
             .map(|h| String::from_utf8_lossy(h).into_owned())
             .unwrap_or_else(|| format!("{}:{}", self.cfg.host, self.cfg.port));
         let prefix = String::from_utf8_lossy(prefix);
-        let mut resp = Response::new(302, ContentKind::Html, Bytes::from_static(b""));
+        let mut resp = Response::new(302, HTML, Bytes::from_static(b""));
         resp.headers
-            .push(("Location", format!("{scheme}://{host}{prefix}{to}")));
+            .push(("Location", format!("{scheme}://{host}{prefix}{to}").into()));
         resp
     }
 }
@@ -430,7 +422,7 @@ impl Front<'_> {
 fn with_json(body: &[u8], f: impl FnOnce(Value) -> FrontAction) -> FrontAction {
     match serde_json::from_slice::<Value>(body) {
         Ok(v) => f(v),
-        Err(_) => FrontAction::Respond(Response::internal_error()),
+        Err(_) => FrontAction::Respond(internal_error()),
     }
 }
 
@@ -439,11 +431,12 @@ fn batch<T>(
     parsed: Result<Vec<T>, SchemaError>,
     echo: fn(&T) -> Value,
     cmd: fn(Vec<T>) -> Command,
+    cors: &'static [Header],
 ) -> FrontAction {
     match parsed {
         Ok(items) => {
             let body = Value::Array(items.iter().map(echo).collect());
-            FrontAction::RespondThenModel(Response::json(200, &body).with_cors(), cmd(items))
+            FrontAction::RespondThenModel(json(200, &body).with_headers(cors), cmd(items))
         }
         Err(e) => FrontAction::Respond(schema_error(e)),
     }
@@ -452,8 +445,8 @@ fn batch<T>(
 /// Map a validation failure to its response (422 body, or 500 where Channelstream crashes).
 pub fn schema_error(e: SchemaError) -> Response {
     match e {
-        SchemaError::Invalid(v) => Response::json(422, &v),
-        SchemaError::Crash => Response::internal_error(),
+        SchemaError::Invalid(v) => json(422, &v),
+        SchemaError::Crash => internal_error(),
     }
 }
 
@@ -474,7 +467,7 @@ fn forbidden(req: &Request<'_>) -> Response {
     if req.wants_json() {
         Response::new(
             403,
-            ContentKind::Json,
+            JSON,
             Bytes::from_static(
                 br#"{"message": "Access was denied to this resource.\n\n\n\n\n", "code": "403 Forbidden", "title": "Forbidden"}"#,
             ),
@@ -498,11 +491,7 @@ fn not_found(req: &Request<'_>, path: &[u8], mismatch: Option<(&str, Method)>) -
             "code": "404 Not Found",
             "title": "Not Found",
         });
-        Response::new(
-            404,
-            ContentKind::Json,
-            serde_json::to_string(&v).unwrap_or_default(),
-        )
+        Response::new(404, JSON, serde_json::to_string(&v).unwrap_or_default())
     } else {
         html_error(
             404,
@@ -529,7 +518,7 @@ fn html_error(status: u16, detail: &str) -> Response {
     let body = format!(
         "<html>\n <head>\n  <title>{title}</title>\n </head>\n <body>\n  <h1>{title}</h1>\n  {detail}<br/><br/>\n\n\n\n </body>\n</html>"
     );
-    Response::new(status, ContentKind::Html, body)
+    Response::new(status, HTML, body)
 }
 
 fn html_escape(s: &str) -> String {

@@ -1,0 +1,291 @@
+//! Channelstream as a dialect of the reactor: requests go through the front (`front.rs`),
+//! commands to the model, the model's effects out through the shard's `Outbox`.
+//!
+//! All Channelstream state has one owner, the model on `MODEL_SHARD` (ARCHITECTURE.md says
+//! why). The instance on that shard holds the `Model` and runs commands inline; the others
+//! forward each command through the model shard's inbox (`CsMsg::Command`) and park the
+//! request; answers, deliveries and closes come back as the reactor's own effects, so nothing
+//! here crosses threads except `CsMsg`.
+
+use super::front::{self, Front, FrontAction, WsTarget};
+use super::model::{Command, Effects, Model, Now, Reply, ReqRef, SockRef};
+use crate::auth::Signer;
+use crate::config::Config;
+use crate::dialect::{
+    CounterDef, Dialect, Outbox, Request, RequestAction, Response, WsMessage, WsRole,
+};
+use crate::ids::ShardId;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// The shard that owns the Channelstream model.
+pub const MODEL_SHARD: ShardId = ShardId(0);
+
+/// Client websocket frames tell the model "active" at most this often per connection.
+const ACTIVITY_REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// Close code for a websocket whose opening the model could not be told about (inbox full).
+const TRY_AGAIN_LATER: u16 = 1013;
+
+/// What Channelstream instances send each other.
+#[derive(Debug)]
+pub enum CsMsg {
+    /// A command for the model (to the model shard); its reply, if any, goes to `req`.
+    /// Boxed: commands are large and rare next to deliveries.
+    Command {
+        /// The parked request the reply is for.
+        req: Option<ReqRef>,
+        /// The command.
+        cmd: Box<Command>,
+    },
+}
+
+/// A Channelstream websocket's state: its connection id and activity throttle.
+#[derive(Clone, Copy, Debug)]
+pub struct CsSocket {
+    conn_id: Uuid,
+    /// When the model was last told about client activity.
+    last_activity_report: Option<Instant>,
+}
+
+/// The Channelstream dialect, one per shard.
+pub struct Channelstream {
+    cfg: Arc<Config>,
+    signer: Signer,
+    /// Only on `MODEL_SHARD`.
+    model: Option<Model>,
+}
+
+impl Channelstream {
+    /// The instance for `shard`.
+    pub fn new(cfg: Arc<Config>, shard: ShardId) -> Self {
+        let model = (shard == MODEL_SHARD).then(|| {
+            let mut m = Model::new(chrono::Utc::now());
+            m.set_max_channels_per_connection(cfg.limits.max_channels_per_connection);
+            m
+        });
+        Channelstream {
+            signer: Signer::new(&cfg.secret),
+            cfg,
+            model,
+        }
+    }
+
+    /// Hand a command to the model: inline on the model shard, else through its inbox.
+    /// `Err` when the model's inbox is full (the caller answers 503 or gives up).
+    fn send_to_model(
+        &mut self,
+        out: &mut dyn Outbox<CsMsg>,
+        req: Option<ReqRef>,
+        cmd: Command,
+    ) -> Result<(), ()> {
+        if let Some(model) = self.model.as_mut() {
+            run_model(model, out, req, cmd);
+            return Ok(());
+        }
+        let msg = CsMsg::Command {
+            req,
+            cmd: Box::new(cmd),
+        };
+        out.send(MODEL_SHARD, msg).map_err(drop)
+    }
+}
+
+fn run_model(model: &mut Model, out: &mut dyn Outbox<CsMsg>, req: Option<ReqRef>, cmd: Command) {
+    model.handle(
+        req,
+        cmd,
+        now_pair(Instant::now()),
+        &mut ModelEffects { out },
+    );
+    out.set_counter(0, model.stats().channel_limit_refused);
+}
+
+fn now_pair(mono: Instant) -> Now {
+    Now {
+        mono,
+        wall: chrono::Utc::now(),
+    }
+}
+
+/// The model's effects, through the shard's outbox.
+struct ModelEffects<'a, 'o> {
+    out: &'a mut (dyn Outbox<CsMsg> + 'o),
+}
+
+impl Effects for ModelEffects<'_, '_> {
+    fn reply(&mut self, req: ReqRef, reply: Reply) {
+        self.out.reply(req, to_response(reply));
+    }
+
+    fn deliver(&mut self, frame: &Bytes, to: &[SockRef]) {
+        self.out.deliver(frame, to);
+    }
+
+    fn close(&mut self, sock: SockRef, code: u16) {
+        self.out.close(sock, code);
+    }
+}
+
+/// A model reply on the wire. A 500 closes the connection, as the real server's does.
+fn to_response(reply: Reply) -> Response {
+    let mut r = Response::new(reply.status, reply.kind.content_type(), reply.body);
+    r.close = reply.status == 500;
+    r
+}
+
+impl Dialect for Channelstream {
+    type Msg = CsMsg;
+    type Ws = CsSocket;
+    const COUNTERS: &'static [CounterDef] = &[CounterDef {
+        name: "herald_channel_limit_refused_total",
+        kind: "counter",
+        help: "/connect and /subscribe answered 422 over --max-channels-per-connection",
+    }];
+
+    fn on_request(
+        &mut self,
+        out: &mut dyn Outbox<CsMsg>,
+        req: &Request<'_>,
+    ) -> RequestAction<CsSocket> {
+        let cors = front::cors_for(&self.cfg, req.head.header(req.buf, "origin"));
+        let action = Front {
+            cfg: &self.cfg,
+            signer: &self.signer,
+            cors,
+        }
+        .handle(&front::Request {
+            head: req.head,
+            buf: req.buf,
+            body: req.body,
+            peer: req.peer,
+            now: req.now_unix,
+        });
+        match action {
+            FrontAction::Respond(r) => RequestAction::Respond(r),
+            FrontAction::Model(cmd) => match self.send_to_model(out, Some(req.at), cmd) {
+                Ok(()) => RequestAction::Park {
+                    success_headers: cors,
+                },
+                Err(()) => RequestAction::Respond(Response::busy()),
+            },
+            // `/message`: Channelstream answers with the echo before delivering.
+            FrontAction::RespondThenModel(r, cmd) => match self.send_to_model(out, None, cmd) {
+                Ok(()) => RequestAction::Respond(r),
+                Err(()) => RequestAction::Respond(Response::busy()),
+            },
+            FrontAction::Metrics => {
+                RequestAction::Respond(Response::new(200, front::TEXT, out.metrics_text()))
+            }
+            FrontAction::Upgrade { accept, target } => RequestAction::Upgrade {
+                accept,
+                role: match target {
+                    WsTarget::Echo => Some(WsRole::Echo),
+                    WsTarget::Channelstream(Some(conn_id)) => Some(WsRole::Dialect(CsSocket {
+                        conn_id,
+                        last_activity_report: None,
+                    })),
+                    // As the real server: handshake done, then the TCP connection is dropped
+                    // without a close frame.
+                    WsTarget::Channelstream(None) => None,
+                },
+            },
+        }
+    }
+
+    fn on_ws_open(
+        &mut self,
+        out: &mut dyn Outbox<CsMsg>,
+        sock: SockRef,
+        ws: &mut CsSocket,
+    ) -> Result<(), u16> {
+        let cmd = Command::WsOpen {
+            conn_id: ws.conn_id,
+            sock,
+        };
+        self.send_to_model(out, None, cmd)
+            .map_err(|()| TRY_AGAIN_LATER)
+    }
+
+    fn on_ws_message(
+        &mut self,
+        out: &mut dyn Outbox<CsMsg>,
+        sock: SockRef,
+        ws: &mut CsSocket,
+        _msg: WsMessage<'_>,
+        now: Instant,
+    ) {
+        // Channelstream ignores what clients send; a frame only marks the connection active.
+        let due = ws
+            .last_activity_report
+            .is_none_or(|t| now.duration_since(t) >= ACTIVITY_REPORT_EVERY);
+        if due {
+            ws.last_activity_report = Some(now);
+            let cmd = Command::WsActivity {
+                conn_id: ws.conn_id,
+                sock,
+            };
+            // Activity reports are advisory: a full inbox just skips one.
+            let _ = self.send_to_model(out, None, cmd);
+        }
+    }
+
+    fn on_ws_closed(&mut self, out: &mut dyn Outbox<CsMsg>, sock: SockRef, ws: CsSocket) {
+        let cmd = Command::WsClosed {
+            conn_id: ws.conn_id,
+            sock,
+        };
+        if self.send_to_model(out, None, cmd).is_err() {
+            // The model will still collect it: its GC closes idle connections.
+            tracing::warn!("model inbox full: socket close not reported");
+        }
+    }
+
+    fn on_message(&mut self, out: &mut dyn Outbox<CsMsg>, msg: CsMsg) {
+        let CsMsg::Command { req, cmd } = msg;
+        match self.model.as_mut() {
+            Some(model) => run_model(model, out, req, *cmd),
+            None => tracing::error!(
+                shard = out.shard().0,
+                "model command sent to a non-model shard"
+            ),
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.model.as_ref().and_then(Model::next_deadline)
+    }
+
+    fn on_timer(&mut self, out: &mut dyn Outbox<CsMsg>, now: Instant) {
+        if let Some(model) = self.model.as_mut() {
+            model.tick(now_pair(now), &mut ModelEffects { out });
+        }
+    }
+
+    fn on_shutdown(&mut self, out: &mut dyn Outbox<CsMsg>) {
+        if let Some(model) = self.model.as_mut() {
+            model.finish_polls(&mut ModelEffects { out });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// An inbox slot stays at 64 B only while the dialect message fits.
+    #[test]
+    fn message_fits_an_inbox_slot() {
+        let n = std::mem::size_of::<super::CsMsg>();
+        assert!(
+            n <= crate::shard::inbox::MAX_DIALECT_MSG,
+            "CsMsg is {n} bytes"
+        );
+    }
+
+    /// The per-socket state is paid by every websocket.
+    #[test]
+    fn socket_state_is_small() {
+        assert!(std::mem::size_of::<super::CsSocket>() <= 32);
+    }
+}

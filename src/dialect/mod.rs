@@ -1,0 +1,162 @@
+//! The seam between the reactor and a wire dialect.
+//!
+//! The reactor (`shard`) owns sockets, HTTP and websocket framing, output queues,
+//! back-pressure, timers and the inboxes between shards; a dialect (Channelstream today,
+//! Pusher and Pushi beside it) owns what a request or a websocket message means. The reactor
+//! is generic over one `Dialect` per shard and calls it with complete requests and messages;
+//! the dialect acts through an `Outbox`: answer a parked request, deliver one encoded frame to
+//! many sockets on any shard, close a socket, or send one of its own messages to another
+//! shard's instance. A dialect never sees the slab, the poll or a socket, and this module
+//! names no dialect: `main` (through `server`) plugs them in.
+//!
+//! Every call is made on the shard thread, between socket events, so a dialect needs no lock;
+//! what it shares across shards it shares by message.
+
+pub mod response;
+
+pub use response::{Header, HeaderValue, Response};
+
+use crate::ids::{ReqRef, ShardId, SockRef};
+use crate::proto::http::RequestHead;
+use bytes::Bytes;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Instant;
+
+/// One complete HTTP request, as the reactor parsed it.
+pub struct Request<'a> {
+    /// The parsed head; its spans index into `buf`.
+    pub head: &'a RequestHead,
+    /// The bytes the head was parsed from.
+    pub buf: &'a [u8],
+    /// The body, de-chunked.
+    pub body: &'a [u8],
+    /// The client's address.
+    pub peer: IpAddr,
+    /// Unix time in seconds (signature ages).
+    pub now_unix: u64,
+    /// Where an answer given later (`RequestAction::Park`) must be sent.
+    pub at: ReqRef,
+}
+
+/// What becomes of one request.
+#[derive(Debug)]
+pub enum RequestAction<W> {
+    /// Answer now.
+    Respond(Response),
+    /// The answer comes later through `Outbox::reply` to `Request::at`. Pipelined requests
+    /// behind it wait, so answers leave in request order. `success_headers` are added to a
+    /// 200 answer (a policy decided from this request, such as CORS).
+    Park {
+        /// Headers for a 200 answer.
+        success_headers: &'static [Header],
+    },
+    /// Complete the websocket handshake with this `Sec-WebSocket-Accept` value.
+    Upgrade {
+        /// The accept key.
+        accept: String,
+        /// Who serves the socket; `None`: drop the TCP connection right after the 101.
+        role: Option<WsRole<W>>,
+    },
+}
+
+/// Who serves an upgraded websocket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WsRole<W> {
+    /// The reactor's own echo route (`--echo-path`, for Autobahn|Testsuite).
+    Echo,
+    /// The dialect, with its per-socket state.
+    Dialect(W),
+}
+
+/// A complete data message from a client.
+#[derive(Clone, Copy, Debug)]
+pub enum WsMessage<'a> {
+    /// A text message (valid UTF-8).
+    Text(&'a [u8]),
+    /// A binary message.
+    Binary(&'a [u8]),
+}
+
+/// A counter a dialect keeps per shard, summed over shards in `/metrics`.
+#[derive(Clone, Copy, Debug)]
+pub struct CounterDef {
+    /// Prometheus metric name.
+    pub name: &'static str,
+    /// `counter` or `gauge`.
+    pub kind: &'static str,
+    /// Help text.
+    pub help: &'static str,
+}
+
+/// How a dialect acts on the server. Implemented by the shard.
+pub trait Outbox<M> {
+    /// The shard this call runs on.
+    fn shard(&self) -> ShardId;
+    /// Answer a parked request (on any shard). Ignored if it is gone.
+    fn reply(&mut self, req: ReqRef, response: Response);
+    /// Send one encoded websocket frame to every socket in `to` (on any shard): local sockets
+    /// get a clone of `frame` each, every other shard one message with its share of `to`.
+    fn deliver(&mut self, frame: &Bytes, to: &[SockRef]);
+    /// Send a close frame with this code to a websocket (on any shard), then close it.
+    fn close(&mut self, sock: SockRef, code: u16);
+    /// Hand `msg` to shard `to`'s dialect (inline when `to` is this shard is the caller's
+    /// business: this always queues). `Err(msg)` when that shard's inbox is full.
+    fn send(&mut self, to: ShardId, msg: M) -> Result<(), M>;
+    /// Set this shard's value of the dialect counter `index` (into `Dialect::COUNTERS`).
+    fn set_counter(&mut self, index: usize, value: u64);
+    /// The server's counters in Prometheus text format.
+    fn metrics_text(&self) -> String;
+}
+
+/// A wire dialect, one instance per shard.
+pub trait Dialect: 'static {
+    /// What the dialect's instances send each other through the inboxes.
+    type Msg: Send + fmt::Debug + 'static;
+    /// Per-websocket state kept in the connection (small: it is paid per socket).
+    type Ws: fmt::Debug + Send + 'static;
+    /// Counters this dialect reports in `/metrics`.
+    const COUNTERS: &'static [CounterDef];
+
+    /// A complete request arrived.
+    fn on_request(
+        &mut self,
+        out: &mut dyn Outbox<Self::Msg>,
+        req: &Request<'_>,
+    ) -> RequestAction<Self::Ws>;
+
+    /// A websocket served by the dialect finished its handshake. `Err(code)` closes it with
+    /// that close code.
+    fn on_ws_open(
+        &mut self,
+        out: &mut dyn Outbox<Self::Msg>,
+        sock: SockRef,
+        ws: &mut Self::Ws,
+    ) -> Result<(), u16>;
+
+    /// A complete data message arrived on one of the dialect's websockets.
+    fn on_ws_message(
+        &mut self,
+        out: &mut dyn Outbox<Self::Msg>,
+        sock: SockRef,
+        ws: &mut Self::Ws,
+        msg: WsMessage<'_>,
+        now: Instant,
+    );
+
+    /// One of the dialect's websockets is gone (reaped; its slot may be reused after this).
+    fn on_ws_closed(&mut self, out: &mut dyn Outbox<Self::Msg>, sock: SockRef, ws: Self::Ws);
+
+    /// A message from another shard's instance arrived.
+    fn on_message(&mut self, out: &mut dyn Outbox<Self::Msg>, msg: Self::Msg);
+
+    /// When `on_timer` wants to run next (`None`: no timer).
+    fn next_deadline(&self) -> Option<Instant>;
+
+    /// The deadline passed.
+    fn on_timer(&mut self, out: &mut dyn Outbox<Self::Msg>, now: Instant);
+
+    /// The server is shutting down: answer what waits (long polls), before websockets are
+    /// closed with 1001.
+    fn on_shutdown(&mut self, out: &mut dyn Outbox<Self::Msg>);
+}
