@@ -57,7 +57,7 @@ impl Response {
         Response::new(
             status,
             ContentKind::Json,
-            super::pyjson::to_string_pretty(v),
+            crate::py::json::to_string_pretty(v),
         )
     }
 
