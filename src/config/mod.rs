@@ -21,8 +21,8 @@
 //! so tests cover precedence without touching the process. The only impurities are the uuid4
 //! `cookie_secret` generated when none is configured and the CPU count behind `--shards`.
 //!
-//! Layout: [`values`] types the strings, [`ini`] reads the file, [`cli`] parses the flags,
-//! [`load`] applies the three layers, [`make_config`] writes an ini file.
+//! Layout: `values` types the strings, `ini` reads the file, `cli` parses the flags,
+//! `load` applies the three layers, `make_config` writes an ini file.
 
 mod cli;
 mod ini;

@@ -22,7 +22,6 @@ pub fn split_list(v: &str) -> Vec<String> {
         .collect()
 }
 
-/// Python `int(str)` for the inputs that matter: surrounding whitespace, a sign, ASCII digits
 /// `getattr(logging, (v or "INFO").upper())`, restricted to the level names; returns the
 /// canonical name (the aliases WARN and FATAL map to WARNING and CRITICAL).
 pub fn parse_log_level(v: &str) -> Option<&'static str> {

@@ -21,7 +21,7 @@
 //! The few inputs on which the real server raises an uncaught exception (HTTP 500) are
 //! reported as `SchemaError::Crash` so the router can answer 500 as well.
 //!
-//! Layout: [`engine`] holds the marshmallow machinery, [`endpoints`] and [`messages`] the
+//! Layout: `engine` holds the marshmallow machinery, `endpoints` and `messages` the
 //! schemas; Python value parsing (`int()`, `uuid.UUID`, dateutil) lives in [`crate::py`].
 
 mod endpoints;
