@@ -1,7 +1,8 @@
 //! API hot paths: validating a typical one-item `POST /message` body (bytes -> Value ->
 //! `MessageCmd`) and rendering a typical socket message with the Python-compatible encoder.
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use herald::channelstream::api::{pyjson, schema};
+use herald::channelstream::api::schema;
+use herald::py::json as pyjson;
 use serde_json::{json, Value};
 
 const MESSAGE_BODY: &[u8] = br#"[{"type": "message", "user": "alice", "channel": "room",

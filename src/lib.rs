@@ -7,7 +7,7 @@
 //! connection records and turns commands into effects (replies, deliveries, closes); shards
 //! talk only through bounded inboxes woken by a `mio::Waker`.
 //!
-//! Dependency direction: `proto`, `auth`, `config`, `api::{pyjson,schema,types,router}` are
+//! Dependency direction: `proto`, `auth`, `config`, `py`, `api::{schema,types,router}` are
 //! pure (no mio, no shard); `model` knows only ids and `Bytes`; `conn` knows one socket;
 //! `shard` wires everything together.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
@@ -34,6 +34,7 @@ pub mod ids;
 pub mod mem;
 pub mod net;
 pub mod proto;
+pub mod py;
 pub mod server;
 pub mod shard;
 pub mod signals;

@@ -165,7 +165,7 @@ impl Healthy {
 
 /// `json.dumps(v, indent=4)`, the way Channelstream renders every JSON body.
 fn py(v: &Value) -> String {
-    herald::channelstream::api::pyjson::to_string_pretty(v)
+    herald::py::json::to_string_pretty(v)
 }
 
 /// Write, tolerating the server closing early (it may answer before the body is sent).
@@ -330,7 +330,7 @@ fn check_http(
         }
         Expect::JsonCompact(code, v) => {
             status(*code)?;
-            let want = herald::channelstream::api::pyjson::to_string_compact(v);
+            let want = herald::py::json::to_string_compact(v);
             if r.text() != want {
                 return Err(format!("body {:?} (want {want:?})", r.text()));
             }

@@ -2,7 +2,8 @@
 //! Properties: nothing panics; pyjson output is ASCII and, unless a float overflowed to
 //! `Infinity`/`NaN`, parses back as JSON; every 422 body and every echo renders.
 #![no_main]
-use herald::channelstream::api::{pyjson, schema, types::SchemaError};
+use herald::channelstream::api::{schema, types::SchemaError};
+use herald::py::json as pyjson;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

@@ -12,7 +12,6 @@
 //! signature. CORS headers go only on successful (200) responses, as Pyramid adds them to
 //! `request.response` and not to error pages.
 
-use super::api::pyjson;
 use super::api::router::{route, Route};
 use super::api::schema;
 use super::api::types::SchemaError;
@@ -22,6 +21,7 @@ use crate::config::Config;
 use crate::dialect::{Header, HeaderValue, Response};
 use crate::proto::handshake;
 use crate::proto::http::{query_param, Method, RequestHead};
+use crate::py::json as pyjson;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use serde_json::Value;

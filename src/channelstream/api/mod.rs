@@ -1,7 +1,7 @@
 //! The Channelstream REST surface: typed commands (`types`), request validation with
-//! marshmallow-shaped 422 errors (`schema`), Python-compatible JSON output (`pyjson`) and the
-//! route table (`router`). All pure; the shard feeds them bytes and applies their results.
-pub mod pyjson;
+//! marshmallow-shaped 422 errors (`schema`) and the route table (`router`); bodies are
+//! rendered by `crate::py::json`. All pure: `front` feeds them bytes, and nothing here knows
+//! the model.
 pub mod router;
 pub mod schema;
 pub mod types;

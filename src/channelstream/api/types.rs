@@ -205,7 +205,7 @@ pub type ChannelConfigCmd = Vec<(String, Option<ChannelConfig>)>;
 /// Why a request body was refused.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SchemaError {
-    /// 422 with this body, in marshmallow 2's shape (render it with `pyjson`).
+    /// 422 with this body, in marshmallow 2's shape (render it with `crate::py::json`).
     Invalid(Value),
     /// Channelstream 0.7.1 crashes on this input (HTTP 500); Herald answers 500 too.
     Crash,

@@ -9,9 +9,9 @@
 //! Rendering for sockets happens once per message: `render` builds the websocket frame and
 //! keeps the pretty-printed item as a zero-copy slice of the frame for long-poll bodies.
 
-use crate::channelstream::api::pyjson;
 use crate::channelstream::api::types::Timestamp;
 use crate::proto::ws;
+use crate::py::json as pyjson;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use uuid::Uuid;

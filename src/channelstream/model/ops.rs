@@ -8,11 +8,11 @@ use super::clock::{HEARTBEAT, POLL_FIRST_WAIT, T};
 use super::msg::{poll_body, Msg, F};
 use super::state::{mark_for_gc, Channel, Conn, Lp, Poll, Slots, Sock, Timer, User};
 use super::{ContentKind, Effects, Model, Now, Reply, ReqRef, SockRef};
-use crate::channelstream::api::pyjson;
 use crate::channelstream::api::types::{
     ChannelConfig, ChannelConfigCmd, ConnectCmd, DeleteCmd, EditCmd, InfoResolution, MessageCmd,
     SchemaError, SubscribeCmd, Timestamp, UserStateCmd,
 };
+use crate::py::json as pyjson;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;

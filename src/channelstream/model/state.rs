@@ -10,6 +10,8 @@ use super::clock::{CHANNEL_FRAMES, POLL_GAP, POLL_MAX_ITEMS, T, USER_FRAMES};
 use super::msg::Msg;
 use super::{ReqRef, SockRef};
 use crate::channelstream::api::types::{ChannelConfig, StateMap, Timestamp};
+/// Python `==` for state values (`1 == 1.0 == True`).
+pub(crate) use crate::py::value::eq as py_eq;
 use bytes::Bytes;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
@@ -85,56 +87,6 @@ impl User {
             self.frames.pop_front();
         }
     }
-}
-
-/// Python equality for state values: `1 == 1.0 == True`, `0 == False`, strings by value.
-pub(crate) fn py_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Null, Value::Null) => true,
-        (Value::String(x), Value::String(y)) => x == y,
-        (Value::Bool(_) | Value::Number(_), Value::Bool(_) | Value::Number(_)) => {
-            match (num(a), num(b)) {
-                (Some(Num::Int(x)), Some(Num::Int(y))) => x == y,
-                (Some(Num::Float(x)), Some(Num::Float(y))) => x == y,
-                (Some(Num::Int(i)), Some(Num::Float(f)))
-                | (Some(Num::Float(f)), Some(Num::Int(i))) => {
-                    // Python compares int and float exactly: only integral floats can match.
-                    f.is_finite() && f.fract() == 0.0 && (f as i128) == i && (i as f64) == f
-                }
-                // Out-of-range integers: compare their text, as Python would compare values.
-                _ => a == b,
-            }
-        }
-        _ => a == b,
-    }
-}
-
-enum Num {
-    Int(i128),
-    Float(f64),
-}
-
-fn num(v: &Value) -> Option<Num> {
-    match v {
-        Value::Bool(b) => Some(Num::Int(i128::from(*b))),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Some(Num::Int(i128::from(i)))
-            } else if let Some(u) = n.as_u64() {
-                Some(Num::Int(i128::from(u)))
-            } else if is_integer_text(&n.to_string()) {
-                None
-            } else {
-                n.as_f64().map(Num::Float)
-            }
-        }
-        _ => None,
-    }
-}
-
-fn is_integer_text(s: &str) -> bool {
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The websocket side of a connection (`Connection.socket`).

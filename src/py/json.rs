@@ -16,8 +16,8 @@
 //! * Output is pure ASCII; every byte is written straight into the caller's `Vec<u8>` with no
 //!   allocation per value (floats are laid out from a stack buffer).
 
+use super::number;
 use serde_json::{Number, Value};
-use std::fmt::Write as _;
 
 /// `json.dumps(v, indent=4)`.
 pub fn to_string_pretty(v: &Value) -> String {
@@ -232,148 +232,26 @@ fn write_u16_escape(u: u16, out: &mut Vec<u8>) {
 /// Append a number the way Python prints what `json.loads` made of its text.
 pub fn write_number(n: &Number, out: &mut Vec<u8>) {
     let text = n.as_str();
-    if text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+    if number::is_float_text(text) {
         match text.parse::<f64>() {
             Ok(f) => write_float(f, out),
             // Not reachable for parsed JSON; keep the text rather than invent a value.
             Err(_) => out.extend_from_slice(text.as_bytes()),
         }
     } else {
-        write_int_text(text, out);
+        number::write_int_repr(text, out);
     }
 }
 
-/// A JSON integer as Python's `int.__repr__`: exact digits, no `-0`, no leading zeros.
-fn write_int_text(text: &str, out: &mut Vec<u8>) {
-    let (neg, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        out.extend_from_slice(text.as_bytes());
-        return;
-    }
-    let significant = digits.trim_start_matches('0');
-    if significant.is_empty() {
-        out.push(b'0');
-        return;
-    }
-    if neg {
-        out.push(b'-');
-    }
-    out.extend_from_slice(significant.as_bytes());
-}
-
-/// A fixed-size `fmt::Write` sink so float formatting needs no heap allocation.
-struct StackBuf {
-    buf: [u8; 48],
-    len: usize,
-}
-
-impl std::fmt::Write for StackBuf {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len.checked_add(s.len()).ok_or(std::fmt::Error)?;
-        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
-        dst.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
-/// Append Python's `float.__repr__` of `f` (`json` spells the non-finite ones `Infinity`,
-/// `-Infinity`, `NaN`).
+/// Append Python's `float.__repr__` of `f` as `json` writes it: the non-finite ones are
+/// spelled `Infinity`, `-Infinity` and `NaN`.
 pub fn write_float(f: f64, out: &mut Vec<u8>) {
     if f.is_nan() {
         out.extend_from_slice(b"NaN");
-        return;
-    }
-    if f.is_infinite() {
+    } else if f.is_infinite() {
         out.extend_from_slice(if f > 0.0 { b"Infinity" } else { b"-Infinity" });
-        return;
-    }
-    if f == 0.0 {
-        out.extend_from_slice(if f.is_sign_negative() {
-            b"-0.0"
-        } else {
-            b"0.0"
-        });
-        return;
-    }
-    // Rust's `{:e}` gives the shortest round-trip digits (like Python's repr, which uses
-    // David Gay's shortest mode), as `d[.ddd]e[-]x`. We only re-lay them out.
-    let mut sb = StackBuf {
-        buf: [0; 48],
-        len: 0,
-    };
-    if write!(sb, "{:e}", f.abs()).is_err() {
-        return;
-    }
-    let formatted = sb.buf.get(..sb.len).unwrap_or_default();
-    let Some(epos) = formatted.iter().position(|&b| b == b'e') else {
-        return;
-    };
-    let mantissa = formatted.get(..epos).unwrap_or_default();
-    let exp_text = formatted.get(epos + 1..).unwrap_or_default();
-    let exp: i32 = std::str::from_utf8(exp_text)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    // Digits without the decimal point: at most 17 of them for a double.
-    let mut digits = [0u8; 24];
-    let mut nd = 0usize;
-    for &b in mantissa.iter().filter(|b| b.is_ascii_digit()) {
-        if let Some(slot) = digits.get_mut(nd) {
-            *slot = b;
-            nd += 1;
-        }
-    }
-    let digits = digits.get(..nd).unwrap_or_default();
-    if f < 0.0 {
-        out.push(b'-');
-    }
-    // Python (`format_float_short`): with `decpt` = exponent + 1 (the position of the decimal
-    // point in the digit string), use scientific notation when decpt <= -4 or decpt > 16.
-    let decpt = exp + 1;
-    if decpt <= -4 || decpt > 16 {
-        let (first, rest) = digits.split_at(digits.len().min(1));
-        out.extend_from_slice(first);
-        if !rest.is_empty() {
-            out.push(b'.');
-            out.extend_from_slice(rest);
-        }
-        out.push(b'e');
-        out.push(if exp < 0 { b'-' } else { b'+' });
-        let e = exp.unsigned_abs();
-        if e < 10 {
-            out.push(b'0');
-        }
-        let mut eb = StackBuf {
-            buf: [0; 48],
-            len: 0,
-        };
-        if write!(eb, "{e}").is_ok() {
-            out.extend_from_slice(eb.buf.get(..eb.len).unwrap_or_default());
-        }
-    } else if decpt <= 0 {
-        out.extend_from_slice(b"0.");
-        for _ in 0..decpt.unsigned_abs() {
-            out.push(b'0');
-        }
-        out.extend_from_slice(digits);
     } else {
-        let point = usize::try_from(decpt).unwrap_or(0);
-        if point >= digits.len() {
-            out.extend_from_slice(digits);
-            for _ in digits.len()..point {
-                out.push(b'0');
-            }
-            out.extend_from_slice(b".0");
-        } else {
-            let (int_part, frac) = digits.split_at(point);
-            out.extend_from_slice(int_part);
-            out.push(b'.');
-            out.extend_from_slice(frac);
-        }
+        number::write_float_repr(f, out);
     }
 }
 

@@ -1,0 +1,264 @@
+//! Loading the configuration: the command line, then defaults, then the ini file *or* the
+//! `CHANNELSTREAM_*` variables, then the flags (see the parent module docs for the order).
+
+use super::cli::{apply_flags, Cli, Command};
+use super::ini::{parse_ini, IniError};
+use super::make_config::{render_make_config, MakeConfigVars};
+use super::values::{
+    asbool, filter_http_scheme, new_cookie_secret, parse_log_level, py_int, split_list,
+};
+use super::*;
+use crate::py::text;
+use clap::Parser;
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// What the process should do after reading its configuration.
+pub enum Action {
+    /// Serve with this config; the second field lists ini keys that were ignored (not among
+    /// [`CONFIGURABLE_PARAMS`]) so main can log them.
+    Run(Box<Config>, Vec<String>),
+    /// `herald make-config`: write `text` as is (it has no trailing newline) to `output`, or to
+    /// stdout when `None`.
+    MakeConfig {
+        output: Option<PathBuf>,
+        text: String,
+    },
+    /// `-v/--version`: print this line and exit.
+    Version(String),
+}
+
+/// Why the configuration could not be loaded. Main prints it and exits with status 2, except
+/// [`ConfigError::Cli`], which carries clap's own output: call `e.exit()` (it prints `--help`
+/// to stdout with status 0, usage errors to stderr with status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Cli(#[from] clap::Error),
+    #[error("cannot read ini file {}: {source}", path.display())]
+    ReadIni {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("ini file {}: {source}", path.display())]
+    Ini { path: PathBuf, source: IniError },
+    #[error("ini file {} has no [channelstream] section", path.display())]
+    NoSection { path: PathBuf },
+    /// A value failed to parse; `origin` says where it came from. Only non-secret keys are
+    /// validated, so quoting the value is safe.
+    #[error("{key} = {value:?} (from {origin}): {reason}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        origin: String,
+        reason: &'static str,
+    },
+    #[error("make-config -j: {0}")]
+    MakeConfigJson(String),
+}
+
+/// The line printed by `-v/--version`.
+pub fn version_line() -> String {
+    format!(
+        "herald {} (Channelstream {CHANNELSTREAM_VERSION} compatible)",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Parse the command line (`args` includes the program name), then build the config from the
+/// defaults, the ini file or the environment, and the flags (see the module docs).
+pub fn load(
+    args: impl IntoIterator<Item = OsString>,
+    env: &dyn Fn(&str) -> Option<String>,
+    read_file: &dyn Fn(&Path) -> std::io::Result<String>,
+) -> Result<Action, ConfigError> {
+    let cli = Cli::try_parse_from(args)?;
+    if cli.version {
+        return Ok(Action::Version(version_line()));
+    }
+    if let Some(Command::MakeConfig { output, json }) = cli.command {
+        // Like Python's `if args.json:`, an empty -j falls back to the environment.
+        let vars = match json.as_deref() {
+            Some(j) if !j.is_empty() => MakeConfigVars::from_json(j)?,
+            _ => MakeConfigVars::from_env(env)?,
+        };
+        return Ok(Action::MakeConfig {
+            output,
+            text: render_make_config(&vars),
+        });
+    }
+
+    // Layer 2: `args.ini or os.environ.get("CHANNELSTREAM_INI")` (empty strings are falsy).
+    let ini_path = cli
+        .ini
+        .clone()
+        .filter(|p| !p.as_os_str().is_empty())
+        .or_else(|| env(INI_ENV).filter(|s| !s.is_empty()).map(PathBuf::from));
+    let mut ignored = Vec::new();
+    let (raw, origin) = match &ini_path {
+        Some(path) => {
+            let text = read_file(path).map_err(|source| ConfigError::ReadIni {
+                path: path.clone(),
+                source,
+            })?;
+            let (raw, ign) = read_ini_settings(&text, path)?;
+            ignored = ign;
+            (raw, Origin::Ini(path.clone()))
+        }
+        None => {
+            let raw = CONFIGURABLE_PARAMS
+                .iter()
+                .filter_map(|&k| env(&env_name(k)).map(|v| (k, v)))
+                .collect();
+            (raw, Origin::Env)
+        }
+    };
+    let mut cfg = apply_channelstream(&raw, &origin)?;
+    cfg.ini_path = ini_path;
+    apply_flags(&mut cfg, cli);
+    Ok(Action::Run(Box::new(cfg), ignored))
+}
+
+/// `CHANNELSTREAM_` + key in upper case.
+pub fn env_name(key: &str) -> String {
+    format!("CHANNELSTREAM_{}", key.to_ascii_uppercase())
+}
+
+/// Where layer-2 values came from, for error messages.
+enum Origin {
+    Ini(PathBuf),
+    Env,
+}
+
+impl Origin {
+    fn describe(&self, key: &str) -> String {
+        match self {
+            Origin::Ini(p) => format!("ini file {}", p.display()),
+            Origin::Env => env_name(key),
+        }
+    }
+}
+
+/// Layer-2 strings by configurable key.
+type RawSettings = HashMap<&'static str, String>;
+
+/// The configurable keys present in the `[channelstream]` section (interpolated), plus the
+/// section's other keys (to be logged as ignored).
+fn read_ini_settings(text: &str, path: &Path) -> Result<(RawSettings, Vec<String>), ConfigError> {
+    let ini_err = |source| ConfigError::Ini {
+        path: path.to_owned(),
+        source,
+    };
+    let ini = parse_ini(text).map_err(ini_err)?;
+    if !ini.has_section(INI_SECTION) {
+        return Err(ConfigError::NoSection {
+            path: path.to_owned(),
+        });
+    }
+    let mut raw = HashMap::new();
+    for key in CONFIGURABLE_PARAMS {
+        // Only the keys we use are interpolated: a stray `%` in an unrelated key stays harmless
+        // (Channelstream would crash on it).
+        if let Some(v) = ini.get(INI_SECTION, key).map_err(ini_err)? {
+            raw.insert(key, v);
+        }
+    }
+    let ignored = ini
+        .keys(INI_SECTION)
+        .into_iter()
+        .filter(|k| !CONFIGURABLE_PARAMS.contains(k))
+        .map(str::to_owned)
+        .collect();
+    Ok((raw, ignored))
+}
+
+/// Defaults overridden by layer-2 strings, typed as `set_config_types` does.
+fn apply_channelstream(raw: &RawSettings, origin: &Origin) -> Result<Config, ConfigError> {
+    let invalid = |key: &'static str, value: &str, reason| ConfigError::Invalid {
+        key,
+        value: value.to_owned(),
+        origin: origin.describe(key),
+        reason,
+    };
+    let mut cfg = Config {
+        shards: default_shards(),
+        ..Config::default()
+    };
+    let get = |k: &str| raw.get(k).map(String::as_str);
+
+    if let Some(v) = get("debug") {
+        cfg.debug = asbool(v);
+    }
+    if let Some(v) = get("log_level") {
+        cfg.log_level = parse_log_level(v)
+            .ok_or_else(|| {
+                invalid(
+                    "log_level",
+                    v,
+                    "expected DEBUG, INFO, WARNING, ERROR, CRITICAL or NOTSET",
+                )
+            })?
+            .to_owned();
+    }
+    if let Some(v) = get("port") {
+        cfg.port = py_int(v)
+            .and_then(|p| u16::try_from(p).ok())
+            .ok_or_else(|| invalid("port", v, "expected a port number (0-65535)"))?;
+    }
+    if let Some(v) = get("host") {
+        // Python binds ("", port) to every interface; `to_socket_addrs` would reject "".
+        cfg.host = if v.is_empty() {
+            "0.0.0.0".into()
+        } else {
+            v.to_owned()
+        };
+    }
+    if let Some(v) = get("secret") {
+        cfg.secret = v.to_owned();
+    }
+    if let Some(v) = get("admin_user") {
+        cfg.admin_user = v.to_owned();
+    }
+    if let Some(v) = get("admin_secret") {
+        cfg.admin_secret = v.to_owned();
+    }
+    if let Some(v) = get("cookie_secret") {
+        cfg.cookie_secret = v.to_owned();
+    }
+    if let Some(v) = get("allow_posting_from") {
+        cfg.allow_posting_from = split_list(v);
+    }
+    if let Some(v) = get("allow_cors") {
+        cfg.allow_cors = split_list(v);
+    }
+    if let Some(v) = get("validate_requests") {
+        cfg.validate_requests = asbool(v);
+    }
+    if let Some(v) = get("enforce_https") {
+        cfg.enforce_https = asbool(v);
+    }
+    if let Some(v) = get("http_scheme") {
+        cfg.http_scheme = filter_http_scheme(v);
+    }
+    if let Some(v) = get("signature_checker") {
+        // Channelstream imports this dotted path. We cannot load Python classes, and silently
+        // substituting a different checker could accept tokens the configured one refuses, so
+        // anything but the default is a start-up error.
+        if text::strip(v) != DEFAULT_SIGNATURE_CHECKER {
+            return Err(invalid(
+                "signature_checker",
+                v,
+                "Herald only implements channelstream.utils.DefaultSigner",
+            ));
+        }
+    }
+    if cfg.cookie_secret.is_empty() {
+        cfg.cookie_secret = new_cookie_secret();
+    }
+    Ok(cfg)
+}
+
+fn default_shards() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}

@@ -1,0 +1,229 @@
+//! Configuration: Channelstream's `[channelstream]` ini file and `CHANNELSTREAM_*` variables,
+//! plus Herald's own flags; parsed once at start and shared read-only.
+//!
+//! Herald is a drop-in replacement, so an ini file or environment that works with Channelstream
+//! 0.7.1 must give the same settings here (spec §2). Three layers, applied in this order:
+//!
+//! 1. defaults (Channelstream's `SHARED_DEFAULTS`, except `host`: see [`DEFAULT_HOST`]);
+//! 2. **either** the `[channelstream]` section of the ini file (`-i/--ini`, else
+//!    `CHANNELSTREAM_INI`) **or**, when there is no ini file, the `CHANNELSTREAM_<KEY>`
+//!    variables. Channelstream ignores the environment completely once an ini file is given,
+//!    and so do we;
+//! 3. Herald's command-line flags, which override both.
+//!
+//! Layer 2 is parsed with Channelstream's rules (`utils.set_config_types`): `asbool`, the
+//! comma-list splitting, `int()` ports, the `http_scheme` filter. The ini reader
+//! ([`parse_ini`]) follows Python's `configparser` defaults, because real files rely on its
+//! continuation lines (`allow_posting_from` as written by `make_config`), on `[DEFAULT]` and on
+//! `%%` interpolation (a literal `%` in a secret must be written `%%`).
+//!
+//! Everything is pure: [`load`] receives the arguments, an environment lookup and a file reader,
+//! so tests cover precedence without touching the process. The only impurities are the uuid4
+//! `cookie_secret` generated when none is configured and the CPU count behind `--shards`.
+//!
+//! Layout: `values` types the strings, `ini` reads the file, `cli` parses the flags,
+//! `load` applies the three layers, `make_config` writes an ini file.
+
+mod cli;
+mod ini;
+mod load;
+mod make_config;
+#[cfg(test)]
+mod tests;
+mod values;
+
+pub use ini::{parse_ini, Ini, IniError};
+pub use load::{env_name, load, version_line, Action, ConfigError};
+pub use make_config::{render_make_config, MakeConfigVars};
+pub use values::{asbool, parse_log_level, split_list};
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The Channelstream release whose behaviour Herald reproduces.
+pub const CHANNELSTREAM_VERSION: &str = "0.7.1";
+
+/// The keys Channelstream reads from the ini file and the environment (`CONFIGURABLE_PARAMS`).
+pub const CONFIGURABLE_PARAMS: [&str; 14] = [
+    "debug",
+    "log_level",
+    "port",
+    "host",
+    "secret",
+    "admin_user",
+    "admin_secret",
+    "cookie_secret",
+    "allow_posting_from",
+    "allow_cors",
+    "validate_requests",
+    "enforce_https",
+    "http_scheme",
+    "signature_checker",
+];
+
+/// The only `signature_checker` Herald implements (itsdangerous `TimestampSigner`).
+pub const DEFAULT_SIGNATURE_CHECKER: &str = "channelstream.utils.DefaultSigner";
+
+/// Herald listens on loopback unless told otherwise. Channelstream's default is `0.0.0.0`;
+/// exposing a server whose default secrets are `secret`/`admin_secret` to the network by
+/// default is a footgun we deliberately do not copy.
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+
+/// Name of the ini section Channelstream reads.
+pub const INI_SECTION: &str = "channelstream";
+
+/// Env var naming the ini file when `-i` is absent.
+pub const INI_ENV: &str = "CHANNELSTREAM_INI";
+
+#[derive(Clone)]
+pub struct Config {
+    // --- Channelstream keys (§2.2 of the spec) ---
+    pub debug: bool,
+    /// Canonical Python level name: DEBUG, INFO, WARNING, ERROR, CRITICAL or NOTSET.
+    pub log_level: String,
+    pub host: String,
+    pub port: u16,
+    pub secret: String,
+    pub admin_user: String,
+    pub admin_secret: String,
+    /// Never empty after [`load`]: a uuid4 is generated when none is configured.
+    pub cookie_secret: String,
+    pub allow_posting_from: Vec<String>,
+    pub allow_cors: Vec<String>,
+    pub validate_requests: bool,
+    pub enforce_https: bool,
+    /// `"http"`, `"https"` or `""` (use the request's scheme).
+    pub http_scheme: String,
+    // --- Herald ---
+    pub shards: usize,
+    /// Serve a websocket echo on this path (Autobahn conformance); off by default.
+    pub echo_path: Option<String>,
+    pub limits: Limits,
+    /// The ini file the settings came from, if any (for the start-up log).
+    pub ini_path: Option<PathBuf>,
+}
+
+/// Resource limits; each has a stated behaviour when hit (see README).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_connections_per_shard: usize,
+    pub max_connections_total: usize,
+    /// Per shard: connections whose first request head has not fully arrived.
+    pub max_pending_handshakes: usize,
+    pub max_channels_per_connection: usize,
+    pub max_head_bytes: usize,
+    pub max_headers: usize,
+    pub max_body_bytes: usize,
+    pub max_ws_message_bytes: usize,
+    pub max_queued_bytes: usize,
+    pub header_timeout: Duration,
+    pub keep_alive_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections_per_shard: 100_000,
+            max_connections_total: 1_000_000,
+            max_pending_handshakes: 10_000,
+            max_channels_per_connection: 1_000,
+            max_head_bytes: 16 * 1024,
+            max_headers: 64,
+            max_body_bytes: 1024 * 1024,
+            max_ws_message_bytes: 1024 * 1024,
+            max_queued_bytes: 1024 * 1024,
+            header_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(75),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            debug: false,
+            log_level: "INFO".into(),
+            host: DEFAULT_HOST.into(),
+            port: 8000,
+            secret: "secret".into(),
+            admin_user: "admin".into(),
+            admin_secret: "admin_secret".into(),
+            cookie_secret: String::new(),
+            allow_posting_from: vec!["127.0.0.1".into()],
+            allow_cors: Vec::new(),
+            validate_requests: true,
+            enforce_https: false,
+            http_scheme: String::new(),
+            shards: 1,
+            echo_path: None,
+            limits: Limits::default(),
+            ini_path: None,
+        }
+    }
+}
+
+impl Config {
+    pub fn listen_addr(&self) -> std::io::Result<SocketAddr> {
+        use std::net::ToSocketAddrs;
+        (self.host.as_str(), self.port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| std::io::Error::other("no address for host"))
+    }
+
+    /// `max_age` for [`crate::auth::Signer::verify`]: tokens expire after 60 s when
+    /// `validate_requests` is on; otherwise only the HMAC is checked.
+    pub fn signer_max_age(&self) -> Option<u64> {
+        self.validate_requests.then_some(60)
+    }
+
+    /// An `EnvFilter`-style directive for `log_level` (NOTSET means "everything", as for
+    /// Python's root logger).
+    pub fn log_directive(&self) -> &'static str {
+        match self.log_level.as_str() {
+            "NOTSET" => "trace",
+            "DEBUG" => "debug",
+            "WARNING" => "warn",
+            "ERROR" | "CRITICAL" => "error",
+            _ => "info",
+        }
+    }
+
+    /// True when the API secret is still Channelstream's well-known default (main warns).
+    pub fn uses_default_secret(&self) -> bool {
+        self.secret == "secret"
+    }
+
+    /// True when the admin password is still Channelstream's well-known default (main warns).
+    pub fn uses_default_admin_secret(&self) -> bool {
+        self.admin_secret == "admin_secret"
+    }
+}
+
+/// Secrets are redacted: configs get logged at debug level and in panics.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const R: &str = "<redacted>";
+        f.debug_struct("Config")
+            .field("debug", &self.debug)
+            .field("log_level", &self.log_level)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("secret", &R)
+            .field("admin_user", &self.admin_user)
+            .field("admin_secret", &R)
+            .field("cookie_secret", &R)
+            .field("allow_posting_from", &self.allow_posting_from)
+            .field("allow_cors", &self.allow_cors)
+            .field("validate_requests", &self.validate_requests)
+            .field("enforce_https", &self.enforce_https)
+            .field("http_scheme", &self.http_scheme)
+            .field("shards", &self.shards)
+            .field("echo_path", &self.echo_path)
+            .field("limits", &self.limits)
+            .field("ini_path", &self.ini_path)
+            .finish()
+    }
+}
