@@ -2,7 +2,7 @@
 //! headers) and the chunked-coding decoder.
 //!
 //! Why a separate module: framing is where request smuggling lives, so the rules are kept in one
-//! place and tested as a table. The reactor puts the two halves together.
+//! place and tested as a table. [`super::parse_request`] puts the two halves together.
 //!
 //! Invariants:
 //! - Framing is decided conservatively (RFC 9112 §6): ambiguous framing is an error, never a

@@ -9,6 +9,7 @@
 //! One concern per file:
 //! - [`head`]: request line and headers ([`parse_head`], [`RequestHead`], [`Span`]).
 //! - [`body`]: body framing ([`BodyKind`]) and chunked decoding ([`decode_chunked`]).
+//! - [`request`]: head + body as one incremental step ([`parse_request`]).
 //! - [`query`]: query strings and percent-decoding ([`query_param`]).
 //! - [`response`]: [`write_response`], reason phrases, [`CONTINUE_100`].
 //! - [`error`]: [`HttpError`] and its status code.
@@ -26,6 +27,7 @@ pub mod body;
 pub mod error;
 pub mod head;
 pub mod query;
+pub mod request;
 pub mod response;
 
 #[cfg(test)]
@@ -35,6 +37,7 @@ pub use body::{decode_chunked, BodyKind};
 pub use error::HttpError;
 pub use head::{parse_head, Method, RequestHead, Span, MAX_HEADERS};
 pub use query::{percent_decode, query_param};
+pub use request::{parse_request, Body, ParsedRequest, RequestStatus};
 pub use response::{reason, write_response, CONTINUE_100};
 
 /// Limits applied while parsing.
