@@ -14,6 +14,7 @@
 //! spill list and retries every loop turn (never silent loss).
 
 use crate::channelstream::model::{Command, Reply, ReqRef};
+use crate::proto::ws::CloseCode;
 use bytes::Bytes;
 use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -40,7 +41,7 @@ pub enum ShardMsg {
     /// One encoded frame for several local sockets (one message per shard per publish).
     Deliver { frame: Bytes, to: Vec<LocalRef> },
     /// Close a local websocket with this code.
-    Close { to: LocalRef, code: u16 },
+    Close { to: LocalRef, code: CloseCode },
     /// Stop accepting, close websockets with 1001, finish and exit.
     Shutdown,
 }
@@ -107,7 +108,7 @@ mod tests {
         for i in 0..8u32 {
             let msg = ShardMsg::Close {
                 to: LocalRef { slot: i, gen: 0 },
-                code: 1000,
+                code: CloseCode::Normal,
             };
             assert!(inbox.send(msg).is_ok());
         }

@@ -59,7 +59,7 @@ const ACTIVITY_REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// Pre-encoded heartbeat-sized close frame for shutdown.
 fn going_away() -> Bytes {
-    ws::encode_close(1001, "")
+    ws::encode_close(ws::CloseCode::Away, "")
 }
 
 /// Counters, readable from any thread (tests, metrics).
@@ -727,7 +727,7 @@ impl Shard {
                         .send_to_model(None, Command::WsOpen { conn_id, sock })
                         .is_err()
                     {
-                        self.ws_close(key, 1013);
+                        self.ws_close(key, ws::CloseCode::Again);
                     }
                 }
             }
@@ -814,7 +814,7 @@ impl Shard {
     }
 
     /// Send a close frame and close after it is flushed.
-    fn ws_close(&mut self, key: usize, code: u16) {
+    fn ws_close(&mut self, key: usize, code: ws::CloseCode) {
         if let Some(conn) = self.io.conns.get_mut(key) {
             if !conn.closing {
                 conn.out.push(ws::encode_close(code, ""));
@@ -1109,7 +1109,8 @@ fn deliver_local(io: &mut Io, r: LocalRef, frame: &Bytes) {
             .closed_slow_consumer
             .fetch_add(1, Ordering::Relaxed);
         conn.out.clear_unsent();
-        conn.out.push(ws::encode_close(1008, "slow consumer"));
+        conn.out
+            .push(ws::encode_close(ws::CloseCode::Policy, "slow consumer"));
         conn.closing = true;
         mark_dirty(io, key);
         return;
@@ -1118,7 +1119,7 @@ fn deliver_local(io: &mut Io, r: LocalRef, frame: &Bytes) {
     mark_dirty(io, key);
 }
 
-fn close_local(io: &mut Io, r: LocalRef, code: u16) {
+fn close_local(io: &mut Io, r: LocalRef, code: ws::CloseCode) {
     let key = r.slot as usize;
     let Some(conn) = io.conns.get_mut(key) else {
         return;
@@ -1298,7 +1299,7 @@ impl Effects for Fx<'_> {
         }
     }
 
-    fn close(&mut self, sock: SockRef, code: u16) {
+    fn close(&mut self, sock: SockRef, code: ws::CloseCode) {
         let r = LocalRef {
             slot: sock.slot,
             gen: sock.gen,
