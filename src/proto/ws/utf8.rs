@@ -6,7 +6,7 @@
 //! carried.
 //!
 //! Invariants: at most 3 bytes are carried; a prefix that can never become valid fails at once;
-//! a code point still open at the end of the message fails at [`Utf8Carry::finish`].
+//! a code point still open at the end of the message fails at `Utf8Carry::finish`.
 
 use super::WsError;
 
