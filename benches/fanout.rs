@@ -26,7 +26,7 @@ impl Effects for Count {
         self.deliveries += to.len() as u64;
         black_box(frame);
     }
-    fn close(&mut self, _sock: SockRef, _code: u16) {}
+    fn close(&mut self, _sock: SockRef, _code: herald::proto::ws::CloseCode) {}
 }
 
 fn setup(n: u32, now: Now) -> Model {

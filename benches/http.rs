@@ -1,8 +1,11 @@
 //! Criterion benches for the HTTP layer: head parsing of the two requests the server sees most
-//! (websocket upgrade, signed server-API POST), chunked decoding and response encoding.
+//! (websocket upgrade, signed server-API POST), chunked decoding, whole-request framing
+//! (`parse_request`: head + body) and response encoding.
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use herald::proto::http::{decode_chunked, parse_head, write_response, Limits};
+use herald::proto::http::{
+    decode_chunked, parse_head, parse_request, write_response, Limits, RequestStatus,
+};
 
 /// A browser's websocket upgrade (Firefox-like, trimmed to the usual ~300 bytes).
 const WS_GET: &[u8] = b"GET /ws?conn_id=0b5b0bd4-5a1c-4b9c-8f0e-6a3f4c2f9e11 HTTP/1.1\r\n\
@@ -62,6 +65,41 @@ fn bench_decode_chunked(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_parse_request(c: &mut Criterion) {
+    let limits = Limits::default();
+    // The signed POST with its 187-byte JSON body (zero-copy), and the same body chunked.
+    let body: Vec<u8> = std::iter::repeat_n(b'j', 187).collect();
+    let mut with_length = POST_HEAD.to_vec();
+    with_length.extend_from_slice(&body);
+    let mut chunked = POST_HEAD
+        .strip_suffix(b"Content-Length: 187\r\n\r\n")
+        .unwrap_or(POST_HEAD)
+        .to_vec();
+    chunked.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\nbb\r\n");
+    chunked.extend_from_slice(&body);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    let mut group = c.benchmark_group("parse_request");
+    for (name, buf) in [
+        ("ws_upgrade", WS_GET.to_vec()),
+        ("signed_post_length", with_length),
+        ("signed_post_chunked", chunked),
+    ] {
+        assert!(matches!(
+            parse_request(&buf, &limits, false),
+            Ok(RequestStatus::Complete(_))
+        ));
+        group.throughput(Throughput::Bytes(buf.len() as u64));
+        group.bench_function(format!("{name}_{}B", buf.len()), |b| {
+            b.iter(|| parse_request(black_box(&buf), &limits, false))
+        });
+    }
+    // The call a slow client costs: head complete, body not yet (re-parsed on every read).
+    group.bench_function("signed_post_awaiting_body", |b| {
+        b.iter(|| parse_request(black_box(POST_HEAD), &limits, true))
+    });
+    group.finish();
+}
+
 fn bench_write_response(c: &mut Criterion) {
     let body = b"{\n    \"conn_id\": \"0b5b0bd4-5a1c-4b9c-8f0e-6a3f4c2f9e11\",\n    \"state\": {},\n    \"username\": \"alice\",\n    \"channels\": [\n        \"room\"\n    ]\n}";
     let headers: &[(&str, &[u8])] = &[
@@ -90,6 +128,7 @@ criterion_group!(
     benches,
     bench_parse_head,
     bench_decode_chunked,
+    bench_parse_request,
     bench_write_response
 );
 criterion_main!(benches);

@@ -6,7 +6,7 @@
 //! rest is the client's byte stream.
 #![no_main]
 use bytes::BytesMut;
-use herald::proto::ws::{Assembler, Event};
+use herald::proto::ws::{Assembler, CloseCode, Event};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -43,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
                     Event::Close { code, reason } => {
                         assert!(reason.len() <= 123);
                         assert!(code.is_some() || reason.is_empty());
+                        assert!(code.is_none_or(CloseCode::is_allowed_on_wire));
                         assert!(std::str::from_utf8(&reason).is_ok());
                         // Nothing is read after a close.
                         let len = buf.len();
@@ -53,7 +54,10 @@ fuzz_target!(|data: &[u8]| {
                 },
                 Ok(None) => break,
                 Err(e) => {
-                    assert!(matches!(e.close_code(), 1002 | 1007 | 1009));
+                    assert!(matches!(
+                        e.close_code(),
+                        CloseCode::Protocol | CloseCode::Invalid | CloseCode::Size
+                    ));
                     // Errors are sticky.
                     assert_eq!(asm.next_event(&mut buf), Err(e));
                     return;

@@ -17,6 +17,6 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(ws::decode_header(&longer), Ok(Some((header, n))));
         }
         Ok(None) => assert!(data.len() < ws::MAX_HEADER_LEN),
-        Err(e) => assert_eq!(e.close_code(), 1002),
+        Err(e) => assert_eq!(e.close_code(), ws::CloseCode::Protocol),
     }
 });

@@ -15,6 +15,7 @@ use crate::dialect::{
     CounterDef, Dialect, Outbox, Request, RequestAction, Response, WsMessage, WsRole,
 };
 use crate::ids::ShardId;
+use crate::proto::ws::CloseCode;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,9 +26,6 @@ pub const MODEL_SHARD: ShardId = ShardId(0);
 
 /// Client websocket frames tell the model "active" at most this often per connection.
 const ACTIVITY_REPORT_EVERY: Duration = Duration::from_secs(1);
-
-/// Close code for a websocket whose opening the model could not be told about (inbox full).
-const TRY_AGAIN_LATER: u16 = 1013;
 
 /// What Channelstream instances send each other.
 #[derive(Debug)]
@@ -124,7 +122,7 @@ impl Effects for ModelEffects<'_, '_> {
         self.out.deliver(frame, to);
     }
 
-    fn close(&mut self, sock: SockRef, code: u16) {
+    fn close(&mut self, sock: SockRef, code: CloseCode) {
         self.out.close(sock, code);
     }
 }
@@ -200,13 +198,13 @@ impl Dialect for Channelstream {
         out: &mut dyn Outbox<CsMsg>,
         sock: SockRef,
         ws: &mut CsSocket,
-    ) -> Result<(), u16> {
+    ) -> Result<(), CloseCode> {
         let cmd = Command::WsOpen {
             conn_id: ws.conn_id,
             sock,
         };
         self.send_to_model(out, None, cmd)
-            .map_err(|()| TRY_AGAIN_LATER)
+            .map_err(|()| CloseCode::Again)
     }
 
     fn on_ws_message(

@@ -8,7 +8,7 @@
 
 use super::{Conn, Next, Phase, Socket};
 use crate::dialect::{Header, Response, WsRole};
-use crate::proto::http::{self, BodyKind, Method, RequestHead};
+use crate::proto::http::{self, Body, Method, RequestHead, RequestStatus};
 use bytes::Bytes;
 use std::time::Instant;
 
@@ -41,7 +41,7 @@ pub struct Parked {
 
 /// One complete request, owning its bytes.
 #[derive(Debug)]
-pub struct ParsedRequest {
+pub struct OwnedRequest {
     /// The head; its spans index into `head_bytes`.
     pub head: RequestHead,
     /// The head's bytes.
@@ -50,7 +50,7 @@ pub struct ParsedRequest {
     pub body: Bytes,
 }
 
-impl ParsedRequest {
+impl OwnedRequest {
     /// Whether the client wants the connection kept open after the answer.
     pub fn keep_alive(&self) -> bool {
         self.head.keep_alive
@@ -74,7 +74,7 @@ pub enum HttpStep {
         flush: bool,
     },
     /// A complete request, taken out of the read buffer.
-    Request(ParsedRequest),
+    Request(OwnedRequest),
     /// A malformed request: its error answer is queued and the connection closes after it.
     Malformed,
 }
@@ -97,46 +97,37 @@ impl<S: Socket, W> Conn<S, W> {
         if state.parked.is_some() || self.out.queued() > max_queued {
             return wait;
         }
-        let framed = http::parse_head(&self.rbuf, limits).and_then(|parsed| {
-            let Some((head, head_len)) = parsed else {
-                return Ok(None);
-            };
-            // (bytes the body occupies, the de-chunked body if it had to be decoded)
-            let body = match head.body {
-                BodyKind::None => Some((0, None)),
-                BodyKind::Length(n) => (self.rbuf.len() >= head_len + n).then_some((n, None)),
-                BodyKind::Chunked => {
-                    let rest = self.rbuf.get(head_len..).unwrap_or(&[]);
-                    http::decode_chunked(rest, limits.max_body)?
-                        .map(|(b, used)| (used, Some(Bytes::from(b))))
-                }
-            };
-            Ok(Some((head, head_len, body)))
-        });
-        let (head, head_len, body) = match framed {
-            Ok(Some(f)) => f,
-            Ok(None) => return wait,
+        let parsed = match http::parse_request(&self.rbuf, limits, state.sent_continue) {
+            Ok(p) => p,
             Err(e) => {
                 let r = Response::text_and_close(e.status(), e.to_string());
                 self.respond(&r, false, false, date);
                 return HttpStep::Malformed;
             }
         };
-        self.handshake_pending = false;
-        let Some((body_len, decoded)) = body else {
-            // Head complete, body still arriving.
-            if head.expect_continue && !state.sent_continue {
-                state.sent_continue = true;
-                self.out.push(Bytes::from_static(http::CONTINUE_100));
-                return HttpStep::Wait { flush: true };
+        let req = match parsed {
+            RequestStatus::Partial => return wait,
+            RequestStatus::AwaitingBody { send_continue } => {
+                self.handshake_pending = false;
+                if send_continue {
+                    state.sent_continue = true;
+                    self.out.push(Bytes::from_static(http::CONTINUE_100));
+                    return HttpStep::Wait { flush: true };
+                }
+                return wait;
             }
-            return wait;
+            RequestStatus::Complete(req) => req,
         };
+        self.handshake_pending = false;
         state.sent_continue = false;
         // Content-Length bodies are zero-copy slices of the read buffer.
-        let all = self.rbuf.split_to(head_len + body_len).freeze();
-        let body = decoded.unwrap_or_else(|| all.slice(head_len..));
-        HttpStep::Request(ParsedRequest {
+        let all = self.rbuf.split_to(req.consumed).freeze();
+        let body = match req.body {
+            Body::InBuffer { start, end } => all.slice(start..end),
+            Body::Decoded(b) => Bytes::from(b),
+        };
+        let (head, head_len) = (req.head, req.head_len);
+        HttpStep::Request(OwnedRequest {
             head,
             head_bytes: all.slice(..head_len),
             body,

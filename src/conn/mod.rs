@@ -26,7 +26,7 @@ pub mod out;
 mod tests;
 mod ws;
 
-pub use http::{HttpStep, Parked, ParsedRequest};
+pub use http::{HttpStep, OwnedRequest, Parked};
 pub use ws::{Delivery, WsStep};
 
 use crate::dialect::WsRole;

@@ -91,7 +91,7 @@ fn read(c: &mut TestConn) -> ReadOutcome {
     c.read_available(BIG, &mut scratch).unwrap()
 }
 
-fn request(c: &mut TestConn) -> ParsedRequest {
+fn request(c: &mut TestConn) -> OwnedRequest {
     match c.next_request(&LIMITS, BIG, DATE) {
         HttpStep::Request(r) => r,
         other => panic!("expected a request, got {other:?}"),
@@ -387,7 +387,9 @@ fn websocket_close_and_protocol_error() {
     bad.rbuf.extend_from_slice(&[0x81, 0x01, b'x']);
     assert!(matches!(
         bad.next_ws_step(1024, BIG),
-        WsStep::ProtocolError { code: 1002 }
+        WsStep::ProtocolError {
+            code: crate::proto::ws::CloseCode::Protocol
+        }
     ));
     assert!(bad.is_closing());
 }

@@ -9,7 +9,7 @@
 
 use super::{Conn, Phase, Socket};
 use crate::dialect::WsRole;
-use crate::proto::ws::{self, Assembler};
+use crate::proto::ws::{self, Assembler, CloseCode};
 use bytes::Bytes;
 
 /// Who serves the socket, with the dialect's state possibly lent out.
@@ -78,7 +78,7 @@ pub enum WsStep {
     /// A protocol violation: a close frame with `code` is queued, the connection closes.
     ProtocolError {
         /// The close code sent.
-        code: u16,
+        code: CloseCode,
     },
 }
 
@@ -150,7 +150,7 @@ impl<S: Socket, W> Conn<S, W> {
     }
 
     /// Queue a close frame with `code` and close after it (once: a second call does nothing).
-    pub fn send_close(&mut self, code: u16) {
+    pub fn send_close(&mut self, code: CloseCode) {
         if !self.is_closing() {
             self.out.push(ws::encode_close(code, ""));
             self.close_after_flush();
@@ -202,7 +202,8 @@ impl<S: Socket, W> Conn<S, W> {
         }
         if self.out.queued() + frame.len() > max_queued {
             self.out.clear_unsent();
-            self.out.push(ws::encode_close(1008, "slow consumer"));
+            self.out
+                .push(ws::encode_close(CloseCode::Policy, "slow consumer"));
             self.close_after_flush();
             return Delivery::SlowConsumer;
         }

@@ -18,6 +18,7 @@ pub use response::{Header, HeaderValue, Response};
 
 use crate::ids::{ReqRef, ShardId, SockRef};
 use crate::proto::http::RequestHead;
+use crate::proto::ws::CloseCode;
 use bytes::Bytes;
 use std::fmt;
 use std::net::IpAddr;
@@ -99,7 +100,7 @@ pub trait Outbox<M> {
     /// get a clone of `frame` each, every other shard one message with its share of `to`.
     fn deliver(&mut self, frame: &Bytes, to: &[SockRef]);
     /// Send a close frame with this code to a websocket (on any shard), then close it.
-    fn close(&mut self, sock: SockRef, code: u16);
+    fn close(&mut self, sock: SockRef, code: CloseCode);
     /// Hand `msg` to shard `to`'s dialect (inline when `to` is this shard is the caller's
     /// business: this always queues). `Err(msg)` when that shard's inbox is full.
     fn send(&mut self, to: ShardId, msg: M) -> Result<(), M>;
@@ -132,7 +133,7 @@ pub trait Dialect: 'static {
         out: &mut dyn Outbox<Self::Msg>,
         sock: SockRef,
         ws: &mut Self::Ws,
-    ) -> Result<(), u16>;
+    ) -> Result<(), CloseCode>;
 
     /// A complete data message arrived on one of the dialect's websockets.
     fn on_ws_message(

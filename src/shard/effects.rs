@@ -13,6 +13,7 @@ use crate::conn::{Conn, Delivery, Next};
 use crate::dialect::{Outbox, Response};
 use crate::error::CloseReason;
 use crate::ids::{Gen, LocalRef, ReqRef, ShardId, SockRef};
+use crate::proto::ws::CloseCode;
 use bytes::Bytes;
 use mio::net::TcpStream;
 use slab::Slab;
@@ -96,7 +97,7 @@ impl<W> Io<W> {
     }
 
     /// Close a local websocket with `code`.
-    pub fn close_local(&mut self, r: LocalRef, code: u16) {
+    pub fn close_local(&mut self, r: LocalRef, code: CloseCode) {
         if let Some(conn) = self.get(r) {
             conn.send_close(code);
             self.mark_dirty_if_needed(r.slot.key());
@@ -207,7 +208,7 @@ impl<W, M> Outbox<M> for ShardOutbox<'_, W, M> {
         }
     }
 
-    fn close(&mut self, sock: SockRef, code: u16) {
+    fn close(&mut self, sock: SockRef, code: CloseCode) {
         if sock.shard == self.io.me {
             self.io.close_local(sock.local(), code);
         } else {

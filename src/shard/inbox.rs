@@ -15,6 +15,7 @@
 
 use crate::dialect::Response;
 use crate::ids::{LocalRef, ReqRef};
+use crate::proto::ws::CloseCode;
 use bytes::Bytes;
 use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -49,7 +50,7 @@ pub enum ShardMsg<M> {
         /// The websocket.
         to: LocalRef,
         /// The close code.
-        code: u16,
+        code: CloseCode,
     },
     /// Stop accepting, close websockets with 1001, finish and exit.
     Shutdown,
@@ -123,7 +124,7 @@ mod tests {
                     slot: crate::ids::Slot(i),
                     gen: crate::ids::Gen(0),
                 },
-                code: 1000,
+                code: CloseCode::Normal,
             };
             assert!(inbox.send(msg).is_ok());
         }

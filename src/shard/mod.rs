@@ -25,11 +25,12 @@ mod spawn;
 pub use metrics::ShardStats;
 pub use spawn::{spawn, spawn_on, Running, Shared};
 
-use crate::conn::{Conn, HttpStep, Next, Parked, ParsedRequest, Timeouts, WsStep};
+use crate::conn::{Conn, HttpStep, Next, OwnedRequest, Parked, Timeouts, WsStep};
 use crate::dialect::{Dialect, Request, RequestAction, WsMessage, WsRole};
 use crate::error::CloseReason;
 use crate::ids::{Gen, ReqRef, ShardId, Slot, SockRef};
 use crate::proto::http;
+use crate::proto::ws::CloseCode;
 use date::DateCache;
 use effects::{Io, Links, ShardOutbox};
 use inbox::{Inbox, ShardMsg};
@@ -310,7 +311,7 @@ impl<D: Dialect> Shard<D> {
     }
 
     /// One complete request: ask the dialect what to do and do it.
-    fn dispatch_request(&mut self, key: usize, req: ParsedRequest) {
+    fn dispatch_request(&mut self, key: usize, req: OwnedRequest) {
         let Some(conn) = self.io.conns.get_mut(key) else {
             return;
         };
@@ -402,7 +403,7 @@ impl<D: Dialect> Shard<D> {
                         .stats
                         .ws_protocol_errors
                         .fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(peer = %conn.peer, code, "websocket protocol error");
+                    tracing::debug!(peer = %conn.peer, %code, "websocket protocol error");
                     return self.io.mark_dirty_if_needed(key);
                 }
                 WsStep::Message { text, payload } => (text, payload),
@@ -528,7 +529,7 @@ impl<D: Dialect> Shard<D> {
                 continue;
             };
             if conn.is_ws() {
-                conn.send_close(1001);
+                conn.send_close(CloseCode::Away);
             } else if !conn.is_parked() {
                 if conn.out.is_empty() {
                     self.io.apply(key, Next::Reap(CloseReason::Shutdown));

@@ -15,7 +15,7 @@ use super::deliver::{flush, Sink};
 use super::msg::HEARTBEAT_FRAME;
 use super::ops::{internal_error, poll_reply};
 use super::state::{Lp, Sock, Timer};
-use super::{Effects, Model, Now};
+use super::{CloseCode, Effects, Model, Now};
 use bytes::Bytes;
 use std::cmp::Reverse;
 use std::collections::HashSet;
@@ -270,7 +270,7 @@ impl Model {
             }
         }
         if let Sock::Open(s) = conn.sock {
-            fx.close(s, 1000);
+            fx.close(s, CloseCode::Normal);
         }
     }
 

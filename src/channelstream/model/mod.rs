@@ -31,6 +31,7 @@ pub use ops::UNAUTHORIZED_PAGE;
 
 use crate::channelstream::api::schema;
 use crate::channelstream::api::types::{DeleteCmd, EditCmd, MessageCmd};
+use crate::proto::ws::CloseCode;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
@@ -135,7 +136,7 @@ pub trait Effects {
     /// Send one already-encoded websocket frame to every socket in `to`.
     fn deliver(&mut self, frame: &Bytes, to: &[SockRef]);
     /// Close a socket with this close code (GC, unknown `conn_id`).
-    fn close(&mut self, sock: SockRef, code: u16);
+    fn close(&mut self, sock: SockRef, code: CloseCode);
 }
 
 /// Global counters (`server_state.stats`).

@@ -7,7 +7,7 @@
 use super::clock::{HEARTBEAT, POLL_FIRST_WAIT, T};
 use super::msg::{poll_body, Msg, F};
 use super::state::{mark_for_gc, Channel, Conn, Lp, Poll, Slots, Sock, Timer, User};
-use super::{ContentKind, Effects, Model, Now, Reply, ReqRef, SockRef};
+use super::{CloseCode, ContentKind, Effects, Model, Now, Reply, ReqRef, SockRef};
 use crate::channelstream::api::types::{
     ChannelConfig, ChannelConfigCmd, ConnectCmd, DeleteCmd, EditCmd, InfoResolution, MessageCmd,
     SchemaError, SubscribeCmd, Timestamp, UserStateCmd,
@@ -885,11 +885,11 @@ impl Model {
     pub fn ws_open(&mut self, conn_id: Uuid, sock: SockRef, now: Now, fx: &mut dyn Effects) {
         self.t(now);
         let Some(slot) = self.by_id.get(&conn_id).copied() else {
-            fx.close(sock, 1000);
+            fx.close(sock, CloseCode::Normal);
             return;
         };
         let Some(conn) = self.conns.get_mut(slot) else {
-            fx.close(sock, 1000);
+            fx.close(sock, CloseCode::Normal);
             return;
         };
         conn.sock = Sock::Open(sock);

@@ -20,7 +20,7 @@ struct Rec {
     replies: Vec<(ReqRef, Reply)>,
     frames: Vec<(SockRef, Bytes)>,
     deliver_calls: usize,
-    closes: Vec<(SockRef, u16)>,
+    closes: Vec<(SockRef, CloseCode)>,
 }
 
 impl Effects for Rec {
@@ -33,7 +33,7 @@ impl Effects for Rec {
             self.frames.push((*s, frame.clone()));
         }
     }
-    fn close(&mut self, sock: SockRef, code: u16) {
+    fn close(&mut self, sock: SockRef, code: CloseCode) {
         self.closes.push((sock, code));
     }
 }
@@ -1333,7 +1333,7 @@ fn late_socket_gets_no_heartbeats_and_is_collected() {
     assert!(w.fx.closes.is_empty());
     // Collected at the first 1 s pass after 64.04 s.
     w.run(64_000, 65_100);
-    assert_eq!(w.fx.closes, vec![(sock(4), 1000)]);
+    assert_eq!(w.fx.closes, vec![(sock(4), CloseCode::Normal)]);
     assert!(!w.m.has_connection(&dave));
     let parted: Vec<Value> =
         w.fx.take_for(sock(1))
@@ -1428,7 +1428,7 @@ fn connection_in_no_channel_is_never_collected() {
 fn unknown_ws_is_closed_with_1000() {
     let mut w = World::new();
     w.ws(0, Uuid::new_v4(), sock(7));
-    assert_eq!(w.fx.closes, vec![(sock(7), 1000)]);
+    assert_eq!(w.fx.closes, vec![(sock(7), CloseCode::Normal)]);
 }
 
 #[test]
@@ -1568,7 +1568,7 @@ fn handle_maps_schema_errors_and_replies() {
         now,
         &mut w.fx,
     );
-    assert_eq!(w.fx.closes, vec![(s, 1000)]);
+    assert_eq!(w.fx.closes, vec![(s, CloseCode::Normal)]);
 }
 
 #[test]
@@ -1702,7 +1702,7 @@ fn one_gc_pass_collecting_two_users_parts_them_in_join_order() {
     let bob_frames = w.fx.take_for(sock(2));
     assert_eq!(bob_frames.len(), 1);
     assert_eq!(bob_frames[0][0]["user"], "alice");
-    assert_eq!(w.fx.closes, vec![(sock(2), 1000)]);
+    assert_eq!(w.fx.closes, vec![(sock(2), CloseCode::Normal)]);
 }
 
 #[test]
@@ -1730,7 +1730,7 @@ fn a_long_poll_user_is_forgotten_and_its_next_socket_send_marks_it_for_gc() {
     assert_eq!(w.fx.take_for(sock(1)).len(), 1);
     w.follow(t + 1_100);
     assert!(!w.m.has_connection(&id));
-    assert_eq!(w.fx.closes, vec![(sock(1), 1000)]);
+    assert_eq!(w.fx.closes, vec![(sock(1), CloseCode::Normal)]);
 }
 
 #[test]
