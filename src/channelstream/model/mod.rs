@@ -30,7 +30,7 @@ mod tests;
 pub use ops::UNAUTHORIZED_PAGE;
 
 use crate::channelstream::api::schema;
-use crate::channelstream::api::types::{DeleteCmd, EditCmd, MessageCmd};
+use crate::channelstream::api::types::{DeleteCmd, EditCmd, MessageCmd, SchemaError, SubscribeCmd};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
@@ -40,6 +40,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 use uuid::Uuid;
+
+/// `schema::subscribe` or `schema::unsubscribe`.
+type MembershipValidator =
+    fn(&Value, Option<&str>, &dyn Fn(&Uuid) -> bool) -> Result<SubscribeCmd, SchemaError>;
 
 /// A websocket attached on some shard: `slot` is the shard's slab key, `gen` its generation,
 /// so a delivery to a socket that has since closed (and whose slot was reused) is ignored.
@@ -211,29 +215,21 @@ impl Model {
             Command::Subscribe {
                 body,
                 query_conn_id,
-            } => {
-                let by_id = &self.by_id;
-                let known = |id: &Uuid| by_id.contains_key(id);
-                Some(
-                    match schema::subscribe(&body, query_conn_id.as_deref(), &known) {
-                        Ok(c) => self.subscribe(c, now, fx),
-                        Err(e) => ops::schema_error(e),
-                    },
-                )
-            }
+            } => Some(
+                match self.membership_cmd(schema::subscribe, &body, query_conn_id.as_deref()) {
+                    Ok(c) => self.subscribe(c, now, fx),
+                    Err(e) => ops::schema_error(e),
+                },
+            ),
             Command::Unsubscribe {
                 body,
                 query_conn_id,
-            } => {
-                let by_id = &self.by_id;
-                let known = |id: &Uuid| by_id.contains_key(id);
-                Some(
-                    match schema::unsubscribe(&body, query_conn_id.as_deref(), &known) {
-                        Ok(c) => self.unsubscribe(c, now, fx),
-                        Err(e) => ops::schema_error(e),
-                    },
-                )
-            }
+            } => Some(
+                match self.membership_cmd(schema::unsubscribe, &body, query_conn_id.as_deref()) {
+                    Ok(c) => self.unsubscribe(c, now, fx),
+                    Err(e) => ops::schema_error(e),
+                },
+            ),
             Command::UserState(body) => {
                 let users = &self.users;
                 let known = |u: &str| users.contains_key(u);
@@ -294,6 +290,19 @@ impl Model {
         if let (Some(req), Some(reply)) = (req, reply) {
             fx.reply(req, reply);
         }
+    }
+
+    /// A `/subscribe` or `/unsubscribe` body through its validator, which needs to know the
+    /// connection ids ("Unknown connection").
+    fn membership_cmd(
+        &self,
+        validate: MembershipValidator,
+        body: &Value,
+        query_conn_id: Option<&str>,
+    ) -> Result<SubscribeCmd, SchemaError> {
+        validate(body, query_conn_id, &|id: &Uuid| {
+            self.by_id.contains_key(id)
+        })
     }
 
     /// Whether a connection id is known (used by tests and diagnostics).
