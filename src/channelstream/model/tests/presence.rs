@@ -3,6 +3,14 @@
 
 use super::*;
 
+/// Presence events on, user lists in them off.
+fn presence_without_user_lists() -> ChannelConfig {
+    ChannelConfig {
+        notify_presence: true,
+        ..ChannelConfig::default()
+    }
+}
+
 #[test]
 fn presence_joined_and_parted_with_user_lists() {
     let mut w = World::new();
@@ -87,11 +95,7 @@ fn presence_joined_and_parted_with_user_lists() {
 #[test]
 fn presence_without_user_lists_has_empty_users() {
     let mut w = World::new();
-    let cfg = ChannelConfig {
-        notify_presence: true,
-        ..ChannelConfig::default()
-    };
-    w.configure(0, "p", Some(cfg));
+    w.configure(0, "p", Some(presence_without_user_lists()));
     let (alice, _) = w.connect(0, connect_cmd("alice", &["p"]));
     w.ws(1, alice, sock(1));
     w.connect(2, connect_cmd("carol", &["p"]));
@@ -103,11 +107,7 @@ fn presence_without_user_lists_has_empty_users() {
 #[test]
 fn unsubscribing_a_channel_one_is_not_in_still_sends_parted() {
     let mut w = World::new();
-    let cfg = ChannelConfig {
-        notify_presence: true,
-        ..ChannelConfig::default()
-    };
-    w.configure(0, "p", Some(cfg));
+    w.configure(0, "p", Some(presence_without_user_lists()));
     let (alice, _) = w.connect(0, connect_cmd("alice", &["p"]));
     let (bob, _) = w.connect(0, connect_cmd("bob", &[]));
     w.ws(1, alice, sock(1));
