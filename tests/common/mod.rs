@@ -1,6 +1,9 @@
 //! Shared helpers for the integration tests: an in-process Herald on 127.0.0.1:0, raw HTTP
 //! over `TcpStream`, signed requests, websocket clients (tungstenite) with timeouts.
+//! Submodules hold what only some suites use: `hostile` (the hostile-client tables' runner).
 #![allow(dead_code)]
+
+pub mod hostile;
 
 use herald::config::Config;
 use herald::server::Shared;
@@ -337,9 +340,43 @@ pub fn set_timeout(ws: &Ws, d: Duration) {
 // ---------------------------------------------------------------------------------------------
 // Helpers added for the hostile-client, slow-peer and shutdown suites.
 
+/// A process-wide lock for tests that must not overlap one another (the slow-peer files:
+/// thousands of sockets, CPU and RSS of the whole process). A test that panicked while
+/// holding it does not poison it for the rest.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The simplest request every path answers 200.
+pub const OPTIONS: &[u8] = b"OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+/// A keep-alive connection answered once, so the server surely holds it.
+pub fn served(target: &impl Target) -> (TcpStream, Vec<u8>) {
+    let mut s = target.connect();
+    let mut buf = Vec::new();
+    assert_eq!(ask(&mut s, &mut buf), 200);
+    (s, buf)
+}
+
+/// One more `OPTIONS` request on a held connection; its status.
+pub fn ask(s: &mut TcpStream, buf: &mut Vec<u8>) -> u16 {
+    s.write_all(OPTIONS).unwrap();
+    read_response(s, buf, false).expect("answer").status
+}
+
 /// A TCP connection to `target` from a chosen local address. All of 127.0.0.0/8 is loopback on
 /// Linux, so binding 127.0.0.2 makes the server see a different peer IP without any setup.
 pub fn connect_from(target: &impl Target, src: std::net::IpAddr) -> TcpStream {
+    connect_configured(target, |sock| {
+        sock.bind(&SocketAddr::new(src, 0).into())
+            .expect("bind source address")
+    })
+}
+
+/// A TCP connection to `target` on a socket that `setup` adjusts before connecting; 10 s read
+/// timeout, no Nagle.
+fn connect_configured(target: &impl Target, setup: impl FnOnce(&socket2::Socket)) -> TcpStream {
     let addr = target.addr();
     let sock = socket2::Socket::new(
         socket2::Domain::for_address(addr),
@@ -347,8 +384,7 @@ pub fn connect_from(target: &impl Target, src: std::net::IpAddr) -> TcpStream {
         Some(socket2::Protocol::TCP),
     )
     .expect("socket");
-    sock.bind(&SocketAddr::new(src, 0).into())
-        .expect("bind source address");
+    setup(&sock);
     sock.connect(&addr.into()).expect("connect");
     let s: TcpStream = sock.into();
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
@@ -530,20 +566,10 @@ pub fn cs_publish(target: &impl Target, channel: &str, message: &serde_json::Val
 /// A client socket with small kernel buffers (set before connecting), for peers that never
 /// read: how much they can write before blocking then says how much the server buffered.
 pub fn connect_small(target: &impl Target, rcvbuf: usize, sndbuf: usize) -> TcpStream {
-    let addr = target.addr();
-    let sock = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )
-    .expect("socket");
-    sock.set_recv_buffer_size(rcvbuf).expect("SO_RCVBUF");
-    sock.set_send_buffer_size(sndbuf).expect("SO_SNDBUF");
-    sock.connect(&addr.into()).expect("connect");
-    let s: TcpStream = sock.into();
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    s.set_nodelay(true).ok();
-    s
+    connect_configured(target, |sock| {
+        sock.set_recv_buffer_size(rcvbuf).expect("SO_RCVBUF");
+        sock.set_send_buffer_size(sndbuf).expect("SO_SNDBUF");
+    })
 }
 
 /// CPU time (user + system) used so far by this process's threads whose name starts with

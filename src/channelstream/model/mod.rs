@@ -30,7 +30,7 @@ mod tests;
 pub use ops::UNAUTHORIZED_PAGE;
 
 use crate::channelstream::api::schema;
-use crate::channelstream::api::types::{DeleteCmd, EditCmd, MessageCmd};
+use crate::channelstream::api::types::{DeleteCmd, EditCmd, MessageCmd, SchemaError, SubscribeCmd};
 use crate::proto::ws::CloseCode;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -43,6 +43,10 @@ use std::time::Instant;
 use uuid::Uuid;
 
 pub use crate::ids::{ReqRef, SockRef};
+
+/// `schema::subscribe` or `schema::unsubscribe`.
+type MembershipValidator =
+    fn(&Value, Option<&str>, &dyn Fn(&Uuid) -> bool) -> Result<SubscribeCmd, SchemaError>;
 
 /// The time, read once per loop turn by the caller.
 #[derive(Clone, Copy, Debug)]
@@ -208,29 +212,21 @@ impl Model {
             Command::Subscribe {
                 body,
                 query_conn_id,
-            } => {
-                let by_id = &self.by_id;
-                let known = |id: &Uuid| by_id.contains_key(id);
-                Some(
-                    match schema::subscribe(&body, query_conn_id.as_deref(), &known) {
-                        Ok(c) => self.subscribe(c, now, fx),
-                        Err(e) => ops::schema_error(e),
-                    },
-                )
-            }
+            } => Some(
+                match self.membership_cmd(schema::subscribe, &body, query_conn_id.as_deref()) {
+                    Ok(c) => self.subscribe(c, now, fx),
+                    Err(e) => ops::schema_error(e),
+                },
+            ),
             Command::Unsubscribe {
                 body,
                 query_conn_id,
-            } => {
-                let by_id = &self.by_id;
-                let known = |id: &Uuid| by_id.contains_key(id);
-                Some(
-                    match schema::unsubscribe(&body, query_conn_id.as_deref(), &known) {
-                        Ok(c) => self.unsubscribe(c, now, fx),
-                        Err(e) => ops::schema_error(e),
-                    },
-                )
-            }
+            } => Some(
+                match self.membership_cmd(schema::unsubscribe, &body, query_conn_id.as_deref()) {
+                    Ok(c) => self.unsubscribe(c, now, fx),
+                    Err(e) => ops::schema_error(e),
+                },
+            ),
             Command::UserState(body) => {
                 let users = &self.users;
                 let known = |u: &str| users.contains_key(u);
@@ -291,6 +287,19 @@ impl Model {
         if let (Some(req), Some(reply)) = (req, reply) {
             fx.reply(req, reply);
         }
+    }
+
+    /// A `/subscribe` or `/unsubscribe` body through its validator, which needs to know the
+    /// connection ids ("Unknown connection").
+    fn membership_cmd(
+        &self,
+        validate: MembershipValidator,
+        body: &Value,
+        query_conn_id: Option<&str>,
+    ) -> Result<SubscribeCmd, SchemaError> {
+        validate(body, query_conn_id, &|id: &Uuid| {
+            self.by_id.contains_key(id)
+        })
     }
 
     /// Whether a connection id is known (used by tests and diagnostics).

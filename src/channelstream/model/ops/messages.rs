@@ -1,0 +1,237 @@
+//! `POST`, `PATCH` and `DELETE /message`: building the stored `message`, `message:edit` and
+//! `message:delete` dicts, finding the stored original an edit or delete applies to (channel
+//! history and frames, or a user's PM frames), and handing the event to the fan-out.
+
+use super::{Model, Now};
+use crate::channelstream::api::types::{DeleteCmd, EditCmd, MessageCmd};
+use crate::channelstream::model::msg::{Msg, F};
+use crate::channelstream::model::Effects;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// A message dict begun with the delivery keys, in `MessageBody` order: `pm_users`,
+/// `exclude_users`, `channel`, `no_history`, `uuid`. Every stored message and event starts so.
+fn addressed(
+    capacity: usize,
+    pm_users: Vec<String>,
+    exclude_users: Vec<String>,
+    channel: Option<String>,
+    no_history: bool,
+    uuid: Uuid,
+) -> Msg {
+    let mut msg = Msg::with_capacity(capacity);
+    msg.push("pm_users", F::List(pm_users))
+        .push("exclude_users", F::List(exclude_users))
+        .push("channel", channel.map_or(F::Null, F::Str))
+        .push("no_history", F::Bool(no_history))
+        .push("uuid", F::Uuid(uuid));
+    msg
+}
+
+/// The `message` dict `pass_message` stores and sends, with the key order of
+/// `MessageBody` loading followed by `catchup` and `type`. It keeps the delivery keys: history
+/// entries show them (quirk 6) and catch-up filters on them; sockets never see them.
+fn message_msg(m: MessageCmd) -> Msg {
+    let mut msg = addressed(
+        11,
+        m.pm_users,
+        m.exclude_users,
+        m.channel,
+        m.no_history,
+        m.uuid,
+    );
+    msg.push("timestamp", F::Time(m.timestamp))
+        .push("user", F::Str(m.user));
+    // An absent `message` stays absent everywhere, including on the wire.
+    if let Some(body) = m.message {
+        msg.push("message", F::Json(Value::Object(body)));
+    }
+    // post_load adds `edited: null`; pass_message appends `catchup` and `type`.
+    msg.push("edited", F::Null)
+        .push("catchup", F::Bool(false))
+        .push("type", F::Static("message"));
+    msg
+}
+
+/// The optional keys a PATCH item carried, in order: `timestamp`, `user`, `message`.
+fn edited_fields(e: &EditCmd) -> impl Iterator<Item = (&'static str, F)> {
+    [
+        e.timestamp.clone().map(|t| ("timestamp", F::Time(t))),
+        e.user.clone().map(|u| ("user", F::Str(u))),
+        e.message
+            .clone()
+            .map(|body| ("message", F::Json(Value::Object(body)))),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// The `message:edit` event (a copy of the loaded PATCH item plus `type`). Only the optional
+/// keys the PATCH carried appear, and there is no `catchup` key (quirk 12) until catch-up
+/// appends one.
+fn edit_msg(e: &EditCmd) -> Msg {
+    let mut msg = addressed(
+        10,
+        e.pm_users.clone(),
+        e.exclude_users.clone(),
+        e.channel.clone(),
+        e.no_history,
+        e.uuid,
+    );
+    for (key, value) in edited_fields(e) {
+        msg.push(key, value);
+    }
+    msg.push("edited", F::Time(e.edited.clone()))
+        .push("type", F::Static("message:edit"));
+    msg
+}
+
+/// `msg.update({k: v for k, v in to_edit.items() if k in MSG_EDITABLE_KEYS})`: existing keys
+/// change in place, a key the original lacked (`message`) lands at the end; `message` is
+/// replaced whole, not merged.
+fn apply_edit(target: &mut Msg, e: &EditCmd) {
+    target.set("uuid", F::Uuid(e.uuid));
+    for (key, value) in edited_fields(e) {
+        target.set(key, value);
+    }
+    target.set("edited", F::Time(e.edited.clone()));
+}
+
+/// The `message:delete` event: the delivery keys and `type`.
+fn delete_msg(d: &DeleteCmd) -> Msg {
+    let mut msg = addressed(
+        6,
+        d.pm_users.clone(),
+        d.exclude_users.clone(),
+        d.channel.clone(),
+        d.no_history,
+        d.uuid,
+    );
+    msg.push("type", F::Static("message:delete"));
+    msg
+}
+
+/// Python truthiness of the optional channel name.
+fn target_channel(c: &Option<String>) -> Option<&str> {
+    c.as_deref().filter(|c| !c.is_empty())
+}
+
+impl Model {
+    /// `POST /message` after the front answered: `pass_message` for each item, in order.
+    pub fn messages(&mut self, msgs: Vec<MessageCmd>, now: Now, fx: &mut dyn Effects) {
+        for m in msgs {
+            self.stats.total_unique_messages += 1;
+            let channel = target_channel(&m.channel).map(str::to_owned);
+            let msg = message_msg(m);
+            let sent = match channel {
+                Some(name) => match self.channels.get_index_of(name.as_str()) {
+                    Some(ci) => self.channel_publish(ci, msg, now, fx),
+                    None => 0,
+                },
+                // Global PM: each listed user that exists, duplicates included.
+                None => msg
+                    .names("pm_users")
+                    .iter()
+                    .map(|name| self.user_publish(name, &msg, now, fx))
+                    .sum(),
+            };
+            self.stats.total_messages += sent;
+        }
+    }
+
+    /// `PATCH /message`: update the stored message, then broadcast a `message:edit` event
+    /// (even when nothing matched), following the edit's own pm/exclude lists.
+    pub fn edits(&mut self, edits: Vec<EditCmd>, now: Now, fx: &mut dyn Effects) {
+        for e in edits {
+            let event = edit_msg(&e);
+            if let Some(name) = target_channel(&e.channel) {
+                let Some(ci) = self.channels.get_index_of(name) else {
+                    continue;
+                };
+                if let Some((_, ch)) = self.channels.get_index_mut(ci) {
+                    // History first; a hit there is the same object as its frame.
+                    let key = ch
+                        .history
+                        .iter()
+                        .copied()
+                        .find(|&k| {
+                            ch.store
+                                .get(k)
+                                .is_some_and(|s| s.msg.uuid() == Some(e.uuid))
+                        })
+                        .or_else(|| {
+                            ch.frames.iter().map(|(_, k)| *k).find(|&k| {
+                                ch.store.get(k).is_some_and(|s| {
+                                    s.msg.uuid() == Some(e.uuid) && s.msg.is_type("message")
+                                })
+                            })
+                        });
+                    if let Some(stored) = key.and_then(|k| ch.store.get_mut(k)) {
+                        apply_edit(&mut stored.msg, &e);
+                    }
+                }
+                self.channel_publish(ci, event, now, fx);
+            } else {
+                for name in &e.pm_users {
+                    let Some(user) = self.users.get_mut(name.as_str()) else {
+                        continue;
+                    };
+                    if let Some((_, m)) = user
+                        .frames
+                        .iter_mut()
+                        .find(|(_, m)| m.uuid() == Some(e.uuid) && m.is_type("message"))
+                    {
+                        apply_edit(m, &e);
+                    }
+                    self.user_publish(name, &event, now, fx);
+                }
+            }
+        }
+    }
+
+    /// `DELETE /message`: drop the stored message, then broadcast `message:delete`.
+    pub fn deletes(&mut self, deletes: Vec<DeleteCmd>, now: Now, fx: &mut dyn Effects) {
+        for d in deletes {
+            let event = delete_msg(&d);
+            if let Some(name) = target_channel(&d.channel) {
+                let Some(ci) = self.channels.get_index_of(name) else {
+                    continue;
+                };
+                // History and frames are searched independently; first match only.
+                if let Some((_, ch)) = self.channels.get_index_mut(ci) {
+                    let hit = ch.history.iter().position(|&k| {
+                        ch.store
+                            .get(k)
+                            .is_some_and(|s| s.msg.uuid() == Some(d.uuid))
+                    });
+                    if let Some(key) = hit.and_then(|i| ch.history.remove(i)) {
+                        ch.unref(key);
+                    }
+                    let hit = ch.frames.iter().position(|(_, k)| {
+                        ch.store.get(*k).is_some_and(|s| {
+                            s.msg.uuid() == Some(d.uuid) && s.msg.is_type("message")
+                        })
+                    });
+                    if let Some((_, key)) = hit.and_then(|i| ch.frames.remove(i)) {
+                        ch.unref(key);
+                    }
+                }
+                self.channel_publish(ci, event, now, fx);
+            } else {
+                for name in &d.pm_users {
+                    let Some(user) = self.users.get_mut(name.as_str()) else {
+                        continue;
+                    };
+                    let hit = user
+                        .frames
+                        .iter()
+                        .position(|(_, m)| m.uuid() == Some(d.uuid) && m.is_type("message"));
+                    if let Some(i) = hit {
+                        user.frames.remove(i);
+                    }
+                    self.user_publish(name, &event, now, fx);
+                }
+            }
+        }
+    }
+}
