@@ -14,6 +14,9 @@
 //! Everything here is pure (no clock, no I/O): the caller passes `now`. The derived key never
 //! leaves the `Signer`, whose `Debug` is redacted.
 
+/// The signature age `validate_requests` enforces (seconds; inclusive, as itsdangerous).
+pub const SIGNATURE_MAX_AGE: u64 = 60;
+
 use std::net::IpAddr;
 
 use base64::alphabet;

@@ -1,15 +1,17 @@
 //! Herald: a websocket push server, wire-compatible with Channelstream 0.7.1.
 //!
-//! See `ARCHITECTURE.md` for the thread model and the data flow of one publish. In short:
-//! one single-threaded mio reactor per core (`shard`), each with its own SO_REUSEPORT listener
-//! and slab of connections; pure parsers in `proto` (HTTP head/body, RFC 6455 frames); the
-//! Channelstream model (`model`) is a pure state machine that owns users, channels and
-//! connection records and turns commands into effects (replies, deliveries, closes); shards
-//! talk only through bounded inboxes woken by a `mio::Waker`.
+//! See `ARCHITECTURE.md` for the thread model, the dialect seam, the connection lifecycle and
+//! the data flow of one publish. In short: one single-threaded mio reactor per core (`shard`),
+//! each with its own SO_REUSEPORT listener and slab of connection state machines (`conn`);
+//! pure parsers in `proto` (HTTP head/body, RFC 6455 frames); a wire dialect plugs into the
+//! reactor through `dialect` — today `channelstream`, whose model is a pure state machine
+//! that turns commands into effects (replies, deliveries, closes); shards talk only through
+//! bounded inboxes woken by a `mio::Waker`.
 //!
-//! Dependency direction: `proto`, `auth`, `config`, `py`, `api::{schema,types,router}` are
-//! pure (no mio, no shard); `model` knows only ids and `Bytes`; `conn` knows one socket;
-//! `shard` wires everything together.
+//! Dependency direction: `proto`, `auth`, `config`, `py`, `ids` are pure (no mio, no shard);
+//! `dialect` is the seam and names no dialect; `conn` knows one socket; `shard` is the reactor
+//! and never imports a dialect; `channelstream` never imports `shard` or `conn`; `server`
+//! wires the two together.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(test, deny(warnings))]
 // Nothing reachable from network bytes may panic: no unwrap/expect/panic and no unchecked

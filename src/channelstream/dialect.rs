@@ -154,13 +154,7 @@ impl Dialect for Channelstream {
             signer: &self.signer,
             cors,
         }
-        .handle(&front::Request {
-            head: req.head,
-            buf: req.buf,
-            body: req.body,
-            peer: req.peer,
-            now: req.now_unix,
-        });
+        .handle(req);
         match action {
             FrontAction::Respond(r) => RequestAction::Respond(r),
             FrontAction::Model(cmd) => match self.send_to_model(out, Some(req.at), cmd) {

@@ -18,15 +18,14 @@ use super::api::types::SchemaError;
 use super::model::Command;
 use crate::auth::{self, Signer};
 use crate::config::Config;
-use crate::dialect::{Header, HeaderValue, Response};
+use crate::dialect::{Header, HeaderValue, Request, Response};
 use crate::proto::handshake;
-use crate::proto::http::{query_param, Method, RequestHead};
+use crate::proto::http::{query_param, Method};
 use crate::py::json as pyjson;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha1::Sha1;
-use std::net::IpAddr;
 use uuid::Uuid;
 
 /// `Content-Type` of JSON answers.
@@ -111,62 +110,18 @@ pub struct Front<'a> {
     pub cors: &'static [Header],
 }
 
-/// The request, as the shard has it.
-pub struct Request<'a> {
-    pub head: &'a RequestHead,
-    /// The buffer the head was parsed from (spans index into it).
-    pub buf: &'a [u8],
-    pub body: &'a [u8],
-    pub peer: IpAddr,
-    /// Unix time in seconds.
-    pub now: u64,
-}
-
-impl Request<'_> {
-    fn header(&self, name: &str) -> Option<&[u8]> {
-        self.head.header(self.buf, name)
-    }
-
-    fn query(&self) -> &[u8] {
-        self.head.query.map(|s| s.get(self.buf)).unwrap_or(&[])
-    }
-
-    fn query_param(&self, name: &str) -> Option<String> {
-        query_param(self.query(), name).map(|c| c.into_owned())
-    }
-
-    fn is_form(&self) -> bool {
-        self.header("content-type")
-            .map(|v| {
-                v.get(..33)
-                    .is_some_and(|p| p.eq_ignore_ascii_case(b"application/x-www-form-urlencoded"))
-            })
-            .unwrap_or(false)
-    }
-
-    /// `request.params[name]`: query string first, then a form-encoded body.
-    fn param(&self, name: &str) -> Option<String> {
-        self.query_param(name).or_else(|| {
-            if self.is_form() {
-                query_param(self.body, name).map(|c| c.into_owned())
-            } else {
-                None
+/// Whether the client prefers JSON to HTML (`Accept`), for Pyramid's error pages.
+fn wants_json(req: &Request<'_>) -> bool {
+    match req.header("accept") {
+        Some(a) => {
+            let a = String::from_utf8_lossy(a).to_ascii_lowercase();
+            match (a.find("application/json"), a.find("text/html")) {
+                (Some(j), Some(h)) => j < h,
+                (Some(_), None) => true,
+                _ => false,
             }
-        })
-    }
-
-    fn wants_json(&self) -> bool {
-        match self.header("accept") {
-            Some(a) => {
-                let a = String::from_utf8_lossy(a).to_ascii_lowercase();
-                match (a.find("application/json"), a.find("text/html")) {
-                    (Some(j), Some(h)) => j < h,
-                    (Some(_), None) => true,
-                    _ => false,
-                }
-            }
-            None => false,
         }
+        None => false,
     }
 }
 
@@ -230,11 +185,11 @@ impl Front<'_> {
         match token {
             Some(t) if !t.is_empty() => {
                 let max_age = if self.cfg.validate_requests {
-                    Some(60)
+                    Some(auth::SIGNATURE_MAX_AGE)
                 } else {
                     None
                 };
-                match self.signer.verify(&t, req.now, max_age) {
+                match self.signer.verify(&t, req.now_unix, max_age) {
                     Ok(()) => Ok(Auth::Granted),
                     Err(e) => {
                         tracing::debug!(peer = %req.peer, reason = %e, "bad signature");
@@ -375,7 +330,7 @@ impl Front<'_> {
             if user_ok & pass_ok {
                 let mut resp = self.redirect(req, prefix, "/admin");
                 let cookie =
-                    make_admin_cookie(&self.cfg.cookie_secret, &self.cfg.admin_user, req.now);
+                    make_admin_cookie(&self.cfg.cookie_secret, &self.cfg.admin_user, req.now_unix);
                 resp.headers.push((
                     "Set-Cookie",
                     format!("auth_tkt={cookie}; Max-Age={ADMIN_COOKIE_AGE}; Path=/; SameSite=Lax")
@@ -397,7 +352,7 @@ impl Front<'_> {
         String::from_utf8_lossy(cookies)
             .split(';')
             .filter_map(|c| c.trim().strip_prefix("auth_tkt="))
-            .any(|v| check_admin_cookie(&self.cfg.cookie_secret, v, req.now))
+            .any(|v| check_admin_cookie(&self.cfg.cookie_secret, v, req.now_unix))
     }
 
     fn redirect(&self, req: &Request<'_>, prefix: &[u8], to: &str) -> Response {
@@ -464,7 +419,7 @@ fn strip_prefix<'a>(path: &'a [u8], prefix: &[u8]) -> &'a [u8] {
 }
 
 fn forbidden(req: &Request<'_>) -> Response {
-    if req.wants_json() {
+    if wants_json(req) {
         Response::new(
             403,
             JSON,
@@ -485,7 +440,7 @@ fn not_found(req: &Request<'_>, path: &[u8], mismatch: Option<(&str, Method)>) -
         ),
         None => String::from_utf8_lossy(path).into_owned(),
     };
-    if req.wants_json() {
+    if wants_json(req) {
         let v = serde_json::json!({
             "message": format!("The resource could not be found.\n\n\n{detail}\n\n"),
             "code": "404 Not Found",

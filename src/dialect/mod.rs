@@ -17,7 +17,7 @@ pub mod response;
 pub use response::{Header, HeaderValue, Response};
 
 use crate::ids::{ReqRef, ShardId, SockRef};
-use crate::proto::http::RequestHead;
+use crate::proto::http::{query_param, RequestHead};
 use crate::proto::ws::CloseCode;
 use bytes::Bytes;
 use std::fmt;
@@ -38,6 +38,43 @@ pub struct Request<'a> {
     pub now_unix: u64,
     /// Where an answer given later (`RequestAction::Park`) must be sent.
     pub at: ReqRef,
+}
+
+impl Request<'_> {
+    /// The first header named `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.head.header(self.buf, name)
+    }
+
+    /// The raw query string (after `?`), empty if none.
+    pub fn query(&self) -> &[u8] {
+        self.head.query.map(|s| s.get(self.buf)).unwrap_or(&[])
+    }
+
+    /// A query parameter, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        query_param(self.query(), name).map(|c| c.into_owned())
+    }
+
+    /// Whether the body is `application/x-www-form-urlencoded`.
+    pub fn is_form(&self) -> bool {
+        self.header("content-type").is_some_and(|v| {
+            v.get(..33)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"application/x-www-form-urlencoded"))
+        })
+    }
+
+    /// A parameter from the query string, else from a form-encoded body (Pyramid's
+    /// `request.params`, WebOb's order).
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.query_param(name).or_else(|| {
+            if self.is_form() {
+                query_param(self.body, name).map(|c| c.into_owned())
+            } else {
+                None
+            }
+        })
+    }
 }
 
 /// What becomes of one request.
