@@ -54,10 +54,13 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
 /// Why a token was refused (the server answers 401 `{"request": "Bad Signature"}`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BadSignature {
+    /// Not `value.timestamp.signature` with base64 parts.
     #[error("malformed token")]
     Malformed,
+    /// The HMAC does not match the one the secret gives.
     #[error("signature does not match")]
     Mismatch,
+    /// The token's timestamp is older than the allowed `max_age`.
     #[error("signature expired")]
     Expired,
 }
@@ -80,6 +83,7 @@ pub struct Signer {
 }
 
 impl Signer {
+    /// A signer for this secret (the key is derived once, here).
     pub fn new(secret: &str) -> Self {
         // HMAC zero-pads keys shorter than the SHA-1 block, so the 20-byte key padded to a
         // full block is the same key, and the infallible constructor applies.

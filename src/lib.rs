@@ -14,6 +14,7 @@
 //! wires the two together.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(test, deny(warnings))]
+#![warn(missing_docs)]
 // Nothing reachable from network bytes may panic: no unwrap/expect/panic and no unchecked
 // indexing in the library (tests may).
 #![cfg_attr(

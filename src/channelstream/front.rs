@@ -81,12 +81,14 @@ pub enum WsTarget {
     /// Channelstream `/ws`: `None` when `conn_id` is missing or malformed — the real server
     /// completes the handshake and then drops the TCP connection without a close frame.
     Channelstream(Option<Uuid>),
+    /// The Autobahn echo websocket at the configured `echo_path`.
     Echo,
 }
 
 /// What the shard must do with one request.
 #[derive(Debug)]
 pub enum FrontAction {
+    /// Answer now with this response; nothing goes to the model.
     Respond(Response),
     /// Send the command to the model and answer with its reply (CORS headers on a 200).
     Model(Command),
@@ -94,7 +96,9 @@ pub enum FrontAction {
     RespondThenModel(Response, Command),
     /// Complete the websocket handshake with this accept key.
     Upgrade {
+        /// The `Sec-WebSocket-Accept` value derived from the client's key.
         accept: String,
+        /// Which handler the upgraded socket is served by.
         target: WsTarget,
     },
     /// Answer with the server's counters (the shard owns them).
@@ -103,7 +107,9 @@ pub enum FrontAction {
 
 /// Read-only context shared by all requests of a shard.
 pub struct Front<'a> {
+    /// The server configuration.
     pub cfg: &'a Config,
+    /// Verifies `x-channelstream-secret` tokens with the configured `secret`.
     pub signer: &'a Signer,
     /// The CORS headers for this request's origin (empty when `allow_cors` refuses it),
     /// added to successful answers only, as Pyramid adds them to `request.response`.

@@ -20,22 +20,44 @@ const DEFAULT_SECTION: &str = "DEFAULT";
 /// offending line may hold a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IniError {
+    /// A `key = value` line before the first `[section]` header.
     #[error("line {line}: a [section] header must come before any key")]
-    MissingSectionHeader { line: usize },
+    MissingSectionHeader {
+        /// The offending line.
+        line: usize,
+    },
+    /// A `[section]` header seen a second time.
     #[error("line {line}: section [{section}] appears twice")]
-    DuplicateSection { line: usize, section: String },
+    DuplicateSection {
+        /// The second header's line.
+        line: usize,
+        /// The repeated section name.
+        section: String,
+    },
+    /// A key given twice within one section.
     #[error("line {line}: key `{key}` appears twice in section [{section}]")]
     DuplicateKey {
+        /// The second occurrence's line.
         line: usize,
+        /// The section holding the key.
         section: String,
+        /// The repeated key, lower-cased.
         key: String,
     },
+    /// A line that is neither a header, a key/value pair, a continuation nor a comment.
     #[error("line {line}: expected `[section]`, `key = value` or `key: value`")]
-    Syntax { line: usize },
+    Syntax {
+        /// The offending line.
+        line: usize,
+    },
+    /// A `%(name)s` reference that could not be expanded.
     #[error("section [{section}], key `{key}`: {reason}")]
     Interpolation {
+        /// The section whose value was being expanded.
         section: String,
+        /// The key whose value was being expanded.
         key: String,
+        /// What went wrong (missing reference, too deep, too long, bad syntax).
         reason: &'static str,
     },
 }
@@ -67,6 +89,7 @@ impl Ini {
         self.sections.iter().map(|(n, _)| n.as_str())
     }
 
+    /// Whether a section of this name exists (`DEFAULT` does not count).
     pub fn has_section(&self, section: &str) -> bool {
         self.section(section).is_some()
     }

@@ -22,7 +22,9 @@ pub enum Action {
     /// `herald make-config`: write `text` as is (it has no trailing newline) to `output`, or to
     /// stdout when `None`.
     MakeConfig {
+        /// The `-o` file to write, or `None` for stdout.
         output: Option<PathBuf>,
+        /// The rendered ini file.
         text: String,
     },
     /// `-v/--version`: print this line and exit.
@@ -34,26 +36,45 @@ pub enum Action {
 /// to stdout with status 0, usage errors to stderr with status 2).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// Bad command line, or `--help`: clap's own message and exit status.
     #[error("{0}")]
     Cli(#[from] clap::Error),
+    /// The ini file could not be read.
     #[error("cannot read ini file {}: {source}", path.display())]
     ReadIni {
+        /// The file named by `-i` or `CHANNELSTREAM_INI`.
         path: PathBuf,
+        /// The I/O error from reading it.
         source: std::io::Error,
     },
+    /// The ini file was read but does not parse.
     #[error("ini file {}: {source}", path.display())]
-    Ini { path: PathBuf, source: IniError },
+    Ini {
+        /// The file named by `-i` or `CHANNELSTREAM_INI`.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: IniError,
+    },
+    /// The ini file parses but lacks the `[channelstream]` section.
     #[error("ini file {} has no [channelstream] section", path.display())]
-    NoSection { path: PathBuf },
+    NoSection {
+        /// The file named by `-i` or `CHANNELSTREAM_INI`.
+        path: PathBuf,
+    },
     /// A value failed to parse; `origin` says where it came from. Only non-secret keys are
     /// validated, so quoting the value is safe.
     #[error("{key} = {value:?} (from {origin}): {reason}")]
     Invalid {
+        /// The setting's name.
         key: &'static str,
+        /// The raw value as given.
         value: String,
+        /// Where the value came from: the ini file or an environment variable.
         origin: String,
+        /// Why it was refused.
         reason: &'static str,
     },
+    /// `make-config -j` got JSON that is invalid or not an object; the message says which.
     #[error("make-config -j: {0}")]
     MakeConfigJson(String),
 }

@@ -14,15 +14,25 @@ use crate::py::value;
 /// template's `for` loop iterates over. No `Debug`: it holds secrets.
 #[derive(Clone)]
 pub struct MakeConfigVars {
+    /// The `admin_user` line.
     pub admin_user: String,
+    /// The `admin_secret` line.
     pub admin_secret: String,
+    /// The `cookie_secret` line; a fresh uuid4 when none was given (env path only).
     pub cookie_secret: String,
+    /// The `secret` line (the server-API signing secret).
     pub secret: String,
+    /// The `port` line, as the integer's decimal text.
     pub port: String,
+    /// The `allow_posting_from` entries, one per rendered line.
     pub allow_posting_from: Vec<String>,
+    /// The `log_level` line, written as given.
     pub log_level: String,
+    /// The `enforce_https` line: Python `True`/`False`.
     pub enforce_https: String,
+    /// The `http_scheme` line, `http`, `https` or empty.
     pub http_scheme: String,
+    /// The `signature_checker` line (a dotted Python class path).
     pub signature_checker: String,
 }
 

@@ -77,29 +77,42 @@ pub const INI_SECTION: &str = "channelstream";
 /// Env var naming the ini file when `-i` is absent.
 pub const INI_ENV: &str = "CHANNELSTREAM_INI";
 
+/// The complete server configuration: Channelstream's ini keys plus Herald's own settings.
 #[derive(Clone)]
 pub struct Config {
     // --- Channelstream keys (§2.2 of the spec) ---
+    /// Channelstream's `debug` key; accepted and kept, it changes nothing in Herald.
     pub debug: bool,
     /// Canonical Python level name: DEBUG, INFO, WARNING, ERROR, CRITICAL or NOTSET.
     pub log_level: String,
+    /// Address to listen on (`host`); defaults to loopback, see [`DEFAULT_HOST`].
     pub host: String,
+    /// TCP port to listen on (`port`, default 8000).
     pub port: u16,
+    /// Shared secret that signs the `x-channelstream-secret` token of server-API calls.
     pub secret: String,
+    /// User name for the admin login form (`admin_user`).
     pub admin_user: String,
+    /// Password for the admin login form (`admin_secret`).
     pub admin_secret: String,
     /// Never empty after [`load`]: a uuid4 is generated when none is configured.
     pub cookie_secret: String,
+    /// Peer IPs allowed to call the server API (`allow_posting_from`).
     pub allow_posting_from: Vec<String>,
+    /// Origin substrings that get CORS headers (`allow_cors`); empty admits every origin.
     pub allow_cors: Vec<String>,
+    /// Check the signature's timestamp too: tokens older than 60 s are refused.
     pub validate_requests: bool,
+    /// Answer every request except `/ws` with 406 "SSL is required" (Herald serves no TLS).
     pub enforce_https: bool,
     /// `"http"`, `"https"` or `""` (use the request's scheme).
     pub http_scheme: String,
     // --- Herald ---
+    /// Number of reactor threads, each with its own SO_REUSEPORT listener (`--shards`).
     pub shards: usize,
     /// Serve a websocket echo on this path (Autobahn conformance); off by default.
     pub echo_path: Option<String>,
+    /// Resource limits (the `--max-*` and timeout flags).
     pub limits: Limits,
     /// The ini file the settings came from, if any (for the start-up log).
     pub ini_path: Option<PathBuf>,
@@ -108,17 +121,27 @@ pub struct Config {
 /// Resource limits; each has a stated behaviour when hit (see README).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
+    /// Open connections per shard; more are accepted and closed at once (`--max-connections`).
     pub max_connections_per_shard: usize,
+    /// Open connections across all shards; more are closed at once (`--max-connections-total`).
     pub max_connections_total: usize,
     /// Per shard: connections whose first request head has not fully arrived.
     pub max_pending_handshakes: usize,
+    /// Channels one connection may join; `/connect` or `/subscribe` past it get a 422.
     pub max_channels_per_connection: usize,
+    /// Longest request head in bytes; more is a 431 (`--max-head-bytes`).
     pub max_head_bytes: usize,
+    /// Most header lines in one request head; more is a 431 (capped at `MAX_HEADERS`).
     pub max_headers: usize,
+    /// Largest request body in bytes; more is a 413 (`--max-body-bytes`).
     pub max_body_bytes: usize,
+    /// Largest reassembled websocket message in bytes; more closes with 1009.
     pub max_ws_message_bytes: usize,
+    /// Bytes queued for one slow connection before it is closed with 1008 (`--max-queued-bytes`).
     pub max_queued_bytes: usize,
+    /// Time allowed for a request head to arrive in full; then 408 and close.
     pub header_timeout: Duration,
+    /// How long an idle keep-alive HTTP connection stays open (`--idle-timeout-secs`).
     pub keep_alive_timeout: Duration,
 }
 
@@ -165,6 +188,7 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The first socket address `host:port` resolves to.
     pub fn listen_addr(&self) -> std::io::Result<SocketAddr> {
         use std::net::ToSocketAddrs;
         (self.host.as_str(), self.port)

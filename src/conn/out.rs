@@ -20,6 +20,7 @@ pub enum Flush {
     Blocked,
 }
 
+/// A connection's queue of outgoing byte chunks, written in order with `writev`.
 #[derive(Debug, Default)]
 pub struct OutQueue {
     chunks: VecDeque<Bytes>,
@@ -29,6 +30,7 @@ pub struct OutQueue {
 }
 
 impl OutQueue {
+    /// An empty queue.
     pub fn new() -> Self {
         Self::default()
     }
@@ -38,6 +40,7 @@ impl OutQueue {
         self.queued
     }
 
+    /// True when no bytes are waiting to be written.
     pub fn is_empty(&self) -> bool {
         self.queued == 0
     }

@@ -16,12 +16,16 @@ use super::http::{Method, RequestHead};
 /// The GUID appended to the client key before hashing (RFC 6455 §1.3).
 pub const WS_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
+/// Why a websocket upgrade request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HandshakeError {
+    /// Not a `GET` HTTP/1.1 request with `Upgrade: websocket` and `Connection: upgrade` (426).
     #[error("not a websocket upgrade")]
     NotUpgrade,
+    /// `Sec-WebSocket-Key` missing or not a base64 16-byte nonce (400).
     #[error("missing or invalid Sec-WebSocket-Key")]
     BadKey,
+    /// `Sec-WebSocket-Version` missing or other than 13 (or 8) (426).
     #[error("unsupported Sec-WebSocket-Version")]
     BadVersion,
 }

@@ -24,6 +24,7 @@ use super::text;
 pub struct PyInt {
     /// Never set for zero (`int("-0")` is `0`).
     pub negative: bool,
+    /// Absolute value, saturating at `u128::MAX`.
     pub magnitude: u128,
 }
 

@@ -14,7 +14,12 @@ use std::fmt::Write as _;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum PyNum {
     /// An `int`: sign and magnitude (saturating; only small values matter to us).
-    Int { negative: bool, magnitude: u128 },
+    Int {
+        /// The value is below zero (never set for `-0`).
+        negative: bool,
+        /// Absolute value, saturating at `u128::MAX`.
+        magnitude: u128,
+    },
     /// A `float` (`1e999` is `inf`, as in Python).
     Float(f64),
 }

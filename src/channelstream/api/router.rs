@@ -16,21 +16,37 @@ pub enum Route {
     Ws,
     /// The Autobahn echo websocket (only when configured).
     Echo,
+    /// `POST /connect`.
     Connect,
+    /// `POST /subscribe`.
     Subscribe,
+    /// `POST /unsubscribe`.
     Unsubscribe,
+    /// `POST /user_state`.
     UserState,
+    /// `POST /message`: publish.
     MessagePost,
+    /// `PATCH /message`: edit.
     MessagePatch,
+    /// `DELETE /message`: delete.
     MessageDelete,
+    /// `POST /channel_config`.
     ChannelConfig,
+    /// `/info`, any method.
     Info,
+    /// `GET` or `HEAD /listen` (long poll).
     Listen,
+    /// `/disconnect`, any method.
     Disconnect,
+    /// `GET` or `POST /admin/admin.json`.
     AdminJson,
+    /// `/admin`: the admin HTML page.
     AdminPage,
+    /// `/admin/sign_in`: the admin login form and its submission.
     AdminSignIn,
+    /// `/admin/sign_out`: drops the admin cookie.
     AdminSignOut,
+    /// `/openapi.json`: the API description (admin rights).
     OpenApi,
     /// Herald's counters in Prometheus text format (admin rights).
     Metrics,

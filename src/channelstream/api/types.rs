@@ -15,7 +15,9 @@ pub type StateMap = Map<String, Value>;
 /// client-supplied ones keep the offset they were given.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Timestamp {
+    /// Server-made: naive UTC, rendered without an offset.
     Naive(NaiveDateTime),
+    /// Client-supplied with an explicit UTC offset, which is kept on output.
     Aware(DateTime<FixedOffset>),
 }
 
@@ -80,12 +82,17 @@ fn offset_string(secs: i32) -> String {
 /// The six channel settings (`ChannelConfigSchema`), in output order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChannelConfig {
+    /// Emit `join`/`part` presence messages to the channel's members.
     pub notify_presence: bool,
+    /// Keep posted messages in the channel history (bounded by `history_size`).
     pub store_history: bool,
     /// `0` means unlimited (Python `history[-0:]` keeps everything).
     pub history_size: u64,
+    /// Attach the channel's user list to presence messages (when `notify_presence`).
     pub broadcast_presence_with_user_lists: bool,
+    /// Emit `user_state_change` messages to the channel when a member's state changes.
     pub notify_state: bool,
+    /// Keep the last 100 messages in the channel's frame buffer (searched by edits and deletes).
     pub store_frames: bool,
 }
 
@@ -105,13 +112,17 @@ impl Default for ChannelConfig {
 /// What `channels_info` / `/info` contains (`InfoResolution`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InfoResolution {
+    /// Include each channel's stored history.
     pub include_history: bool,
+    /// Include each channel's user list.
     pub include_users: bool,
     /// `None` = all channels (only meaningful for `/info`).
     pub channels: Option<Vec<String>>,
+    /// Channel names to leave out of the result.
     pub exclude_channels: Vec<String>,
     /// Accepted and never used, as in Channelstream.
     pub include_connections: bool,
+    /// Give only each user's public state keys instead of the full state.
     pub return_public_state: bool,
 }
 
@@ -131,31 +142,43 @@ impl Default for InfoResolution {
 /// `POST /connect`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConnectCmd {
+    /// The user this connection belongs to; created on first connect.
     pub username: String,
     /// Client-chosen or a fresh uuid4 made by validation.
     pub conn_id: Uuid,
+    /// Channels to subscribe the new connection to (created if missing).
     pub channels: Vec<String>,
+    /// Keys of the user state that other users may see; always replaces the current list.
     pub state_public_keys: Vec<String>,
+    /// State applied only when this call creates the user.
     pub fresh_user_state: StateMap,
+    /// State merged into the user's state on every connect.
     pub user_state: StateMap,
     /// Used only for channels this call creates.
     pub channel_configs: Vec<(String, ChannelConfig)>,
+    /// What to include in the `channels_info` of the reply.
     pub info: InfoResolution,
 }
 
 /// `POST /subscribe` and `POST /unsubscribe` (which ignores `channel_configs`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SubscribeCmd {
+    /// The connection to (un)subscribe.
     pub conn_id: Uuid,
+    /// Channels to join or leave.
     pub channels: Vec<String>,
+    /// What to include in the `channels_info` of the reply.
     pub info: InfoResolution,
+    /// Settings for channels this call creates; ignored by unsubscribe.
     pub channel_configs: Vec<(String, ChannelConfig)>,
 }
 
 /// `POST /user_state`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UserStateCmd {
+    /// The user whose state is changed.
     pub user: String,
+    /// Keys and values merged into the user's state.
     pub user_state: StateMap,
     /// `None` keeps the current keys; `Some(vec![])` clears them.
     pub state_public_keys: Option<Vec<String>>,
@@ -164,12 +187,19 @@ pub struct UserStateCmd {
 /// One item of `POST /message`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MessageCmd {
+    /// Users who get the message privately; empty means no private delivery.
     pub pm_users: Vec<String>,
+    /// Users never delivered to, even when subscribed to the channel.
     pub exclude_users: Vec<String>,
+    /// Target channel; `None` for a private-only message.
     pub channel: Option<String>,
+    /// Do not store the message in the channel history.
     pub no_history: bool,
+    /// The message id; client-given or a fresh uuid4 made by validation.
     pub uuid: Uuid,
+    /// When the message was sent; defaults to server time.
     pub timestamp: Timestamp,
+    /// The sender's name, as shown to receivers.
     pub user: String,
     /// Absent key stays absent everywhere.
     pub message: Option<Map<String, Value>>,
@@ -178,24 +208,38 @@ pub struct MessageCmd {
 /// One item of `PATCH /message`. Optional fields are output only when given.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EditCmd {
+    /// Users who get the edit privately.
     pub pm_users: Vec<String>,
+    /// Users the edit is never delivered to.
     pub exclude_users: Vec<String>,
+    /// Channel of the edited message; `None` for a private message.
     pub channel: Option<String>,
+    /// Echoed in the `message:edit` event; the stored message is edited either way.
     pub no_history: bool,
+    /// Id of the message to edit.
     pub uuid: Uuid,
+    /// Replacement send time, when given.
     pub timestamp: Option<Timestamp>,
+    /// Replacement sender name, when given.
     pub user: Option<String>,
+    /// Replacement message body, when given.
     pub message: Option<Map<String, Value>>,
+    /// Server time of the edit (naive UTC).
     pub edited: Timestamp,
 }
 
 /// One item of `DELETE /message`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeleteCmd {
+    /// Users who get the deletion notice privately.
     pub pm_users: Vec<String>,
+    /// Users the deletion notice is never delivered to.
     pub exclude_users: Vec<String>,
+    /// Channel of the deleted message; `None` for a private message.
     pub channel: Option<String>,
+    /// Echoed in the `message:delete` event; the stored message is dropped either way.
     pub no_history: bool,
+    /// Id of the message to delete.
     pub uuid: Uuid,
 }
 

@@ -51,7 +51,9 @@ type MembershipValidator =
 /// The time, read once per loop turn by the caller.
 #[derive(Clone, Copy, Debug)]
 pub struct Now {
+    /// Monotonic time: drives timers, GC and heartbeats.
     pub mono: Instant,
+    /// Wall-clock time: what message timestamps, `last_active` and uptime are made from.
     pub wall: DateTime<Utc>,
 }
 
@@ -80,8 +82,11 @@ impl ContentKind {
 /// A complete HTTP answer to a command; the front adds headers (CORS, Content-Length, ...).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
+    /// HTTP status code.
     pub status: u16,
+    /// Body type, which picks the `Content-Type` header.
     pub kind: ContentKind,
+    /// The complete response body.
     pub body: Bytes,
 }
 
@@ -90,45 +95,69 @@ pub struct Reply {
 /// batches are validated where they arrive and come typed.
 #[derive(Clone, Debug)]
 pub enum Command {
+    /// `POST /connect` with its JSON body.
     Connect(Value),
+    /// `POST /subscribe`.
     Subscribe {
+        /// The JSON request body.
         body: Value,
+        /// The `conn_id` query parameter, used when the body has no `conn_id` key.
         query_conn_id: Option<String>,
     },
+    /// `POST /unsubscribe`.
     Unsubscribe {
+        /// The JSON request body.
         body: Value,
+        /// The `conn_id` query parameter, used when the body has no `conn_id` key.
         query_conn_id: Option<String>,
     },
+    /// `POST /user_state` with its JSON body.
     UserState(Value),
+    /// `POST /channel_config` with its JSON body.
     ChannelConfig(Value),
     /// `None` = empty body.
     Info(Option<Value>),
     /// Fire and forget: the front already answered with the echo.
     Messages(Vec<MessageCmd>),
+    /// `PATCH /message`, validated; fire and forget like `Messages`.
     Edits(Vec<EditCmd>),
+    /// `DELETE /message`, validated; fire and forget like `Messages`.
     Deletes(Vec<DeleteCmd>),
+    /// `/disconnect` (any method) for this connection id.
     Disconnect(Uuid),
+    /// `GET /admin/admin.json`: the server, user and channel dump.
     AdminJson,
     /// `GET /listen`: the reply is sent when the poll completes.
     Listen {
+        /// The polling connection.
         conn_id: Uuid,
+        /// JSONP callback name from the `callback` query parameter, if any.
         callback: Option<String>,
     },
     /// The HTTP client of a pending `/listen` went away.
     ListenAborted {
+        /// The connection whose poll was pending.
         conn_id: Uuid,
     },
+    /// A websocket for `conn_id` completed its handshake on `sock`.
     WsOpen {
+        /// The Channelstream connection the socket attaches to.
         conn_id: Uuid,
+        /// The socket now carrying it.
         sock: SockRef,
     },
+    /// The websocket `sock` of `conn_id` closed.
     WsClosed {
+        /// The Channelstream connection the socket was attached to.
         conn_id: Uuid,
+        /// The socket that closed.
         sock: SockRef,
     },
     /// A client frame (any data frame) arrived on the socket: marks activity.
     WsActivity {
+        /// The connection the socket is attached to.
         conn_id: Uuid,
+        /// The socket the frame came on.
         sock: SockRef,
     },
 }
@@ -136,6 +165,7 @@ pub enum Command {
 /// Where the model's effects go. The shard implements it by pushing into local output queues
 /// and batching per target shard; tests implement it by recording.
 pub trait Effects {
+    /// Send the HTTP reply for request `req`.
     fn reply(&mut self, req: ReqRef, reply: Reply);
     /// Send one already-encoded websocket frame to every socket in `to`.
     fn deliver(&mut self, frame: &Bytes, to: &[SockRef]);
@@ -181,6 +211,7 @@ pub struct Model {
 }
 
 impl Model {
+    /// An empty model; `started` is the server start time shown in admin.json.
     pub fn new(started: DateTime<Utc>) -> Self {
         Model {
             started,

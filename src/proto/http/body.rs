@@ -26,8 +26,11 @@ const MAX_TRAILERS: usize = 16 * 1024;
 /// How the body is framed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyKind {
+    /// No body: neither `Content-Length` nor `Transfer-Encoding` was sent.
     None,
+    /// Exactly this many bytes, from `Content-Length`.
     Length(usize),
+    /// `Transfer-Encoding: chunked`.
     Chunked,
 }
 

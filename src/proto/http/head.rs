@@ -23,11 +23,14 @@ pub const MAX_HEADERS: usize = 64;
 /// A byte range into the buffer the head was parsed from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Span {
+    /// Offset of the first byte.
     pub start: u32,
+    /// Offset one past the last byte (exclusive).
     pub end: u32,
 }
 
 impl Span {
+    /// The bytes of this span in `buf`; empty if the span lies outside it.
     pub fn get<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
         buf.get(self.start as usize..self.end as usize)
             .unwrap_or(&[])
@@ -46,15 +49,24 @@ impl Span {
     }
 }
 
+/// A request method; the ones Herald routes on, everything else is `Other`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
+    /// `GET`
     Get,
+    /// `HEAD`
     Head,
+    /// `POST`
     Post,
+    /// `PUT`
     Put,
+    /// `PATCH`
     Patch,
+    /// `DELETE`
     Delete,
+    /// `OPTIONS`
     Options,
+    /// Any other token, including lower-case spellings.
     Other,
 }
 
@@ -113,6 +125,7 @@ impl fmt::Debug for HeaderTable {
 /// A parsed request head: spans into the input buffer, plus the facts the server needs.
 #[derive(Clone, Debug)]
 pub struct RequestHead {
+    /// The request method.
     pub method: Method,
     /// Path without the query string.
     pub path: Span,
@@ -120,6 +133,7 @@ pub struct RequestHead {
     pub query: Option<Span>,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
+    /// How the body is framed: none, `Content-Length` or chunked.
     pub body: BodyKind,
     /// After this request, keep the connection (HTTP/1.1 default, `Connection: close`, 1.0 rules).
     pub keep_alive: bool,

@@ -34,7 +34,10 @@ pub enum RequestStatus {
     /// `send_continue`: the head asked for `Expect: 100-continue` (HTTP/1.1 only) and the caller
     /// has not sent [`super::CONTINUE_100`] yet (`continue_sent` was false); the caller should
     /// send it now and remember that it did.
-    AwaitingBody { send_continue: bool },
+    AwaitingBody {
+        /// Send `100 Continue` now (see above).
+        send_continue: bool,
+    },
     /// A whole request is in the buffer.
     Complete(ParsedRequest),
 }
@@ -48,6 +51,7 @@ pub struct ParsedRequest {
     pub head_len: usize,
     /// Bytes the whole request (head + body as on the wire) occupies at the front of `buf`.
     pub consumed: usize,
+    /// Where the body's bytes are.
     pub body: Body,
 }
 
@@ -56,7 +60,12 @@ pub struct ParsedRequest {
 pub enum Body {
     /// No body or a `Content-Length` one: the range `start..end` of the parsed buffer
     /// (zero-copy; empty, `head_len..head_len`, when the request has no body).
-    InBuffer { start: usize, end: usize },
+    InBuffer {
+        /// Offset of the body's first byte in the buffer.
+        start: usize,
+        /// Offset one past the body's last byte.
+        end: usize,
+    },
     /// A `chunked` body, de-chunked (at most `max_body` bytes).
     Decoded(Vec<u8>),
 }
@@ -78,6 +87,7 @@ impl Body {
         }
     }
 
+    /// True when the body has no bytes.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -82,6 +82,7 @@ impl Assembler {
         }
     }
 
+    /// The largest reassembled message allowed, in bytes.
     pub fn max_message(&self) -> usize {
         self.max_message
     }

@@ -16,13 +16,20 @@ pub const MAX_HEADER_LEN: usize = 14;
 /// Largest payload of a control frame (close, ping, pong), RFC 6455 §5.5.
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
+/// A frame opcode (RFC 6455 §5.2), reserved values excluded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpCode {
+    /// `0x0`: continuation of a fragmented message.
     Continue,
+    /// `0x1`: text data (UTF-8).
     Text,
+    /// `0x2`: binary data.
     Binary,
+    /// `0x8`: close.
     Close,
+    /// `0x9`: ping.
     Ping,
+    /// `0xA`: pong.
     Pong,
 }
 
@@ -40,6 +47,7 @@ impl OpCode {
         }
     }
 
+    /// The 4-bit wire value of this opcode.
     pub fn as_u8(self) -> u8 {
         match self {
             OpCode::Continue => 0,
@@ -57,11 +65,16 @@ impl OpCode {
     }
 }
 
+/// A decoded frame header (RFC 6455 §5.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameHeader {
+    /// FIN bit: this frame ends the message.
     pub fin: bool,
+    /// The frame's opcode.
     pub opcode: OpCode,
+    /// Masking key, present when the MASK bit is set (required from clients, RFC 6455 §5.3).
     pub mask: Option<[u8; 4]>,
+    /// Payload length in bytes, as the header states it.
     pub payload_len: u64,
 }
 

@@ -45,12 +45,16 @@ pub use mask::{apply_mask, apply_mask_at};
 
 use bytes::Bytes;
 
+/// Why a websocket stream was refused; each maps to a close code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WsError {
+    /// A violation of RFC 6455 framing rules (close 1002); the text says which.
     #[error("protocol error: {0}")]
     Protocol(&'static str),
+    /// A text message, or a close reason, that is not valid UTF-8 (close 1007).
     #[error("invalid UTF-8 in text message")]
     InvalidUtf8,
+    /// A message larger than `max_ws_message_bytes` (close 1009).
     #[error("message too big")]
     TooBig,
 }
@@ -69,13 +73,19 @@ impl WsError {
 /// A complete event for the application.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
+    /// A complete text message; its UTF-8 has been validated.
     Text(Bytes),
+    /// A complete binary message.
     Binary(Bytes),
+    /// A ping with its payload (at most 125 bytes).
     Ping(Bytes),
+    /// A pong with its payload (at most 125 bytes).
     Pong(Bytes),
     /// `code` is None for an empty close payload.
     Close {
+        /// The status code from the payload's first two bytes.
         code: Option<CloseCode>,
+        /// The close reason, valid UTF-8, possibly empty.
         reason: Bytes,
     },
 }
