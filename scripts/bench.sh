@@ -9,6 +9,10 @@
 #                                     its own: 1 core = 1 shard + 1 client on cpu0; 2 cores =
 #                                     2 shards + 2 clients (one per cpu) at once; saturation
 #                                     deliveries/s summed per configuration (RATE=, ROUNDS=)
+#   BEFORE=path/to/herald ./scripts/bench.sh ab
+#                                     an A/B of two builds: before (BEFORE=) vs after (this
+#                                     tree) vs after again (the A/A noise), each 1 shard on cpu0,
+#                                     client on cpu1, on the fan-out presets
 #   SCENARIOS=fanout-1k-r25 ROUNDS=2 ./scripts/bench.sh shards
 #
 # Results go to bench-out/<mode>/ (report.json, report.md, report.svg).
@@ -16,6 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-shards}
 DEFAULT_SCEN=all; [ "${1:-}" = channelstream ] && DEFAULT_SCEN=fanout-1k-r5,fanout-1k-r25,fanout-1k-4KiB-r10,publish-rest
+[ "${1:-}" = ab ] && DEFAULT_SCEN=fanout-1k-r5,fanout-1k-r25,fanout-10k-r2,fanout-1k-4KiB-r10,channels-1000x10-r2000,fanout-1k-r200-sat,publish-rest
 SCENARIOS=${SCENARIOS:-$DEFAULT_SCEN}
 ROUNDS=${ROUNDS:-1}
 OUT=bench-out/$MODE
@@ -48,6 +53,17 @@ pinned)
   "$B" --target A=http://127.0.0.1:$P1 --target A2=http://127.0.0.1:$P2 \
        --server-pid A=${pids[0]} --server-pid A2=${pids[1]} --server-cores 0 --pin-cpu 1 \
        --scenario "$SCENARIOS" --rounds "$ROUNDS" --source-ips 4 --out-dir "$OUT"
+  ;;
+ab)
+  [ -x "${BEFORE:-}" ] || { echo "set BEFORE= to the herald binary to compare with" >&2; exit 2; }
+  P1=$((20000 + RANDOM % 10000)); P2=$((P1 + 1)); P3=$((P1 + 2))
+  taskset -c 0 "$BEFORE" --port $P1 --shards 1 --log-level WARNING --max-connections 30000 & pids+=($!)
+  taskset -c 0 "$H" --port $P2 --shards 1 --log-level WARNING --max-connections 30000 & pids+=($!)
+  taskset -c 0 "$H" --port $P3 --shards 1 --log-level WARNING --max-connections 30000 & pids+=($!)
+  wait_port $P1; wait_port $P2; wait_port $P3
+  "$B" --target before=http://127.0.0.1:$P1 --target after=http://127.0.0.1:$P2 --target after-again=http://127.0.0.1:$P3 \
+       --server-pid before=${pids[0]} --server-pid after=${pids[1]} --server-pid after-again=${pids[2]} \
+       --server-cores 0 --pin-cpu 1 --scenario "$SCENARIOS" --rounds "$ROUNDS" --source-ips 4 --out-dir "$OUT"
   ;;
 channelstream)
   bash tests/diff/setup.sh >/dev/null
@@ -109,6 +125,6 @@ one, two = statistics.median(totals["one-core"]), statistics.median(totals["two-
 print(f"\nScaling (median deliveries/s, two cores / one core): **{two / one:.2f}x**")
 PY
   ;;
-*) echo "usage: $0 shards|pinned|channelstream|scale" >&2; exit 2 ;;
+*) echo "usage: $0 shards|pinned|channelstream|scale|ab" >&2; exit 2 ;;
 esac
 echo "results in $OUT/"

@@ -22,10 +22,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// A shard's connection bookkeeping, split from the rest of the shard so handlers can borrow
-/// it alongside the dialect.
-pub(super) struct Io<W> {
-    pub conns: Slab<Conn<TcpStream, W>>,
+/// A shard's connections and their bookkeeping for the turn (what to flush, requeue and reap),
+/// split from the rest of the shard so handlers can borrow it alongside the dialect.
+pub(super) struct ConnTable<W> {
+    pub slab: Slab<Conn<TcpStream, W>>,
     pub next_gen: Gen,
     /// Connections with output to flush this turn.
     pub dirty: Vec<usize>,
@@ -46,7 +46,7 @@ pub(super) struct Io<W> {
     pub me: ShardId,
 }
 
-impl<W> Io<W> {
+impl<W> ConnTable<W> {
     /// Schedule what a connection's handler returned.
     pub fn apply(&mut self, key: usize, next: Next) {
         match next {
@@ -56,7 +56,7 @@ impl<W> Io<W> {
                 self.mark_dirty_if_needed(key);
             }
             Next::Reap(reason) => {
-                if let Some(c) = self.conns.get(key) {
+                if let Some(c) = self.slab.get(key) {
                     self.to_close.push((key, c.gen, reason));
                 }
             }
@@ -65,7 +65,7 @@ impl<W> Io<W> {
 
     /// Put the connection on this turn's flush list if it has output (once).
     pub fn mark_dirty_if_needed(&mut self, key: usize) {
-        if let Some(c) = self.conns.get_mut(key) {
+        if let Some(c) = self.slab.get_mut(key) {
             if !c.dirty && c.needs_flush() {
                 c.dirty = true;
                 self.dirty.push(key);
@@ -75,7 +75,7 @@ impl<W> Io<W> {
 
     /// The live connection a reference was made for (`None` if its slot moved on).
     fn get(&mut self, r: LocalRef) -> Option<&mut Conn<TcpStream, W>> {
-        self.conns.get_mut(r.slot.key()).filter(|c| c.gen == r.gen)
+        self.slab.get_mut(r.slot.key()).filter(|c| c.gen == r.gen)
     }
 
     /// Push one frame to a local websocket under the slow-consumer cap.
@@ -163,39 +163,39 @@ impl<M> Links<M> {
 
 /// What a dialect acts through on this shard.
 pub(super) struct ShardOutbox<'a, W, M> {
-    pub io: &'a mut Io<W>,
+    pub table: &'a mut ConnTable<W>,
     pub links: &'a mut Links<M>,
     pub date: &'a DateCache,
 }
 
 impl<W, M> Outbox<M> for ShardOutbox<'_, W, M> {
     fn shard(&self) -> ShardId {
-        self.io.me
+        self.table.me
     }
 
     fn reply(&mut self, req: ReqRef, response: Response) {
-        if req.shard == self.io.me {
-            self.io.reply_local(req.local(), response, self.date);
+        if req.shard == self.table.me {
+            self.table.reply_local(req.local(), response, self.date);
         } else {
             let msg = ShardMsg::Reply {
                 req,
                 response: Box::new(response),
             };
-            self.links.send_effect(&self.io.stats, req.shard, msg);
+            self.links.send_effect(&self.table.stats, req.shard, msg);
         }
     }
 
     fn deliver(&mut self, frame: &Bytes, to: &[SockRef]) {
-        let me = self.io.me;
+        let me = self.table.me;
         for s in to {
             if s.shard == me {
-                self.io.deliver_local(s.local(), frame);
-            } else if let Some(b) = self.io.batches.get_mut(s.shard.index()) {
+                self.table.deliver_local(s.local(), frame);
+            } else if let Some(b) = self.table.batches.get_mut(s.shard.index()) {
                 b.push(s.local());
             }
         }
-        for shard in 0..self.io.batches.len() {
-            let Some(batch) = self.io.batches.get_mut(shard).filter(|b| !b.is_empty()) else {
+        for shard in 0..self.table.batches.len() {
+            let Some(batch) = self.table.batches.get_mut(shard).filter(|b| !b.is_empty()) else {
                 continue;
             };
             let to = std::mem::take(batch);
@@ -204,19 +204,19 @@ impl<W, M> Outbox<M> for ShardOutbox<'_, W, M> {
                 to,
             };
             self.links
-                .send_effect(&self.io.stats, ShardId(shard as u16), msg);
+                .send_effect(&self.table.stats, ShardId(shard as u16), msg);
         }
     }
 
     fn close(&mut self, sock: SockRef, code: CloseCode) {
-        if sock.shard == self.io.me {
-            self.io.close_local(sock.local(), code);
+        if sock.shard == self.table.me {
+            self.table.close_local(sock.local(), code);
         } else {
             let msg = ShardMsg::Close {
                 to: sock.local(),
                 code,
             };
-            self.links.send_effect(&self.io.stats, sock.shard, msg);
+            self.links.send_effect(&self.table.stats, sock.shard, msg);
         }
     }
 
@@ -236,7 +236,7 @@ impl<W, M> Outbox<M> for ShardOutbox<'_, W, M> {
         match inbox.send(ShardMsg::Dialect(msg)) {
             Ok(()) => Ok(()),
             Err(ShardMsg::Dialect(msg)) => {
-                self.io.stats.inbox_full.fetch_add(1, Ordering::Relaxed);
+                self.table.stats.inbox_full.fetch_add(1, Ordering::Relaxed);
                 Err(msg)
             }
             // `send` gives back what it was given.
@@ -245,7 +245,7 @@ impl<W, M> Outbox<M> for ShardOutbox<'_, W, M> {
     }
 
     fn set_counter(&mut self, index: usize, value: u64) {
-        if let Some(c) = self.io.stats.dialect.get(index) {
+        if let Some(c) = self.table.stats.dialect.get(index) {
             c.store(value, Ordering::Relaxed);
         }
     }

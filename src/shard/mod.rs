@@ -32,7 +32,7 @@ use crate::ids::{Gen, ReqRef, ShardId, Slot, SockRef};
 use crate::proto::http;
 use crate::proto::ws::CloseCode;
 use date::DateCache;
-use effects::{Io, Links, ShardOutbox};
+use effects::{ConnTable, Links, ShardOutbox};
 use inbox::{Inbox, ShardMsg};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
@@ -67,7 +67,7 @@ pub struct Shard<D: Dialect> {
     trimmer: crate::mem::Trimmer,
     /// Every socket read lands here first (`Conn::read_available`).
     scratch: Box<[u8]>,
-    io: Io<D::Ws>,
+    table: ConnTable<D::Ws>,
     links: Links<D::Msg>,
     draining: bool,
     date: DateCache,
@@ -77,7 +77,7 @@ pub struct Shard<D: Dialect> {
 macro_rules! outbox {
     ($self:ident) => {
         &mut ShardOutbox {
-            io: &mut $self.io,
+            table: &mut $self.table,
             links: &mut $self.links,
             date: &$self.date,
         }
@@ -107,8 +107,8 @@ impl<D: Dialect> Shard<D> {
             trimmer: crate::mem::Trimmer::default(),
             scratch: vec![0; crate::conn::READ_SCRATCH].into_boxed_slice(),
             inbox,
-            io: Io {
-                conns: Slab::with_capacity(1024),
+            table: ConnTable {
+                slab: Slab::with_capacity(1024),
                 next_gen: Gen(1),
                 dirty: Vec::new(),
                 to_close: Vec::new(),
@@ -142,7 +142,7 @@ impl<D: Dialect> Shard<D> {
             if let Some(d) = self.dialect.next_deadline() {
                 timeout = timeout.min(d.saturating_duration_since(now));
             }
-            if !self.io.again.is_empty() || self.links.has_spill() {
+            if !self.table.again.is_empty() || self.links.has_spill() {
                 timeout = Duration::ZERO;
             }
             match self.poll.poll(&mut events, Some(timeout)) {
@@ -151,7 +151,7 @@ impl<D: Dialect> Shard<D> {
                 Err(e) => return Err(e),
             }
             self.date.refresh();
-            for key in std::mem::take(&mut self.io.again) {
+            for key in std::mem::take(&mut self.table.again) {
                 self.on_ready(key);
             }
             for ev in events.iter() {
@@ -163,7 +163,7 @@ impl<D: Dialect> Shard<D> {
                             self.on_ready(key);
                         }
                         if ev.is_writable() {
-                            self.io.mark_dirty_if_needed(key);
+                            self.table.mark_dirty_if_needed(key);
                         }
                     }
                 }
@@ -185,7 +185,8 @@ impl<D: Dialect> Shard<D> {
                 drain_deadline = Some(Instant::now() + DRAIN_FOR);
             }
             if self.draining
-                && (self.io.conns.is_empty() || drain_deadline.is_some_and(|d| Instant::now() >= d))
+                && (self.table.slab.is_empty()
+                    || drain_deadline.is_some_and(|d| Instant::now() >= d))
             {
                 return Ok(());
             }
@@ -208,17 +209,17 @@ impl<D: Dialect> Shard<D> {
                 }
             };
             let lim = &self.shared.cfg.limits;
-            let stats = &self.io.stats;
+            let stats = &self.table.stats;
             // Refused connections are accepted and closed at once (a RST-free FIN): leaving
             // them in the backlog would only make the client wait for a timeout.
-            if self.io.conns.len() >= lim.max_connections_per_shard
+            if self.table.slab.len() >= lim.max_connections_per_shard
                 || self.shared.open_connections() >= lim.max_connections_total
             {
                 stats.refused_over_limit.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(shard = self.id.0, %peer, "connection refused: connection limit");
                 continue;
             }
-            if self.io.pending_handshakes >= lim.max_pending_handshakes {
+            if self.table.pending_handshakes >= lim.max_pending_handshakes {
                 stats
                     .refused_pending_handshakes
                     .fetch_add(1, Ordering::Relaxed);
@@ -226,7 +227,7 @@ impl<D: Dialect> Shard<D> {
                 continue;
             }
             crate::net::tune_accepted(&stream);
-            let entry = self.io.conns.vacant_entry();
+            let entry = self.table.slab.vacant_entry();
             let interest = Interest::READABLE | Interest::WRITABLE;
             if self
                 .poll
@@ -236,38 +237,38 @@ impl<D: Dialect> Shard<D> {
             {
                 continue;
             }
-            let gen = self.io.next_gen;
-            self.io.next_gen = gen.next();
+            let gen = self.table.next_gen;
+            self.table.next_gen = gen.next();
             entry.insert(Conn::new(stream, peer, gen, Instant::now()));
-            self.io.pending_handshakes += 1;
-            self.io.stats.accepted.fetch_add(1, Ordering::Relaxed);
-            self.io.stats.open.fetch_add(1, Ordering::Relaxed);
+            self.table.pending_handshakes += 1;
+            self.table.stats.accepted.fetch_add(1, Ordering::Relaxed);
+            self.table.stats.open.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// A connection is readable (or was requeued): read, then run its protocol.
     fn on_ready(&mut self, key: usize) {
-        let Some(conn) = self.io.conns.get_mut(key) else {
+        let Some(conn) = self.table.slab.get_mut(key) else {
             return;
         };
         let max_buffered = conn.max_buffered(&self.shared.cfg.limits);
         let outcome = match conn.read_available(max_buffered, &mut self.scratch) {
             Ok(o) => o,
-            Err(_) => return self.io.apply(key, Next::Reap(CloseReason::Io)),
+            Err(_) => return self.table.apply(key, Next::Reap(CloseReason::Io)),
         };
         if conn.is_lingering() {
             // Input is discarded; only the peer's EOF matters.
-            let next = conn.after_read(outcome, self.io.max_queued);
+            let next = conn.after_read(outcome, self.table.max_queued);
             if matches!(next, Next::Reap(_)) {
-                self.io.apply(key, next);
+                self.table.apply(key, next);
             }
             return;
         }
         self.process(key);
-        let max_queued = self.io.max_queued;
-        if let Some(conn) = self.io.conns.get_mut(key) {
+        let max_queued = self.table.max_queued;
+        if let Some(conn) = self.table.slab.get_mut(key) {
             let next = conn.after_read(outcome, max_queued);
-            self.io.apply(key, next);
+            self.table.apply(key, next);
         }
     }
 
@@ -275,10 +276,10 @@ impl<D: Dialect> Shard<D> {
     /// websocket phase in the same call).
     fn process(&mut self, key: usize) {
         self.process_http(key);
-        if self.io.conns.get(key).is_some_and(|c| c.is_ws()) {
+        if self.table.slab.get(key).is_some_and(|c| c.is_ws()) {
             self.process_ws(key);
         }
-        if let Some(c) = self.io.conns.get_mut(key) {
+        if let Some(c) = self.table.slab.get_mut(key) {
             c.release_idle_buffers();
         }
     }
@@ -291,19 +292,19 @@ impl<D: Dialect> Shard<D> {
             max_body: lim.max_body_bytes,
         };
         loop {
-            let Some(conn) = self.io.conns.get_mut(key) else {
+            let Some(conn) = self.table.slab.get_mut(key) else {
                 return;
             };
             let was_pending = conn.handshake_pending;
-            let step = conn.next_request(&limits, self.io.max_queued, self.date.get());
+            let step = conn.next_request(&limits, self.table.max_queued, self.date.get());
             if was_pending && !conn.handshake_pending {
-                self.io.pending_handshakes -= 1;
+                self.table.pending_handshakes -= 1;
             }
             match step {
-                HttpStep::Wait { .. } => return self.io.mark_dirty_if_needed(key),
+                HttpStep::Wait { .. } => return self.table.mark_dirty_if_needed(key),
                 HttpStep::Malformed => {
-                    self.io.stats.http_errors.fetch_add(1, Ordering::Relaxed);
-                    return self.io.mark_dirty_if_needed(key);
+                    self.table.stats.http_errors.fetch_add(1, Ordering::Relaxed);
+                    return self.table.mark_dirty_if_needed(key);
                 }
                 HttpStep::Request(req) => self.dispatch_request(key, req),
             }
@@ -312,7 +313,7 @@ impl<D: Dialect> Shard<D> {
 
     /// One complete request: ask the dialect what to do and do it.
     fn dispatch_request(&mut self, key: usize, req: OwnedRequest) {
-        let Some(conn) = self.io.conns.get_mut(key) else {
+        let Some(conn) = self.table.slab.get_mut(key) else {
             return;
         };
         let now = Instant::now();
@@ -332,21 +333,21 @@ impl<D: Dialect> Shard<D> {
         };
         // A dialect that answers inline (the request's state lives on this shard) replies
         // before it returns `Park`; that answer is held until the request is parked.
-        self.io.dispatching = Some(at.local());
+        self.table.dispatching = Some(at.local());
         let action = self.dialect.on_request(outbox!(self), &request);
-        self.io.dispatching = None;
-        let early = self.io.early_reply.take();
+        self.table.dispatching = None;
+        let early = self.table.early_reply.take();
         let (keep_alive, head_only) = (req.keep_alive(), req.head_only());
-        let Some(conn) = self.io.conns.get_mut(key) else {
+        let Some(conn) = self.table.slab.get_mut(key) else {
             return;
         };
         match action {
             RequestAction::Respond(r) => {
                 if r.status >= 400 {
-                    self.io.stats.http_errors.fetch_add(1, Ordering::Relaxed);
+                    self.table.stats.http_errors.fetch_add(1, Ordering::Relaxed);
                 }
                 conn.respond(&r, keep_alive, head_only, self.date.get());
-                self.io.mark_dirty_if_needed(key);
+                self.table.mark_dirty_if_needed(key);
             }
             RequestAction::Park { success_headers } => {
                 conn.park(Parked {
@@ -355,13 +356,13 @@ impl<D: Dialect> Shard<D> {
                     success_headers,
                 });
                 if let Some(response) = early {
-                    self.io.reply_local(at.local(), response, &self.date);
+                    self.table.reply_local(at.local(), response, &self.date);
                 }
             }
             RequestAction::Upgrade { accept, role } => {
                 let serves = matches!(role, Some(WsRole::Dialect(_)));
                 conn.upgrade(&accept, role);
-                self.io.mark_dirty_if_needed(key);
+                self.table.mark_dirty_if_needed(key);
                 if serves {
                     self.open_ws(key, at.gen);
                 }
@@ -372,8 +373,8 @@ impl<D: Dialect> Shard<D> {
     /// Tell the dialect its websocket is open.
     fn open_ws(&mut self, key: usize, gen: Gen) {
         let Some(mut w) = self
-            .io
-            .conns
+            .table
+            .slab
             .get_mut(key)
             .and_then(|c| c.take_dialect_state())
         else {
@@ -381,30 +382,32 @@ impl<D: Dialect> Shard<D> {
         };
         let sock = self.sock_ref(key, gen);
         let opened = self.dialect.on_ws_open(outbox!(self), sock, &mut w);
-        if let Some(conn) = self.io.conns.get_mut(key) {
+        if let Some(conn) = self.table.slab.get_mut(key) {
             conn.put_dialect_state(w);
             if let Err(code) = opened {
                 conn.send_close(code);
             }
         }
-        self.io.mark_dirty_if_needed(key);
+        self.table.mark_dirty_if_needed(key);
     }
 
     fn process_ws(&mut self, key: usize) {
         let max_message = self.shared.cfg.limits.max_ws_message_bytes;
         loop {
-            let Some(conn) = self.io.conns.get_mut(key) else {
+            let Some(conn) = self.table.slab.get_mut(key) else {
                 return;
             };
-            let (text, payload) = match conn.next_ws_step(max_message, self.io.max_queued) {
-                WsStep::Wait { .. } | WsStep::Closed => return self.io.mark_dirty_if_needed(key),
+            let (text, payload) = match conn.next_ws_step(max_message, self.table.max_queued) {
+                WsStep::Wait { .. } | WsStep::Closed => {
+                    return self.table.mark_dirty_if_needed(key)
+                }
                 WsStep::ProtocolError { code } => {
-                    self.io
+                    self.table
                         .stats
                         .ws_protocol_errors
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(peer = %conn.peer, %code, "websocket protocol error");
-                    return self.io.mark_dirty_if_needed(key);
+                    return self.table.mark_dirty_if_needed(key);
                 }
                 WsStep::Message { text, payload } => (text, payload),
             };
@@ -420,10 +423,10 @@ impl<D: Dialect> Shard<D> {
             let sock = self.sock_ref(key, gen);
             self.dialect
                 .on_ws_message(outbox!(self), sock, &mut w, msg, Instant::now());
-            if let Some(conn) = self.io.conns.get_mut(key) {
+            if let Some(conn) = self.table.slab.get_mut(key) {
                 conn.put_dialect_state(w);
             }
-            self.io.mark_dirty_if_needed(key);
+            self.table.mark_dirty_if_needed(key);
         }
     }
 
@@ -444,29 +447,29 @@ impl<D: Dialect> Shard<D> {
         match msg {
             ShardMsg::Dialect(m) => self.dialect.on_message(outbox!(self), m),
             ShardMsg::Reply { req, response } => {
-                self.io.reply_local(req.local(), *response, &self.date)
+                self.table.reply_local(req.local(), *response, &self.date)
             }
             ShardMsg::Deliver { frame, to } => {
                 for r in to {
-                    self.io.deliver_local(r, &frame);
+                    self.table.deliver_local(r, &frame);
                 }
             }
-            ShardMsg::Close { to, code } => self.io.close_local(to, code),
+            ShardMsg::Close { to, code } => self.table.close_local(to, code),
             ShardMsg::Shutdown => {}
         }
     }
 
     fn flush_dirty(&mut self) {
         let now = Instant::now();
-        for key in std::mem::take(&mut self.io.dirty) {
-            let Some(conn) = self.io.conns.get_mut(key) else {
+        for key in std::mem::take(&mut self.table.dirty) {
+            let Some(conn) = self.table.slab.get_mut(key) else {
                 continue;
             };
             conn.dirty = false;
             match conn.flush(now) {
                 // Blocked output waits for WRITABLE, which marks the connection again.
                 Next::Continue | Next::Flush => {}
-                next => self.io.apply(key, next),
+                next => self.table.apply(key, next),
             }
         }
     }
@@ -474,14 +477,14 @@ impl<D: Dialect> Shard<D> {
     /// Header timeouts (408), idle keep-alive timeouts, lingering and closing deadlines; free
     /// heap back to the OS after a large drop in connections.
     fn sweep(&mut self, now: Instant) {
-        self.trimmer.tick(self.io.conns.len(), now);
+        self.trimmer.tick(self.table.slab.len(), now);
         let lim = &self.shared.cfg.limits;
         let t = Timeouts {
             header: lim.header_timeout,
             idle: lim.keep_alive_timeout,
         };
         let mut due = Vec::new();
-        for (key, conn) in self.io.conns.iter_mut() {
+        for (key, conn) in self.table.slab.iter_mut() {
             conn.out.release_if_idle();
             match conn.on_timeout(now, &t, self.date.get()) {
                 Next::Continue => {}
@@ -490,23 +493,23 @@ impl<D: Dialect> Shard<D> {
         }
         for (key, next) in due {
             if next == Next::Flush {
-                self.io.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                self.table.stats.timeouts.fetch_add(1, Ordering::Relaxed);
             }
-            self.io.apply(key, next);
+            self.table.apply(key, next);
         }
     }
 
     fn reap_closed(&mut self) {
-        for (key, gen, reason) in std::mem::take(&mut self.io.to_close) {
-            if self.io.conns.get(key).is_none_or(|c| c.gen != gen) {
+        for (key, gen, reason) in std::mem::take(&mut self.table.to_close) {
+            if self.table.slab.get(key).is_none_or(|c| c.gen != gen) {
                 continue;
             }
-            let mut conn = self.io.conns.remove(key);
+            let mut conn = self.table.slab.remove(key);
             if conn.handshake_pending {
-                self.io.pending_handshakes -= 1;
+                self.table.pending_handshakes -= 1;
             }
             let _ = self.poll.registry().deregister(&mut conn.stream);
-            self.io.stats.open.fetch_sub(1, Ordering::Relaxed);
+            self.table.stats.open.fetch_sub(1, Ordering::Relaxed);
             tracing::trace!(peer = %conn.peer, ?reason, "connection closed");
             if let Some(w) = conn.take_dialect_state() {
                 let sock = self.sock_ref(key, gen);
@@ -523,21 +526,21 @@ impl<D: Dialect> Shard<D> {
         if let Some(mut l) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
-        let keys: Vec<usize> = self.io.conns.iter().map(|(k, _)| k).collect();
+        let keys: Vec<usize> = self.table.slab.iter().map(|(k, _)| k).collect();
         for key in keys {
-            let Some(conn) = self.io.conns.get_mut(key) else {
+            let Some(conn) = self.table.slab.get_mut(key) else {
                 continue;
             };
             if conn.is_ws() {
                 conn.send_close(CloseCode::Away);
             } else if !conn.is_parked() {
                 if conn.out.is_empty() {
-                    self.io.apply(key, Next::Reap(CloseReason::Shutdown));
+                    self.table.apply(key, Next::Reap(CloseReason::Shutdown));
                     continue;
                 }
                 conn.close_after_flush();
             }
-            self.io.mark_dirty_if_needed(key);
+            self.table.mark_dirty_if_needed(key);
         }
     }
 }
