@@ -194,7 +194,7 @@ pub struct Model {
     users: IndexMap<Arc<str>, state::User>,
     /// Channels in creation order; never removed, so an index is a stable id.
     channels: IndexMap<String, state::Channel>,
-    conns: Slab<state::Conn>,
+    conns: Slab<state::ConnRecord>,
     /// `server_state.connections`: the first object registered for each id.
     by_id: HashMap<Uuid, usize>,
     timers: state::Timers,
@@ -272,7 +272,7 @@ impl Model {
             }),
             Command::Info(body) => Some(match schema::info(body.as_ref()) {
                 Ok(res) => {
-                    self.t(now);
+                    self.clock_at(now);
                     self.info(&res)
                 }
                 Err(e) => ops::schema_error(e),
@@ -291,7 +291,7 @@ impl Model {
             }
             Command::Disconnect(id) => Some(self.disconnect(id, now)),
             Command::AdminJson => {
-                self.t(now);
+                self.clock_at(now);
                 Some(self.admin_json(now))
             }
             Command::Listen { conn_id, callback } => {

@@ -6,7 +6,7 @@
 //! order. Channels are never deleted (0.7.1 has no channel GC), so a channel's index is
 //! stable and doubles as its creation rank.
 
-use super::clock::{CHANNEL_FRAMES, POLL_GAP, POLL_MAX_ITEMS, T, USER_FRAMES};
+use super::clock::{MonoTime, CHANNEL_FRAMES, POLL_GAP, POLL_MAX_ITEMS, USER_FRAMES};
 use super::msg::Msg;
 use super::{ReqRef, SockRef};
 use crate::channelstream::api::types::{ChannelConfig, StateMap, Timestamp};
@@ -38,12 +38,12 @@ pub(crate) struct User {
     /// Connection slots in the order they were added.
     pub(crate) conns: Slots,
     /// Global private messages (and their edits/deletes), delivery keys already popped.
-    pub(crate) frames: VecDeque<(T, Msg)>,
-    pub(crate) last_active: T,
+    pub(crate) frames: VecDeque<(MonoTime, Msg)>,
+    pub(crate) last_active: MonoTime,
 }
 
 impl User {
-    pub(crate) fn new(epoch: u64, now: T) -> Self {
+    pub(crate) fn new(epoch: u64, now: MonoTime) -> Self {
         User {
             epoch,
             uuid: Uuid::new_v4(),
@@ -81,7 +81,7 @@ impl User {
         changed
     }
 
-    pub(crate) fn add_frame(&mut self, now: T, msg: Msg) {
+    pub(crate) fn add_frame(&mut self, now: MonoTime, msg: Msg) {
         self.frames.push_back((now, msg));
         while self.frames.len() > USER_FRAMES {
             self.frames.pop_front();
@@ -100,7 +100,7 @@ pub(crate) enum Sock {
 
 /// The long-poll side (`Connection.queue`).
 #[derive(Debug)]
-pub(crate) enum Lp {
+pub(crate) enum LongPoll {
     /// No queue was ever attached.
     None,
     /// A queue is attached but no poll is reading it. Items put there would be discarded by
@@ -108,12 +108,12 @@ pub(crate) enum Lp {
     /// are dropped right away; the state still matters for heartbeats (quirk 17).
     Idle,
     /// A `/listen` is parked, collecting items.
-    Polling(Box<Poll>),
+    Polling(Box<PendingPoll>),
 }
 
 /// A parked `/listen` (`await_data`).
 #[derive(Debug)]
-pub(crate) struct Poll {
+pub(crate) struct PendingPoll {
     /// None once the HTTP client went away: the poll still runs to its end, as in Python.
     pub(crate) req: Option<ReqRef>,
     pub(crate) callback: Option<String>,
@@ -121,14 +121,14 @@ pub(crate) struct Poll {
     pub(crate) seq: u32,
     /// Still waiting for the first item (5 s), rather than for a 0.25 s gap.
     pub(crate) first: bool,
-    pub(crate) deadline: T,
+    pub(crate) deadline: MonoTime,
     /// The deadline of the timer entry that speaks for this poll; others are stale.
-    pub(crate) armed: T,
+    pub(crate) armed: MonoTime,
 }
 
 /// A connection (`connection.py`).
 #[derive(Debug)]
-pub(crate) struct Conn {
+pub(crate) struct ConnRecord {
     pub(crate) id: Uuid,
     /// Unique per connection object, so timers aimed at a reused slot are ignored.
     pub(crate) gen: u64,
@@ -136,9 +136,9 @@ pub(crate) struct Conn {
     /// Cached index of the owner in `Model::users`, valid while the epoch matches.
     pub(crate) user_slot: usize,
     pub(crate) user_epoch: u64,
-    pub(crate) last_active: T,
+    pub(crate) last_active: MonoTime,
     pub(crate) sock: Sock,
-    pub(crate) lp: Lp,
+    pub(crate) lp: LongPoll,
     /// Indices of the channels holding this connection.
     pub(crate) channels: Slots,
     /// Sequence of this connection's one live entry in the GC queue.
@@ -165,7 +165,7 @@ pub(crate) struct Channel {
     pub(crate) members: IndexMap<Arc<str>, Slots>,
     pub(crate) store: Slab<Stored>,
     pub(crate) history: VecDeque<usize>,
-    pub(crate) frames: VecDeque<(T, usize)>,
+    pub(crate) frames: VecDeque<(MonoTime, usize)>,
     pub(crate) last_active: Timestamp,
 }
 
@@ -183,7 +183,7 @@ impl Channel {
     }
 
     /// `add_to_history` + `add_frame` for a message about to be delivered.
-    pub(crate) fn store_msg(&mut self, msg: Msg, now: T) {
+    pub(crate) fn store_msg(&mut self, msg: Msg, now: MonoTime) {
         let to_history = !msg.no_history() && self.config.store_history && msg.is_type("message");
         let to_frames = self.config.store_frames;
         if !to_history && !to_frames {
@@ -251,25 +251,25 @@ pub(crate) enum Timer {
 
 /// An entry of the GC queue: a connection's `last_active` when queued (a lower bound of its
 /// current value, except after `mark_for_gc`, which queues a fresh entry).
-pub(crate) type GcEntry = Reverse<(T, usize, u64, u32)>;
+pub(crate) type GcEntry = Reverse<(MonoTime, usize, u64, u32)>;
 
 #[derive(Debug, Default)]
 pub(crate) struct Timers {
-    pub(crate) heap: BinaryHeap<Reverse<(T, Timer)>>,
+    pub(crate) heap: BinaryHeap<Reverse<(MonoTime, Timer)>>,
     pub(crate) gc: BinaryHeap<GcEntry>,
     /// The 1 s grid of connection GC passes and the 60 s grid of user GC passes, started by
     /// the first `Now` (Channelstream starts both loops with the server).
-    pub(crate) gc_next: Option<T>,
-    pub(crate) user_gc_next: Option<T>,
+    pub(crate) gc_next: Option<MonoTime>,
+    pub(crate) user_gc_next: Option<MonoTime>,
 }
 
 impl Timers {
-    pub(crate) fn at(&mut self, t: T, timer: Timer) {
-        self.heap.push(Reverse((t, timer)));
+    pub(crate) fn at(&mut self, due: MonoTime, timer: Timer) {
+        self.heap.push(Reverse((due, timer)));
     }
 
     /// Queue `conn` for the GC at its current `last_active`, invalidating older entries.
-    pub(crate) fn queue_gc(&mut self, slot: usize, conn: &mut Conn) {
+    pub(crate) fn queue_gc(&mut self, slot: usize, conn: &mut ConnRecord) {
         conn.gc_seq = conn.gc_seq.wrapping_add(1);
         conn.gc_parked = false;
         self.gc
@@ -278,18 +278,18 @@ impl Timers {
 }
 
 /// `mark_for_gc`: push `last_active` 60 days back, so the next pass collects the connection.
-pub(crate) fn mark_for_gc(slot: usize, conn: &mut Conn, timers: &mut Timers) {
+pub(crate) fn mark_for_gc(slot: usize, conn: &mut ConnRecord, timers: &mut Timers) {
     conn.last_active = conn.last_active.minus(super::clock::MARK_FOR_GC);
     timers.queue_gc(slot, conn);
 }
 
-impl Poll {
+impl PendingPoll {
     /// One queue item arrived (`None` = a heartbeat `[]`, which wakes the poll but adds
     /// nothing to the body).
     pub(crate) fn push(
         &mut self,
         item: Option<&Bytes>,
-        now: T,
+        now: MonoTime,
         slot: usize,
         gen: u64,
         timers: &mut Timers,

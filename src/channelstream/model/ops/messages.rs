@@ -4,7 +4,7 @@
 
 use super::{Model, Now};
 use crate::channelstream::api::types::{DeleteCmd, EditCmd, MessageCmd};
-use crate::channelstream::model::msg::{Msg, F};
+use crate::channelstream::model::msg::{FieldValue, Msg};
 use crate::channelstream::model::Effects;
 use serde_json::Value;
 use uuid::Uuid;
@@ -20,11 +20,11 @@ fn addressed(
     uuid: Uuid,
 ) -> Msg {
     let mut msg = Msg::with_capacity(capacity);
-    msg.push("pm_users", F::List(pm_users))
-        .push("exclude_users", F::List(exclude_users))
-        .push("channel", channel.map_or(F::Null, F::Str))
-        .push("no_history", F::Bool(no_history))
-        .push("uuid", F::Uuid(uuid));
+    msg.push("pm_users", FieldValue::List(pm_users))
+        .push("exclude_users", FieldValue::List(exclude_users))
+        .push("channel", channel.map_or(FieldValue::Null, FieldValue::Str))
+        .push("no_history", FieldValue::Bool(no_history))
+        .push("uuid", FieldValue::Uuid(uuid));
     msg
 }
 
@@ -40,27 +40,29 @@ fn message_msg(m: MessageCmd) -> Msg {
         m.no_history,
         m.uuid,
     );
-    msg.push("timestamp", F::Time(m.timestamp))
-        .push("user", F::Str(m.user));
+    msg.push("timestamp", FieldValue::Time(m.timestamp))
+        .push("user", FieldValue::Str(m.user));
     // An absent `message` stays absent everywhere, including on the wire.
     if let Some(body) = m.message {
-        msg.push("message", F::Json(Value::Object(body)));
+        msg.push("message", FieldValue::Json(Value::Object(body)));
     }
     // post_load adds `edited: null`; pass_message appends `catchup` and `type`.
-    msg.push("edited", F::Null)
-        .push("catchup", F::Bool(false))
-        .push("type", F::Static("message"));
+    msg.push("edited", FieldValue::Null)
+        .push("catchup", FieldValue::Bool(false))
+        .push("type", FieldValue::Static("message"));
     msg
 }
 
 /// The optional keys a PATCH item carried, in order: `timestamp`, `user`, `message`.
-fn edited_fields(e: &EditCmd) -> impl Iterator<Item = (&'static str, F)> {
+fn edited_fields(e: &EditCmd) -> impl Iterator<Item = (&'static str, FieldValue)> {
     [
-        e.timestamp.clone().map(|t| ("timestamp", F::Time(t))),
-        e.user.clone().map(|u| ("user", F::Str(u))),
+        e.timestamp
+            .clone()
+            .map(|t| ("timestamp", FieldValue::Time(t))),
+        e.user.clone().map(|u| ("user", FieldValue::Str(u))),
         e.message
             .clone()
-            .map(|body| ("message", F::Json(Value::Object(body)))),
+            .map(|body| ("message", FieldValue::Json(Value::Object(body)))),
     ]
     .into_iter()
     .flatten()
@@ -81,8 +83,8 @@ fn edit_msg(e: &EditCmd) -> Msg {
     for (key, value) in edited_fields(e) {
         msg.push(key, value);
     }
-    msg.push("edited", F::Time(e.edited.clone()))
-        .push("type", F::Static("message:edit"));
+    msg.push("edited", FieldValue::Time(e.edited.clone()))
+        .push("type", FieldValue::Static("message:edit"));
     msg
 }
 
@@ -90,11 +92,11 @@ fn edit_msg(e: &EditCmd) -> Msg {
 /// change in place, a key the original lacked (`message`) lands at the end; `message` is
 /// replaced whole, not merged.
 fn apply_edit(target: &mut Msg, e: &EditCmd) {
-    target.set("uuid", F::Uuid(e.uuid));
+    target.set("uuid", FieldValue::Uuid(e.uuid));
     for (key, value) in edited_fields(e) {
         target.set(key, value);
     }
-    target.set("edited", F::Time(e.edited.clone()));
+    target.set("edited", FieldValue::Time(e.edited.clone()));
 }
 
 /// The `message:delete` event: the delivery keys and `type`.
@@ -107,7 +109,7 @@ fn delete_msg(d: &DeleteCmd) -> Msg {
         d.no_history,
         d.uuid,
     );
-    msg.push("type", F::Static("message:delete"));
+    msg.push("type", FieldValue::Static("message:delete"));
     msg
 }
 
@@ -125,7 +127,7 @@ impl Model {
             let msg = message_msg(m);
             let sent = match channel {
                 Some(name) => match self.channels.get_index_of(name.as_str()) {
-                    Some(ci) => self.channel_publish(ci, msg, now, fx),
+                    Some(ch_idx) => self.channel_publish(ch_idx, msg, now, fx),
                     None => 0,
                 },
                 // Global PM: each listed user that exists, duplicates included.
@@ -145,10 +147,10 @@ impl Model {
         for e in edits {
             let event = edit_msg(&e);
             if let Some(name) = target_channel(&e.channel) {
-                let Some(ci) = self.channels.get_index_of(name) else {
+                let Some(ch_idx) = self.channels.get_index_of(name) else {
                     continue;
                 };
-                if let Some((_, ch)) = self.channels.get_index_mut(ci) {
+                if let Some((_, ch)) = self.channels.get_index_mut(ch_idx) {
                     // History first; a hit there is the same object as its frame.
                     let key = ch
                         .history
@@ -170,7 +172,7 @@ impl Model {
                         apply_edit(&mut stored.msg, &e);
                     }
                 }
-                self.channel_publish(ci, event, now, fx);
+                self.channel_publish(ch_idx, event, now, fx);
             } else {
                 for name in &e.pm_users {
                     let Some(user) = self.users.get_mut(name.as_str()) else {
@@ -194,11 +196,11 @@ impl Model {
         for d in deletes {
             let event = delete_msg(&d);
             if let Some(name) = target_channel(&d.channel) {
-                let Some(ci) = self.channels.get_index_of(name) else {
+                let Some(ch_idx) = self.channels.get_index_of(name) else {
                     continue;
                 };
                 // History and frames are searched independently; first match only.
-                if let Some((_, ch)) = self.channels.get_index_mut(ci) {
+                if let Some((_, ch)) = self.channels.get_index_mut(ch_idx) {
                     let hit = ch.history.iter().position(|&k| {
                         ch.store
                             .get(k)
@@ -216,7 +218,7 @@ impl Model {
                         ch.unref(key);
                     }
                 }
-                self.channel_publish(ci, event, now, fx);
+                self.channel_publish(ch_idx, event, now, fx);
             } else {
                 for name in &d.pm_users {
                     let Some(user) = self.users.get_mut(name.as_str()) else {

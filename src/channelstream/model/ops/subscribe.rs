@@ -17,8 +17,8 @@ impl Model {
         config: Option<&ChannelConfig>,
         now: Now,
     ) -> usize {
-        if let Some(ci) = self.channels.get_index_of(name) {
-            return ci;
+        if let Some(ch_idx) = self.channels.get_index_of(name) {
+            return ch_idx;
         }
         let ch = Channel::new(
             config.cloned().unwrap_or_default(),
@@ -35,7 +35,7 @@ impl Model {
     /// `Channel.add_connection`: `joined` presence when the user had no connection there.
     pub(crate) fn add_connection(
         &mut self,
-        ci: usize,
+        ch_idx: usize,
         slot: usize,
         now: Now,
         fx: &mut dyn Effects,
@@ -43,7 +43,7 @@ impl Model {
         let Some(username) = self.conn_username(slot) else {
             return false;
         };
-        let Some((_, ch)) = self.channels.get_index_mut(ci) else {
+        let Some((_, ch)) = self.channels.get_index_mut(ch_idx) else {
             return false;
         };
         // setdefault: the joiner's key is in the map (and in presence user lists) already.
@@ -51,9 +51,9 @@ impl Model {
         // Sent before the connection joins the list, so the joiner's own connection cannot
         // receive it (it is excluded by name as well).
         if first && ch.config.notify_presence {
-            self.send_presence(ci, &username, true, now, fx);
+            self.send_presence(ch_idx, &username, true, now, fx);
         }
-        let Some((_, ch)) = self.channels.get_index_mut(ci) else {
+        let Some((_, ch)) = self.channels.get_index_mut(ch_idx) else {
             return false;
         };
         let list = ch.members.entry(username).or_default();
@@ -62,8 +62,8 @@ impl Model {
         }
         list.push(slot);
         if let Some(conn) = self.conns.get_mut(slot) {
-            if !conn.channels.contains(&ci) {
-                conn.channels.push(ci);
+            if !conn.channels.contains(&ch_idx) {
+                conn.channels.push(ch_idx);
             }
             // A stale connection outside every channel was left for later; now the GC can
             // reach it again through this channel.
@@ -78,7 +78,7 @@ impl Model {
     /// with no connection in the channel still triggers `parted` when presence is on.
     pub(crate) fn remove_connection(
         &mut self,
-        ci: usize,
+        ch_idx: usize,
         slot: usize,
         now: Now,
         fx: &mut dyn Effects,
@@ -86,7 +86,7 @@ impl Model {
         let Some(username) = self.conn_username(slot) else {
             return false;
         };
-        let Some((_, ch)) = self.channels.get_index_mut(ci) else {
+        let Some((_, ch)) = self.channels.get_index_mut(ch_idx) else {
             return false;
         };
         let mut found = false;
@@ -99,12 +99,12 @@ impl Model {
             empty = list.is_empty();
         }
         if let Some(conn) = self.conns.get_mut(slot) {
-            conn.channels.retain(|c| *c != ci);
+            conn.channels.retain(|c| *c != ch_idx);
         }
         if empty {
             ch.members.shift_remove(&*username);
             if ch.config.notify_presence {
-                self.send_presence(ci, &username, false, now, fx);
+                self.send_presence(ch_idx, &username, false, now, fx);
             }
         }
         found
@@ -118,7 +118,7 @@ impl Model {
             .map(|c| {
                 c.channels
                     .iter()
-                    .filter_map(|&ci| self.channels.get_index(ci).map(|(n, _)| n.clone()))
+                    .filter_map(|&ch_idx| self.channels.get_index(ch_idx).map(|(n, _)| n.clone()))
                     .collect()
             })
             .unwrap_or_default();
@@ -160,7 +160,7 @@ impl Model {
             .filter(|n| {
                 self.channels
                     .get_index_of(*n)
-                    .is_none_or(|ci| !conn.channels.contains(&ci))
+                    .is_none_or(|ch_idx| !conn.channels.contains(&ch_idx))
             })
             .collect();
         new.sort_unstable();
@@ -188,7 +188,7 @@ impl Model {
         now: Now,
         fx: &mut dyn Effects,
     ) -> Reply {
-        self.t(now);
+        self.clock_at(now);
         let Some(&slot) = self.by_id.get(&cmd.conn_id) else {
             return invalid("conn_id", "Unknown connection");
         };
@@ -202,13 +202,13 @@ impl Model {
             for name in &cmd.channels {
                 let done = match dir {
                     Direction::Join => {
-                        let ci = self.requested_channel(name, &cmd.channel_configs, now);
-                        self.add_connection(ci, slot, now, fx)
+                        let ch_idx = self.requested_channel(name, &cmd.channel_configs, now);
+                        self.add_connection(ch_idx, slot, now, fx)
                     }
                     Direction::Leave => self
                         .channels
                         .get_index_of(name.as_str())
-                        .is_some_and(|ci| self.remove_connection(ci, slot, now, fx)),
+                        .is_some_and(|ch_idx| self.remove_connection(ch_idx, slot, now, fx)),
                 };
                 if done {
                     changed.push(name.clone());

@@ -17,7 +17,7 @@ mod pieces;
 mod presence;
 
 use super::clock::SEC;
-use super::msg::{poll_body, render, Msg, F, HEARTBEAT_FRAME};
+use super::msg::{poll_body, render, FieldValue, Msg, HEARTBEAT_FRAME};
 use super::ops::uptime_string;
 use super::state::py_eq;
 use super::*;
