@@ -7,7 +7,7 @@
 
 use super::clock::{MonoTime, USER_FRAMES};
 use super::msg::{render, FieldValue, Msg, Rendered};
-use super::state::{mark_for_gc, ConnRecord, LongPoll, Sock, Timers, User};
+use super::state::{mark_for_gc, ChannelIdx, ConnRecord, ConnSlot, LongPoll, Sock, Timers, User};
 use super::{Effects, Model, Now, SockRef};
 use crate::channelstream::api::types::Timestamp;
 use bytes::Bytes;
@@ -83,8 +83,8 @@ pub(crate) struct Sink<'a> {
 
 impl Sink<'_> {
     /// `Connection.add_message`: `None` is the heartbeat `[]`.
-    pub(crate) fn push(&mut self, slot: usize, item: Option<&Bytes>) {
-        let Some(conn) = self.conns.get_mut(slot) else {
+    pub(crate) fn push(&mut self, slot: ConnSlot, item: Option<&Bytes>) {
+        let Some(conn) = self.conns.get_mut(slot.0) else {
             return;
         };
         // A socket takes precedence over a queue, as in Python; a socket known to be closed
@@ -122,7 +122,7 @@ impl Model {
     /// handed the message (`total_messages`).
     pub(crate) fn channel_publish(
         &mut self,
-        ch_idx: usize,
+        ch_idx: ChannelIdx,
         msg: Msg,
         now: Now,
         fx: &mut dyn Effects,
@@ -137,7 +137,7 @@ impl Model {
             buf,
             ..
         } = self;
-        let Some((_, ch)) = channels.get_index_mut(ch_idx) else {
+        let Some((_, ch)) = channels.get_index_mut(ch_idx.0) else {
             return 0;
         };
         ch.last_active = Timestamp::from_utc(now.wall);
@@ -203,7 +203,7 @@ impl Model {
     /// Deliver one rendered message to some connection slots.
     pub(crate) fn deliver_to(
         &mut self,
-        slots: &[usize],
+        slots: &[ConnSlot],
         r: &Rendered,
         now_t: MonoTime,
         fx: &mut dyn Effects,
@@ -224,25 +224,25 @@ impl Model {
     /// `Connection.get_catchup_messages`: frames of the connection's channels (sorted by name)
     /// newer than or equal to `last_active` and meant for this user, then the user's private
     /// frames strictly newer; each rendered with `catchup: true`.
-    pub(crate) fn catchup(&mut self, slot: usize) -> Vec<Rendered> {
-        let Some(conn) = self.conns.get(slot) else {
+    pub(crate) fn catchup(&mut self, slot: ConnSlot) -> Vec<Rendered> {
+        let Some(conn) = self.conns.get(slot.0) else {
             return Vec::new();
         };
         let t0 = conn.last_active;
         let name: &str = &conn.username;
-        let mut chans: Vec<(&str, usize)> = conn
+        let mut chans: Vec<(&str, ChannelIdx)> = conn
             .channels
             .iter()
             .filter_map(|&ch_idx| {
                 self.channels
-                    .get_index(ch_idx)
+                    .get_index(ch_idx.0)
                     .map(|(n, _)| (n.as_str(), ch_idx))
             })
             .collect();
         chans.sort_unstable();
         let mut out = Vec::new();
         for (_, ch_idx) in chans {
-            let Some((_, ch)) = self.channels.get_index(ch_idx) else {
+            let Some((_, ch)) = self.channels.get_index(ch_idx.0) else {
                 continue;
             };
             // Channel frames at or after `t0` (Python skips `t < newer_than`) ...
@@ -276,7 +276,7 @@ impl Model {
 
     /// `deliver_catchup_messages`: compute everything first, then send one item at a time
     /// (a websocket gets one frame per message).
-    pub(crate) fn deliver_catchup(&mut self, slot: usize, now: Now, fx: &mut dyn Effects) {
+    pub(crate) fn deliver_catchup(&mut self, slot: ConnSlot, now: Now, fx: &mut dyn Effects) {
         let msgs = self.catchup(slot);
         let now_t = self.clock_at(now);
         for r in &msgs {
@@ -287,13 +287,13 @@ impl Model {
     /// `Channel.send_notify_presence_info`: `joined` / `parted` to everyone else in the channel.
     pub(crate) fn send_presence(
         &mut self,
-        ch_idx: usize,
+        ch_idx: ChannelIdx,
         username: &Arc<str>,
         joined: bool,
         now: Now,
         fx: &mut dyn Effects,
     ) {
-        let Some((name, ch)) = self.channels.get_index(ch_idx) else {
+        let Some((name, ch)) = self.channels.get_index(ch_idx.0) else {
             return;
         };
         // The list is built from the member keys at this moment: it includes a joiner
@@ -345,13 +345,13 @@ impl Model {
     /// keeps only keys that are currently public (possibly none).
     pub(crate) fn send_user_state(
         &mut self,
-        ch_idx: usize,
+        ch_idx: ChannelIdx,
         username: &str,
         changed: &[(String, Value)],
         now: Now,
         fx: &mut dyn Effects,
     ) {
-        let Some((name, _)) = self.channels.get_index(ch_idx) else {
+        let Some((name, _)) = self.channels.get_index(ch_idx.0) else {
             return;
         };
         let public = self

@@ -14,7 +14,7 @@ use super::clock::{MonoTime, CONN_TIMEOUT, GC_EVERY, HEARTBEAT, USER_GC_EVERY, U
 use super::deliver::{flush, Sink};
 use super::msg::HEARTBEAT_FRAME;
 use super::ops::{internal_error, poll_reply};
-use super::state::{LongPoll, Sock, Timer};
+use super::state::{ChannelIdx, ConnSlot, LongPoll, Sock, Timer};
 use super::{CloseCode, Effects, Model, Now};
 use bytes::Bytes;
 use std::cmp::Reverse;
@@ -91,8 +91,8 @@ impl Model {
     /// `Connection.heartbeat`: with an open socket or a queue attached, send `[]` and go on;
     /// otherwise stop for good (quirk 17: a socket attached after the first check gets no
     /// server heartbeats).
-    fn heartbeat(&mut self, slot: usize, gen: u64, due: MonoTime, now_t: MonoTime) {
-        let Some(conn) = self.conns.get(slot) else {
+    fn heartbeat(&mut self, slot: ConnSlot, gen: u64, due: MonoTime, now_t: MonoTime) {
+        let Some(conn) = self.conns.get(slot.0) else {
             return;
         };
         if conn.gen != gen {
@@ -119,14 +119,14 @@ impl Model {
 
     fn poll_timer(
         &mut self,
-        slot: usize,
+        slot: ConnSlot,
         gen: u64,
         seq: u32,
         due: MonoTime,
         now_t: MonoTime,
         fx: &mut dyn Effects,
     ) {
-        let Some(conn) = self.conns.get_mut(slot) else {
+        let Some(conn) = self.conns.get_mut(slot.0) else {
             return;
         };
         if conn.gen != gen {
@@ -173,7 +173,7 @@ impl Model {
                 break;
             }
             self.timers.gc.pop();
-            let Some(conn) = self.conns.get_mut(slot) else {
+            let Some(conn) = self.conns.get_mut(slot.0) else {
                 continue;
             };
             if conn.gen != gen || conn.gc_seq != seq {
@@ -196,18 +196,18 @@ impl Model {
     /// by user (join order), sending `parted` when a user's list empties; then drop each from
     /// its user and the id map, answer its parked poll (500, as the crashed greenlet did) and
     /// close its socket with 1000.
-    fn collect(&mut self, dying: &[usize], now: Now, fx: &mut dyn Effects) {
-        let set: HashSet<usize> = dying.iter().copied().collect();
-        let mut ch_idxs: Vec<usize> = dying
+    fn collect(&mut self, dying: &[ConnSlot], now: Now, fx: &mut dyn Effects) {
+        let set: HashSet<ConnSlot> = dying.iter().copied().collect();
+        let mut ch_idxs: Vec<ChannelIdx> = dying
             .iter()
-            .filter_map(|&s| self.conns.get(s))
+            .filter_map(|&s| self.conns.get(s.0))
             .flat_map(|c| c.channels.iter().copied())
             .collect();
         ch_idxs.sort_unstable();
         ch_idxs.dedup();
-        let mut order: Vec<usize> = Vec::with_capacity(dying.len());
+        let mut order: Vec<ConnSlot> = Vec::with_capacity(dying.len());
         for ch_idx in ch_idxs {
-            let Some((_, ch)) = self.channels.get_index(ch_idx) else {
+            let Some((_, ch)) = self.channels.get_index(ch_idx.0) else {
                 continue;
             };
             let names: Vec<Arc<str>> = ch
@@ -217,7 +217,7 @@ impl Model {
                 .map(|(n, _)| n.clone())
                 .collect();
             for name in names {
-                let Some((_, ch)) = self.channels.get_index_mut(ch_idx) else {
+                let Some((_, ch)) = self.channels.get_index_mut(ch_idx.0) else {
                     break;
                 };
                 let Some(slots) = ch.members.get_mut(&*name) else {
@@ -247,13 +247,13 @@ impl Model {
         }
     }
 
-    fn drop_conn(&mut self, slot: usize, fx: &mut dyn Effects) {
-        let Some(conn) = self.conns.try_remove(slot) else {
+    fn drop_conn(&mut self, slot: ConnSlot, fx: &mut dyn Effects) {
+        let Some(conn) = self.conns.try_remove(slot.0) else {
             return;
         };
         // Channel lists were emptied by `collect`; this only guards the invariant.
         for &ch_idx in &conn.channels {
-            if let Some((_, ch)) = self.channels.get_index_mut(ch_idx) {
+            if let Some((_, ch)) = self.channels.get_index_mut(ch_idx.0) {
                 if let Some(slots) = ch.members.get_mut(&*conn.username) {
                     slots.retain(|s| *s != slot);
                     if slots.is_empty() {

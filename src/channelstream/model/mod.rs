@@ -196,7 +196,7 @@ pub struct Model {
     channels: IndexMap<String, state::Channel>,
     conns: Slab<state::ConnRecord>,
     /// `server_state.connections`: the first object registered for each id.
-    by_id: HashMap<Uuid, usize>,
+    by_id: HashMap<Uuid, state::ConnSlot>,
     timers: state::Timers,
     stats: Stats,
     /// Counters handing out user epochs and connection generations.
@@ -207,7 +207,7 @@ pub struct Model {
     /// Scratch space reused by every delivery.
     targets: Vec<SockRef>,
     buf: Vec<u8>,
-    slots: Vec<usize>,
+    slots: Vec<state::ConnSlot>,
 }
 
 impl Model {

@@ -22,10 +22,31 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// Slot lists of users, connections and channel members: almost always one or two entries,
-/// so they live inline (24 B, the size of a `Vec`) instead of in a heap block of their own;
-/// at 10k idle subscribers that is three fewer allocations per connection.
-pub(crate) type Slots = SmallVec<[usize; 2]>;
+// A connection's key in `Model.conns` (a `Slab`). Its own type so that it cannot be mixed
+// up with the other `usize`s around it (channel indices, user indices, store keys). Slab keys
+// are reused once a connection is removed; `ConnRecord.gen` tells a reused slot apart, which
+// is why every timer and GC entry carries both. `usize` rather than `u32`: a `u32` would not
+// shrink `ConnRecord` or the inline `Keys` lists (both stay the same size), only the id map
+// and GC entries, at the price of a fallible conversion on every slab access.
+/// A connection's slot in the model's connection slab.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct ConnSlot(pub(crate) usize);
+
+// A channel's index in `Model.channels` (an `IndexMap`). Channels are never removed (0.7.1
+// has no channel GC), so an index stays valid for the life of the model and doubles as the
+// channel's creation rank: sorting indices sorts channels in creation order.
+/// A channel's index in the model's channel map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct ChannelIdx(pub(crate) usize);
+
+/// Key lists (a user's and a channel member's connection slots, a connection's channels):
+/// almost always one or two entries, so they live inline (24 B, the size of a `Vec`) instead
+/// of in a heap block of their own; at 10k idle subscribers that is three fewer allocations
+/// per connection.
+pub(crate) type Keys<K> = SmallVec<[K; 2]>;
+
+const _: () = assert!(std::mem::size_of::<Keys<ConnSlot>>() == std::mem::size_of::<Vec<usize>>());
+const _: () = assert!(std::mem::size_of::<Keys<ChannelIdx>>() == std::mem::size_of::<Vec<usize>>());
 
 /// A user (`user.py`).
 #[derive(Debug)]
@@ -36,7 +57,7 @@ pub(crate) struct User {
     pub(crate) state: StateMap,
     pub(crate) public_keys: Vec<String>,
     /// Connection slots in the order they were added.
-    pub(crate) conns: Slots,
+    pub(crate) conns: Keys<ConnSlot>,
     /// Global private messages (and their edits/deletes), delivery keys already popped.
     pub(crate) frames: VecDeque<(MonoTime, Msg)>,
     pub(crate) last_active: MonoTime,
@@ -49,7 +70,7 @@ impl User {
             uuid: Uuid::new_v4(),
             state: Map::new(),
             public_keys: Vec::new(),
-            conns: Slots::new(),
+            conns: Keys::new(),
             frames: VecDeque::new(),
             last_active: now,
         }
@@ -140,7 +161,7 @@ pub(crate) struct ConnRecord {
     pub(crate) sock: Sock,
     pub(crate) lp: LongPoll,
     /// Indices of the channels holding this connection.
-    pub(crate) channels: Slots,
+    pub(crate) channels: Keys<ChannelIdx>,
     /// Sequence of this connection's one live entry in the GC queue.
     pub(crate) gc_seq: u32,
     /// Stale but in no channel: 0.7.1's GC only finds connections through channels.
@@ -162,7 +183,7 @@ pub(crate) struct Channel {
     pub(crate) uuid: Uuid,
     pub(crate) config: ChannelConfig,
     /// `connections`: username -> connection slots, users in first-join order.
-    pub(crate) members: IndexMap<Arc<str>, Slots>,
+    pub(crate) members: IndexMap<Arc<str>, Keys<ConnSlot>>,
     pub(crate) store: Slab<Stored>,
     pub(crate) history: VecDeque<usize>,
     pub(crate) frames: VecDeque<(MonoTime, usize)>,
@@ -234,11 +255,11 @@ impl Channel {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Timer {
     Heartbeat {
-        slot: usize,
+        slot: ConnSlot,
         gen: u64,
     },
     Poll {
-        slot: usize,
+        slot: ConnSlot,
         gen: u64,
         seq: u32,
     },
@@ -251,7 +272,7 @@ pub(crate) enum Timer {
 
 /// An entry of the GC queue: a connection's `last_active` when queued (a lower bound of its
 /// current value, except after `mark_for_gc`, which queues a fresh entry).
-pub(crate) type GcEntry = Reverse<(MonoTime, usize, u64, u32)>;
+pub(crate) type GcEntry = Reverse<(MonoTime, ConnSlot, u64, u32)>;
 
 #[derive(Debug, Default)]
 pub(crate) struct Timers {
@@ -269,7 +290,7 @@ impl Timers {
     }
 
     /// Queue `conn` for the GC at its current `last_active`, invalidating older entries.
-    pub(crate) fn queue_gc(&mut self, slot: usize, conn: &mut ConnRecord) {
+    pub(crate) fn queue_gc(&mut self, slot: ConnSlot, conn: &mut ConnRecord) {
         conn.gc_seq = conn.gc_seq.wrapping_add(1);
         conn.gc_parked = false;
         self.gc
@@ -278,7 +299,7 @@ impl Timers {
 }
 
 /// `mark_for_gc`: push `last_active` 60 days back, so the next pass collects the connection.
-pub(crate) fn mark_for_gc(slot: usize, conn: &mut ConnRecord, timers: &mut Timers) {
+pub(crate) fn mark_for_gc(slot: ConnSlot, conn: &mut ConnRecord, timers: &mut Timers) {
     conn.last_active = conn.last_active.minus(super::clock::MARK_FOR_GC);
     timers.queue_gc(slot, conn);
 }
@@ -290,7 +311,7 @@ impl PendingPoll {
         &mut self,
         item: Option<&Bytes>,
         now: MonoTime,
-        slot: usize,
+        slot: ConnSlot,
         gen: u64,
         timers: &mut Timers,
     ) {

@@ -6,7 +6,7 @@ use super::{conn_by_id, internal_error, invalid, ok, Model, Now, Reply};
 use crate::channelstream::api::types::{ConnectCmd, UserStateCmd};
 use crate::channelstream::model::clock::HEARTBEAT;
 use crate::channelstream::model::state::{
-    mark_for_gc, ConnRecord, LongPoll, Slots, Sock, Timer, User,
+    mark_for_gc, ChannelIdx, ConnRecord, ConnSlot, Keys, LongPoll, Sock, Timer, User,
 };
 use crate::channelstream::model::Effects;
 use serde_json::{json, Value};
@@ -41,7 +41,7 @@ impl Model {
 
         self.gen += 1;
         let gen = self.gen;
-        let slot = self.conns.insert(ConnRecord {
+        let slot = ConnSlot(self.conns.insert(ConnRecord {
             id: cmd.conn_id,
             gen,
             username: name,
@@ -50,14 +50,14 @@ impl Model {
             last_active: now_t,
             sock: Sock::None,
             lp: LongPoll::None,
-            channels: Slots::new(),
+            channels: Keys::new(),
             gc_seq: 0,
             gc_parked: false,
             poll_seq: 0,
-        });
+        }));
         self.timers
             .at(now_t.plus(HEARTBEAT), Timer::Heartbeat { slot, gen });
-        if let Some(conn) = self.conns.get_mut(slot) {
+        if let Some(conn) = self.conns.get_mut(slot.0) {
             self.timers.queue_gc(slot, conn);
         }
         // Quirk: a live conn_id keeps its first object in the map; the new object still joins
@@ -106,7 +106,7 @@ impl Model {
         user.last_active = now_t;
         if !changed.is_empty() {
             // `user.get_channels()` in creation order, then those with notify_state.
-            let targets: Vec<usize> = self
+            let targets: Vec<ChannelIdx> = self
                 .channels
                 .values()
                 .enumerate()
@@ -117,7 +117,7 @@ impl Model {
                             .get(cmd.user.as_str())
                             .is_some_and(|l| !l.is_empty())
                 })
-                .map(|(ch_idx, _)| ch_idx)
+                .map(|(i, _)| ChannelIdx(i))
                 .collect();
             for ch_idx in targets {
                 self.send_user_state(ch_idx, &cmd.user, &changed, now, fx);

@@ -185,7 +185,7 @@ impl Model {
                 let conns: Vec<String> = u
                     .conns
                     .iter()
-                    .filter_map(|&s| self.conns.get(s).map(|c| c.id.hyphenated().to_string()))
+                    .filter_map(|&s| self.conns.get(s.0).map(|c| c.id.hyphenated().to_string()))
                     .collect();
                 json!({
                     "state": u.public_state(),

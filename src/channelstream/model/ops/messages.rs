@@ -5,6 +5,7 @@
 use super::{Model, Now};
 use crate::channelstream::api::types::{DeleteCmd, EditCmd, MessageCmd};
 use crate::channelstream::model::msg::{FieldValue, Msg};
+use crate::channelstream::model::state::ChannelIdx;
 use crate::channelstream::model::Effects;
 use serde_json::Value;
 use uuid::Uuid;
@@ -126,7 +127,7 @@ impl Model {
             let channel = target_channel(&m.channel).map(str::to_owned);
             let msg = message_msg(m);
             let sent = match channel {
-                Some(name) => match self.channels.get_index_of(name.as_str()) {
+                Some(name) => match self.channels.get_index_of(name.as_str()).map(ChannelIdx) {
                     Some(ch_idx) => self.channel_publish(ch_idx, msg, now, fx),
                     None => 0,
                 },
@@ -147,10 +148,10 @@ impl Model {
         for e in edits {
             let event = edit_msg(&e);
             if let Some(name) = target_channel(&e.channel) {
-                let Some(ch_idx) = self.channels.get_index_of(name) else {
+                let Some(ch_idx) = self.channels.get_index_of(name).map(ChannelIdx) else {
                     continue;
                 };
-                if let Some((_, ch)) = self.channels.get_index_mut(ch_idx) {
+                if let Some((_, ch)) = self.channels.get_index_mut(ch_idx.0) {
                     // History first; a hit there is the same object as its frame.
                     let key = ch
                         .history
@@ -196,11 +197,11 @@ impl Model {
         for d in deletes {
             let event = delete_msg(&d);
             if let Some(name) = target_channel(&d.channel) {
-                let Some(ch_idx) = self.channels.get_index_of(name) else {
+                let Some(ch_idx) = self.channels.get_index_of(name).map(ChannelIdx) else {
                     continue;
                 };
                 // History and frames are searched independently; first match only.
-                if let Some((_, ch)) = self.channels.get_index_mut(ch_idx) {
+                if let Some((_, ch)) = self.channels.get_index_mut(ch_idx.0) {
                     let hit = ch.history.iter().position(|&k| {
                         ch.store
                             .get(k)

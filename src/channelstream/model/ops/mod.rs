@@ -20,7 +20,7 @@ pub(crate) use info::uptime_string;
 
 use super::clock::MonoTime;
 use super::msg::poll_body;
-use super::state::{ConnRecord, PendingPoll};
+use super::state::{ConnRecord, ConnSlot, PendingPoll};
 use super::{ContentKind, Model, Now, Reply};
 use crate::channelstream::api::types::SchemaError;
 use crate::py::json as pyjson;
@@ -93,12 +93,12 @@ pub(crate) fn poll_reply(p: &PendingPoll) -> Reply {
 /// the model, so that the caller may still use the model's other fields (timers, users)
 /// while it holds the record.
 fn conn_by_id<'a>(
-    by_id: &HashMap<Uuid, usize>,
+    by_id: &HashMap<Uuid, ConnSlot>,
     conns: &'a mut Slab<ConnRecord>,
     conn_id: &Uuid,
-) -> Option<(usize, &'a mut ConnRecord)> {
+) -> Option<(ConnSlot, &'a mut ConnRecord)> {
     let slot = *by_id.get(conn_id)?;
-    conns.get_mut(slot).map(|conn| (slot, conn))
+    conns.get_mut(slot.0).map(|conn| (slot, conn))
 }
 
 impl Model {

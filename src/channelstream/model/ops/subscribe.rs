@@ -4,7 +4,7 @@
 
 use super::{invalid, ok, Model, Now, Reply};
 use crate::channelstream::api::types::{ChannelConfig, SubscribeCmd, Timestamp};
-use crate::channelstream::model::state::Channel;
+use crate::channelstream::model::state::{Channel, ChannelIdx, ConnSlot};
 use crate::channelstream::model::Effects;
 use serde_json::json;
 use std::sync::Arc;
@@ -16,34 +16,34 @@ impl Model {
         name: &str,
         config: Option<&ChannelConfig>,
         now: Now,
-    ) -> usize {
-        if let Some(ch_idx) = self.channels.get_index_of(name) {
+    ) -> ChannelIdx {
+        if let Some(ch_idx) = self.channels.get_index_of(name).map(ChannelIdx) {
             return ch_idx;
         }
         let ch = Channel::new(
             config.cloned().unwrap_or_default(),
             Timestamp::from_utc(now.wall),
         );
-        self.channels.insert_full(name.to_owned(), ch).0
+        ChannelIdx(self.channels.insert_full(name.to_owned(), ch).0)
     }
 
     /// The name of the user owning the connection in `slot`.
-    fn conn_username(&self, slot: usize) -> Option<Arc<str>> {
-        self.conns.get(slot).map(|c| c.username.clone())
+    fn conn_username(&self, slot: ConnSlot) -> Option<Arc<str>> {
+        self.conns.get(slot.0).map(|c| c.username.clone())
     }
 
     /// `Channel.add_connection`: `joined` presence when the user had no connection there.
     pub(crate) fn add_connection(
         &mut self,
-        ch_idx: usize,
-        slot: usize,
+        ch_idx: ChannelIdx,
+        slot: ConnSlot,
         now: Now,
         fx: &mut dyn Effects,
     ) -> bool {
         let Some(username) = self.conn_username(slot) else {
             return false;
         };
-        let Some((_, ch)) = self.channels.get_index_mut(ch_idx) else {
+        let Some((_, ch)) = self.channels.get_index_mut(ch_idx.0) else {
             return false;
         };
         // setdefault: the joiner's key is in the map (and in presence user lists) already.
@@ -53,7 +53,7 @@ impl Model {
         if first && ch.config.notify_presence {
             self.send_presence(ch_idx, &username, true, now, fx);
         }
-        let Some((_, ch)) = self.channels.get_index_mut(ch_idx) else {
+        let Some((_, ch)) = self.channels.get_index_mut(ch_idx.0) else {
             return false;
         };
         let list = ch.members.entry(username).or_default();
@@ -61,7 +61,7 @@ impl Model {
             return false;
         }
         list.push(slot);
-        if let Some(conn) = self.conns.get_mut(slot) {
+        if let Some(conn) = self.conns.get_mut(slot.0) {
             if !conn.channels.contains(&ch_idx) {
                 conn.channels.push(ch_idx);
             }
@@ -78,15 +78,15 @@ impl Model {
     /// with no connection in the channel still triggers `parted` when presence is on.
     pub(crate) fn remove_connection(
         &mut self,
-        ch_idx: usize,
-        slot: usize,
+        ch_idx: ChannelIdx,
+        slot: ConnSlot,
         now: Now,
         fx: &mut dyn Effects,
     ) -> bool {
         let Some(username) = self.conn_username(slot) else {
             return false;
         };
-        let Some((_, ch)) = self.channels.get_index_mut(ch_idx) else {
+        let Some((_, ch)) = self.channels.get_index_mut(ch_idx.0) else {
             return false;
         };
         let mut found = false;
@@ -98,7 +98,7 @@ impl Model {
             }
             empty = list.is_empty();
         }
-        if let Some(conn) = self.conns.get_mut(slot) {
+        if let Some(conn) = self.conns.get_mut(slot.0) {
             conn.channels.retain(|c| *c != ch_idx);
         }
         if empty {
@@ -111,14 +111,14 @@ impl Model {
     }
 
     /// `Connection.channels`: names of the channels holding the connection, sorted.
-    pub(crate) fn conn_channel_names(&self, slot: usize) -> Vec<String> {
+    pub(crate) fn conn_channel_names(&self, slot: ConnSlot) -> Vec<String> {
         let mut names: Vec<String> = self
             .conns
-            .get(slot)
+            .get(slot.0)
             .map(|c| {
                 c.channels
                     .iter()
-                    .filter_map(|&ch_idx| self.channels.get_index(ch_idx).map(|(n, _)| n.clone()))
+                    .filter_map(|&ch_idx| self.channels.get_index(ch_idx.0).map(|(n, _)| n.clone()))
                     .collect()
             })
             .unwrap_or_default();
@@ -133,7 +133,7 @@ impl Model {
         name: &str,
         configs: &[(String, ChannelConfig)],
         now: Now,
-    ) -> usize {
+    ) -> ChannelIdx {
         let config = configs.iter().rev().find(|(n, _)| n == name);
         self.ensure_channel(name, config.map(|(_, c)| c), now)
     }
@@ -150,8 +150,8 @@ impl Model {
     }
 
     /// Whether joining `names` would put the connection past the channel limit.
-    fn subscribe_would_exceed(&self, slot: usize, names: &[String]) -> bool {
-        let Some(conn) = self.conns.get(slot) else {
+    fn subscribe_would_exceed(&self, slot: ConnSlot, names: &[String]) -> bool {
+        let Some(conn) = self.conns.get(slot.0) else {
             return false;
         };
         let mut new: Vec<&str> = names
@@ -160,6 +160,7 @@ impl Model {
             .filter(|n| {
                 self.channels
                     .get_index_of(*n)
+                    .map(ChannelIdx)
                     .is_none_or(|ch_idx| !conn.channels.contains(&ch_idx))
             })
             .collect();
@@ -208,6 +209,7 @@ impl Model {
                     Direction::Leave => self
                         .channels
                         .get_index_of(name.as_str())
+                        .map(ChannelIdx)
                         .is_some_and(|ch_idx| self.remove_connection(ch_idx, slot, now, fx)),
                 };
                 if done {
