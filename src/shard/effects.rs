@@ -43,7 +43,7 @@ pub(super) struct Io<W> {
     pub dispatching: Option<LocalRef>,
     pub early_reply: Option<Response>,
     pub stats: Arc<ShardStats>,
-    pub me: ShardId,
+    pub shard_id: ShardId,
 }
 
 impl<W> Io<W> {
@@ -170,11 +170,11 @@ pub(super) struct ShardOutbox<'a, W, M> {
 
 impl<W, M> Outbox<M> for ShardOutbox<'_, W, M> {
     fn shard(&self) -> ShardId {
-        self.io.me
+        self.io.shard_id
     }
 
     fn reply(&mut self, req: ReqRef, response: Response) {
-        if req.shard == self.io.me {
+        if req.shard == self.io.shard_id {
             self.io.reply_local(req.local(), response, self.date);
         } else {
             let msg = ShardMsg::Reply {
@@ -186,9 +186,9 @@ impl<W, M> Outbox<M> for ShardOutbox<'_, W, M> {
     }
 
     fn deliver(&mut self, frame: &Bytes, to: &[SockRef]) {
-        let me = self.io.me;
+        let this_shard = self.io.shard_id;
         for s in to {
-            if s.shard == me {
+            if s.shard == this_shard {
                 self.io.deliver_local(s.local(), frame);
             } else if let Some(b) = self.io.batches.get_mut(s.shard.index()) {
                 b.push(s.local());
@@ -209,7 +209,7 @@ impl<W, M> Outbox<M> for ShardOutbox<'_, W, M> {
     }
 
     fn close(&mut self, sock: SockRef, code: CloseCode) {
-        if sock.shard == self.io.me {
+        if sock.shard == self.io.shard_id {
             self.io.close_local(sock.local(), code);
         } else {
             let msg = ShardMsg::Close {

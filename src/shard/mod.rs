@@ -119,7 +119,7 @@ impl<D: Dialect> Shard<D> {
                 dispatching: None,
                 early_reply: None,
                 stats,
-                me: id,
+                shard_id: id,
             },
             links: Links {
                 shared: shared.clone(),
