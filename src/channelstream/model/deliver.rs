@@ -116,6 +116,17 @@ pub(crate) fn flush(fx: &mut dyn Effects, frame: &Bytes, targets: &mut Vec<SockR
 }
 
 impl Model {
+    /// A sink over the whole model, for deliveries that walk no channel.
+    pub(crate) fn sink(&mut self, now_t: MonoTime) -> Sink<'_> {
+        Sink {
+            conns: &mut self.conns,
+            users: &mut self.users,
+            timers: &mut self.timers,
+            targets: &mut self.targets,
+            now: now_t,
+        }
+    }
+
     /// `Channel.add_message`: store (history/frames), then deliver to every connection of every
     /// user in join order, skipping users in the message's `exclude_users` and, when its
     /// `pm_users` is non-empty, users not listed there. Returns the number of connections
@@ -208,13 +219,7 @@ impl Model {
         now_t: MonoTime,
         fx: &mut dyn Effects,
     ) {
-        let mut sink = Sink {
-            conns: &mut self.conns,
-            users: &mut self.users,
-            timers: &mut self.timers,
-            targets: &mut self.targets,
-            now: now_t,
-        };
+        let mut sink = self.sink(now_t);
         for &slot in slots {
             sink.push(slot, Some(&r.item));
         }

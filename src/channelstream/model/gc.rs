@@ -11,7 +11,7 @@
 //! number that invalidates the old one. The hot path never touches either heap.
 
 use super::clock::{MonoTime, CONN_TIMEOUT, GC_EVERY, HEARTBEAT, USER_GC_EVERY, USER_TIMEOUT};
-use super::deliver::{flush, Sink};
+use super::deliver::flush;
 use super::msg::HEARTBEAT_FRAME;
 use super::ops::{internal_error, poll_reply};
 use super::state::{ChannelIdx, ConnSlot, LongPoll, Sock, Timer};
@@ -102,14 +102,7 @@ impl Model {
         if !alive {
             return;
         }
-        let mut sink = Sink {
-            conns: &mut self.conns,
-            users: &mut self.users,
-            timers: &mut self.timers,
-            targets: &mut self.targets,
-            now: now_t,
-        };
-        sink.push(slot, None);
+        self.sink(now_t).push(slot, None);
         let mut next = due.plus(HEARTBEAT);
         if next <= now_t {
             next = now_t.plus(HEARTBEAT);

@@ -32,6 +32,18 @@ impl Model {
         self.conns.get(slot.0).map(|c| c.username.clone())
     }
 
+    /// The name of the user owning the connection in `slot`, with the channel it joins or
+    /// leaves: what `add_connection` and `remove_connection` both start from.
+    fn member_and_channel(
+        &mut self,
+        slot: ConnSlot,
+        ch_idx: ChannelIdx,
+    ) -> Option<(Arc<str>, &mut Channel)> {
+        let username = self.conn_username(slot)?;
+        let (_, ch) = self.channels.get_index_mut(ch_idx.0)?;
+        Some((username, ch))
+    }
+
     /// `Channel.add_connection`: `joined` presence when the user had no connection there.
     pub(crate) fn add_connection(
         &mut self,
@@ -40,10 +52,7 @@ impl Model {
         now: Now,
         fx: &mut dyn Effects,
     ) -> bool {
-        let Some(username) = self.conn_username(slot) else {
-            return false;
-        };
-        let Some((_, ch)) = self.channels.get_index_mut(ch_idx.0) else {
+        let Some((username, ch)) = self.member_and_channel(slot, ch_idx) else {
             return false;
         };
         // setdefault: the joiner's key is in the map (and in presence user lists) already.
@@ -83,10 +92,7 @@ impl Model {
         now: Now,
         fx: &mut dyn Effects,
     ) -> bool {
-        let Some(username) = self.conn_username(slot) else {
-            return false;
-        };
-        let Some((_, ch)) = self.channels.get_index_mut(ch_idx.0) else {
+        let Some((username, ch)) = self.member_and_channel(slot, ch_idx) else {
             return false;
         };
         let mut found = false;
@@ -98,14 +104,15 @@ impl Model {
             }
             empty = list.is_empty();
         }
+        let presence = empty && ch.config.notify_presence;
+        if empty {
+            ch.members.shift_remove(&*username);
+        }
         if let Some(conn) = self.conns.get_mut(slot.0) {
             conn.channels.retain(|c| *c != ch_idx);
         }
-        if empty {
-            ch.members.shift_remove(&*username);
-            if ch.config.notify_presence {
-                self.send_presence(ch_idx, &username, false, now, fx);
-            }
+        if presence {
+            self.send_presence(ch_idx, &username, false, now, fx);
         }
         found
     }
