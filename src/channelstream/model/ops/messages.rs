@@ -3,7 +3,7 @@
 //! history and frames, or a user's PM frames), and handing the event to the fan-out.
 
 use super::{Model, Now};
-use crate::channelstream::api::types::{DeleteCmd, EditCmd, MessageCmd};
+use crate::channelstream::api::types::{DeleteCmd, Delivery, EditCmd, MessageCmd};
 use crate::channelstream::model::msg::{FieldValue, Msg};
 use crate::channelstream::model::state::ChannelIdx;
 use crate::channelstream::model::Effects;
@@ -12,19 +12,15 @@ use uuid::Uuid;
 
 /// A message dict begun with the delivery keys, in `MessageBody` order: `pm_users`,
 /// `exclude_users`, `channel`, `no_history`, `uuid`. Every stored message and event starts so.
-fn addressed(
-    capacity: usize,
-    pm_users: Vec<String>,
-    exclude_users: Vec<String>,
-    channel: Option<String>,
-    no_history: bool,
-    uuid: Uuid,
-) -> Msg {
+fn addressed(capacity: usize, d: Delivery, uuid: Uuid) -> Msg {
     let mut msg = Msg::with_capacity(capacity);
-    msg.push("pm_users", FieldValue::List(pm_users))
-        .push("exclude_users", FieldValue::List(exclude_users))
-        .push("channel", channel.map_or(FieldValue::Null, FieldValue::Str))
-        .push("no_history", FieldValue::Bool(no_history))
+    msg.push("pm_users", FieldValue::List(d.pm_users))
+        .push("exclude_users", FieldValue::List(d.exclude_users))
+        .push(
+            "channel",
+            d.channel.map_or(FieldValue::Null, FieldValue::Str),
+        )
+        .push("no_history", FieldValue::Bool(d.no_history))
         .push("uuid", FieldValue::Uuid(uuid));
     msg
 }
@@ -33,14 +29,7 @@ fn addressed(
 /// `MessageBody` loading followed by `catchup` and `type`. It keeps the delivery keys: history
 /// entries show them (quirk 6) and catch-up filters on them; sockets never see them.
 fn message_msg(m: MessageCmd) -> Msg {
-    let mut msg = addressed(
-        11,
-        m.pm_users,
-        m.exclude_users,
-        m.channel,
-        m.no_history,
-        m.uuid,
-    );
+    let mut msg = addressed(11, m.delivery, m.uuid);
     msg.push("timestamp", FieldValue::Time(m.timestamp))
         .push("user", FieldValue::Str(m.user));
     // An absent `message` stays absent everywhere, including on the wire.
@@ -73,14 +62,7 @@ fn edited_fields(e: &EditCmd) -> impl Iterator<Item = (&'static str, FieldValue)
 /// keys the PATCH carried appear, and there is no `catchup` key (quirk 12) until catch-up
 /// appends one.
 fn edit_msg(e: &EditCmd) -> Msg {
-    let mut msg = addressed(
-        10,
-        e.pm_users.clone(),
-        e.exclude_users.clone(),
-        e.channel.clone(),
-        e.no_history,
-        e.uuid,
-    );
+    let mut msg = addressed(10, e.delivery.clone(), e.uuid);
     for (key, value) in edited_fields(e) {
         msg.push(key, value);
     }
@@ -102,14 +84,7 @@ fn apply_edit(target: &mut Msg, e: &EditCmd) {
 
 /// The `message:delete` event: the delivery keys and `type`.
 fn delete_msg(d: &DeleteCmd) -> Msg {
-    let mut msg = addressed(
-        6,
-        d.pm_users.clone(),
-        d.exclude_users.clone(),
-        d.channel.clone(),
-        d.no_history,
-        d.uuid,
-    );
+    let mut msg = addressed(6, d.delivery.clone(), d.uuid);
     msg.push("type", FieldValue::Static("message:delete"));
     msg
 }
@@ -124,7 +99,7 @@ impl Model {
     pub fn messages(&mut self, msgs: Vec<MessageCmd>, now: Now, fx: &mut dyn Effects) {
         for m in msgs {
             self.stats.total_unique_messages += 1;
-            let channel = target_channel(&m.channel).map(str::to_owned);
+            let channel = target_channel(&m.delivery.channel).map(str::to_owned);
             let msg = message_msg(m);
             let sent = match channel {
                 Some(name) => match self.channels.get_index_of(name.as_str()).map(ChannelIdx) {
@@ -147,7 +122,7 @@ impl Model {
     pub fn edits(&mut self, edits: Vec<EditCmd>, now: Now, fx: &mut dyn Effects) {
         for e in edits {
             let event = edit_msg(&e);
-            if let Some(name) = target_channel(&e.channel) {
+            if let Some(name) = target_channel(&e.delivery.channel) {
                 let Some(ch_idx) = self.channels.get_index_of(name).map(ChannelIdx) else {
                     continue;
                 };
@@ -175,7 +150,7 @@ impl Model {
                 }
                 self.channel_publish(ch_idx, event, now, fx);
             } else {
-                for name in &e.pm_users {
+                for name in &e.delivery.pm_users {
                     let Some(user) = self.users.get_mut(name.as_str()) else {
                         continue;
                     };
@@ -196,7 +171,7 @@ impl Model {
     pub fn deletes(&mut self, deletes: Vec<DeleteCmd>, now: Now, fx: &mut dyn Effects) {
         for d in deletes {
             let event = delete_msg(&d);
-            if let Some(name) = target_channel(&d.channel) {
+            if let Some(name) = target_channel(&d.delivery.channel) {
                 let Some(ch_idx) = self.channels.get_index_of(name).map(ChannelIdx) else {
                     continue;
                 };
@@ -221,7 +196,7 @@ impl Model {
                 }
                 self.channel_publish(ch_idx, event, now, fx);
             } else {
-                for name in &d.pm_users {
+                for name in &d.delivery.pm_users {
                     let Some(user) = self.users.get_mut(name.as_str()) else {
                         continue;
                     };
