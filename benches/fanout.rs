@@ -66,10 +66,8 @@ fn message(now: Now) -> MessageCmd {
     };
     MessageCmd {
         delivery: Delivery {
-            pm_users: Vec::new(),
-            exclude_users: Vec::new(),
             channel: Some("room".to_owned()),
-            no_history: false,
+            ..Delivery::default()
         },
         uuid: Uuid::new_v4(),
         timestamp: Timestamp::from_utc(now.wall),

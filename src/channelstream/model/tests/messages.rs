@@ -242,10 +242,8 @@ fn edit_and_delete_events_and_stored_copies() {
     let edited = Timestamp::from_utc(w.time.at(20).wall);
     let e = EditCmd {
         delivery: Delivery {
-            pm_users: vec![],
-            exclude_users: vec![],
             channel: Some("room".into()),
-            no_history: false,
+            ..Delivery::default()
         },
         uuid,
         timestamp: None,
@@ -271,9 +269,8 @@ fn edit_and_delete_events_and_stored_copies() {
     let pe = EditCmd {
         delivery: Delivery {
             pm_users: strings(&["alice"]),
-            exclude_users: vec![],
             channel: None,
-            no_history: false,
+            ..Delivery::default()
         },
         uuid: pm_uuid,
         timestamp: Some(Timestamp::from_utc(
@@ -296,9 +293,8 @@ fn edit_and_delete_events_and_stored_copies() {
     let del = |channel: Option<&str>, pm: &[&str], uuid| DeleteCmd {
         delivery: Delivery {
             pm_users: strings(pm),
-            exclude_users: vec![],
             channel: channel.map(str::to_owned),
-            no_history: false,
+            ..Delivery::default()
         },
         uuid,
     };
@@ -334,10 +330,8 @@ fn edit_adding_a_message_key_appends_it_after_type() {
     w.send(1, vec![m]);
     let e = EditCmd {
         delivery: Delivery {
-            pm_users: vec![],
-            exclude_users: vec![],
             channel: Some("room".into()),
-            no_history: false,
+            ..Delivery::default()
         },
         uuid,
         timestamp: None,

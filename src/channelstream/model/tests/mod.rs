@@ -145,10 +145,8 @@ fn connect_cmd(user: &str, channels: &[&str]) -> ConnectCmd {
 fn msg_cmd(user: &str, channel: Option<&str>, text: &str) -> MessageCmd {
     MessageCmd {
         delivery: Delivery {
-            pm_users: Vec::new(),
-            exclude_users: Vec::new(),
             channel: channel.map(str::to_owned),
-            no_history: false,
+            ..Delivery::default()
         },
         uuid: Uuid::new_v4(),
         timestamp: Timestamp::from_utc(Utc.with_ymd_and_hms(2026, 11, 22, 14, 0, 0).unwrap()),
