@@ -6,7 +6,9 @@
 use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use herald::channelstream::api::types::{ConnectCmd, InfoResolution, MessageCmd, Timestamp};
+use herald::channelstream::api::types::{
+    ConnectCmd, Delivery, InfoResolution, MessageCmd, Timestamp,
+};
 use herald::channelstream::model::{Command, Effects, Model, Now, Reply, ReqRef, SockRef};
 use serde_json::{json, Map, Value};
 use std::time::Instant;
@@ -63,10 +65,10 @@ fn message(now: Now) -> MessageCmd {
         _ => Map::new(),
     };
     MessageCmd {
-        pm_users: Vec::new(),
-        exclude_users: Vec::new(),
-        channel: Some("room".to_owned()),
-        no_history: false,
+        delivery: Delivery {
+            channel: Some("room".to_owned()),
+            ..Delivery::default()
+        },
         uuid: Uuid::new_v4(),
         timestamp: Timestamp::from_utc(now.wall),
         user: "system".to_owned(),

@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use herald::proto::http::{
-    decode_chunked, parse_head, parse_request, write_response, Limits, RequestStatus,
+    decode_chunked, parse_head, parse_request, write_response, ParseLimits, RequestStatus,
 };
 
 /// A browser's websocket upgrade (Firefox-like, trimmed to the usual ~300 bytes).
@@ -29,7 +29,7 @@ Content-Type: application/json\r\n\
 Content-Length: 187\r\n\r\n";
 
 fn bench_parse_head(c: &mut Criterion) {
-    let limits = Limits::default();
+    let limits = ParseLimits::default();
     let mut group = c.benchmark_group("parse_head");
     for (name, buf) in [("ws_upgrade", WS_GET), ("signed_post", POST_HEAD)] {
         group.throughput(Throughput::Bytes(buf.len() as u64));
@@ -66,7 +66,7 @@ fn bench_decode_chunked(c: &mut Criterion) {
 }
 
 fn bench_parse_request(c: &mut Criterion) {
-    let limits = Limits::default();
+    let limits = ParseLimits::default();
     // The signed POST with its 187-byte JSON body (zero-copy), and the same body chunked.
     let body: Vec<u8> = std::iter::repeat_n(b'j', 187).collect();
     let mut with_length = POST_HEAD.to_vec();

@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
     }
     check(schema::messages(&v), |ms| {
         for m in ms {
-            assert!(m.channel.is_some() || !m.pm_users.is_empty());
+            assert!(m.delivery.channel.is_some() || !m.delivery.pm_users.is_empty());
             render(&schema::message_echo(m));
         }
     });

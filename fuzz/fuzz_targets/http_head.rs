@@ -1,16 +1,16 @@
 //! parse_head must never panic; a parsed head must stay inside the input.
 #![no_main]
-use herald::proto::http::{parse_head, BodyKind, Limits};
+use herald::proto::http::{parse_head, BodyKind, ParseLimits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     // Small limits too, so the 431/413 paths are reached with short inputs.
-    let small = Limits {
+    let small = ParseLimits {
         max_head: 256,
         max_headers: 4,
         max_body: 64,
     };
-    for limits in [Limits::default(), small] {
+    for limits in [ParseLimits::default(), small] {
         let Ok(Some((head, consumed))) = parse_head(data, &limits) else {
             continue;
         };

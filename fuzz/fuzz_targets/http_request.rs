@@ -4,7 +4,7 @@
 //! Input layout: byte 0 picks the limits and `continue_sent`, the rest is the client's bytes.
 #![no_main]
 use herald::proto::http::{
-    decode_chunked, parse_head, parse_request, Body, BodyKind, Limits, RequestStatus,
+    decode_chunked, parse_head, parse_request, Body, BodyKind, ParseLimits, RequestStatus,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -15,13 +15,13 @@ fuzz_target!(|data: &[u8]| {
     let continue_sent = knobs & 1 != 0;
     // Small limits too, so the 431/413 paths are reached with short inputs.
     let limits = if knobs & 2 != 0 {
-        Limits {
+        ParseLimits {
             max_head: 256,
             max_headers: 4,
             max_body: usize::from(knobs >> 2) * 4,
         }
     } else {
-        Limits::default()
+        ParseLimits::default()
     };
     let got = parse_request(input, &limits, continue_sent);
     let head = parse_head(input, &limits);

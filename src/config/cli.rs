@@ -47,7 +47,7 @@ Write a starter ini file with:  herald make-config -o herald.ini";
 )]
 pub(super) struct Cli {
     #[command(subcommand)]
-    pub(super) command: Option<Command>,
+    pub(super) command: Option<CliCommand>,
 
     /// Print the version and exit
     #[arg(short = 'v', long = "version", action = ArgAction::SetTrue)]
@@ -205,7 +205,7 @@ pub(super) struct LimitFlags {
 }
 
 #[derive(Subcommand, Debug)]
-pub(super) enum Command {
+pub(super) enum CliCommand {
     /// Write a Channelstream ini file (as `channelstream_utils make_config`)
     #[command(
         name = "make-config",

@@ -1,7 +1,7 @@
 //! Loading the configuration: the command line, then defaults, then the ini file *or* the
 //! `CHANNELSTREAM_*` variables, then the flags (see the parent module docs for the order).
 
-use super::cli::{apply_flags, Cli, Command};
+use super::cli::{apply_flags, Cli, CliCommand};
 use super::ini::{parse_ini, IniError};
 use super::make_config::{render_make_config, MakeConfigVars};
 use super::values::{
@@ -98,7 +98,7 @@ pub fn load(
     if cli.version {
         return Ok(Action::Version(version_line()));
     }
-    if let Some(Command::MakeConfig { output, json }) = cli.command {
+    if let Some(CliCommand::MakeConfig { output, json }) = cli.command {
         // Like Python's `if args.json:`, an empty -j falls back to the environment.
         let vars = match json.as_deref() {
             Some(j) if !j.is_empty() => MakeConfigVars::from_json(j)?,

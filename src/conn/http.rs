@@ -83,7 +83,7 @@ impl<S: Socket, W> Conn<S, W> {
     /// Take the next complete request out of the read buffer, if there is one to run now.
     pub fn next_request(
         &mut self,
-        limits: &http::Limits,
+        limits: &http::ParseLimits,
         max_queued: usize,
         date: &[u8],
     ) -> HttpStep {

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::dialect::{HeaderValue, Response, WsRole};
-use crate::proto::http::Limits;
+use crate::proto::http::ParseLimits;
 use bytes::Bytes;
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -68,7 +68,7 @@ impl Socket for MemSocket {
 type TestConn = Conn<MemSocket, u8>;
 
 const DATE: &[u8] = b"Sun, 06 Dec 2026 21:00:00 GMT";
-const LIMITS: Limits = Limits {
+const LIMITS: ParseLimits = ParseLimits {
     max_head: 8192,
     max_headers: 64,
     max_body: 1 << 20,

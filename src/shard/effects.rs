@@ -43,7 +43,7 @@ pub(super) struct ConnTable<W> {
     pub dispatching: Option<LocalRef>,
     pub early_reply: Option<Response>,
     pub stats: Arc<ShardStats>,
-    pub me: ShardId,
+    pub shard_id: ShardId,
 }
 
 impl<W> ConnTable<W> {
@@ -170,11 +170,11 @@ pub(super) struct ShardOutbox<'a, W, M> {
 
 impl<W, M> Outbox<M> for ShardOutbox<'_, W, M> {
     fn shard(&self) -> ShardId {
-        self.table.me
+        self.table.shard_id
     }
 
     fn reply(&mut self, req: ReqRef, response: Response) {
-        if req.shard == self.table.me {
+        if req.shard == self.table.shard_id {
             self.table.reply_local(req.local(), response, self.date);
         } else {
             let msg = ShardMsg::Reply {
@@ -186,9 +186,9 @@ impl<W, M> Outbox<M> for ShardOutbox<'_, W, M> {
     }
 
     fn deliver(&mut self, frame: &Bytes, to: &[SockRef]) {
-        let me = self.table.me;
+        let this_shard = self.table.shard_id;
         for s in to {
-            if s.shard == me {
+            if s.shard == this_shard {
                 self.table.deliver_local(s.local(), frame);
             } else if let Some(b) = self.table.batches.get_mut(s.shard.index()) {
                 b.push(s.local());
@@ -209,7 +209,7 @@ impl<W, M> Outbox<M> for ShardOutbox<'_, W, M> {
     }
 
     fn close(&mut self, sock: SockRef, code: CloseCode) {
-        if sock.shard == self.table.me {
+        if sock.shard == self.table.shard_id {
             self.table.close_local(sock.local(), code);
         } else {
             let msg = ShardMsg::Close {

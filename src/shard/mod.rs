@@ -119,7 +119,7 @@ impl<D: Dialect> Shard<D> {
                 dispatching: None,
                 early_reply: None,
                 stats,
-                me: id,
+                shard_id: id,
             },
             links: Links {
                 shared: shared.clone(),
@@ -286,7 +286,7 @@ impl<D: Dialect> Shard<D> {
 
     fn process_http(&mut self, key: usize) {
         let lim = &self.shared.cfg.limits;
-        let limits = http::Limits {
+        let limits = http::ParseLimits {
             max_head: lim.max_head_bytes,
             max_headers: lim.max_headers,
             max_body: lim.max_body_bytes,

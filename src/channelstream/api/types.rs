@@ -184,17 +184,24 @@ pub struct UserStateCmd {
     pub state_public_keys: Option<Vec<String>>,
 }
 
-/// One item of `POST /message`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MessageCmd {
-    /// Users who get the message privately; empty means no private delivery.
+/// The `PayloadDeliveryInfo` fields every `/message` item (post, edit, delete) carries.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Delivery {
+    /// Users who get the item privately; empty means no private delivery.
     pub pm_users: Vec<String>,
     /// Users never delivered to, even when subscribed to the channel.
     pub exclude_users: Vec<String>,
-    /// Target channel; `None` for a private-only message.
+    /// Target channel; `None` for a private-only item.
     pub channel: Option<String>,
     /// Do not store the message in the channel history.
     pub no_history: bool,
+}
+
+/// One item of `POST /message`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MessageCmd {
+    /// Who gets the message: the channel, private recipients, exclusions.
+    pub delivery: Delivery,
     /// The message id; client-given or a fresh uuid4 made by validation.
     pub uuid: Uuid,
     /// When the message was sent; defaults to server time.
@@ -208,14 +215,10 @@ pub struct MessageCmd {
 /// One item of `PATCH /message`. Optional fields are output only when given.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EditCmd {
-    /// Users who get the edit privately.
-    pub pm_users: Vec<String>,
-    /// Users the edit is never delivered to.
-    pub exclude_users: Vec<String>,
-    /// Channel of the edited message; `None` for a private message.
-    pub channel: Option<String>,
-    /// Echoed in the `message:edit` event; the stored message is edited either way.
-    pub no_history: bool,
+    /// Who gets the `message:edit` event; `channel` also names where the original is
+    /// (`None`: a private message). `no_history` is only echoed: the stored message is
+    /// edited either way.
+    pub delivery: Delivery,
     /// Id of the message to edit.
     pub uuid: Uuid,
     /// Replacement send time, when given.
@@ -231,14 +234,10 @@ pub struct EditCmd {
 /// One item of `DELETE /message`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeleteCmd {
-    /// Users who get the deletion notice privately.
-    pub pm_users: Vec<String>,
-    /// Users the deletion notice is never delivered to.
-    pub exclude_users: Vec<String>,
-    /// Channel of the deleted message; `None` for a private message.
-    pub channel: Option<String>,
-    /// Echoed in the `message:delete` event; the stored message is dropped either way.
-    pub no_history: bool,
+    /// Who gets the `message:delete` event; `channel` also names where the original is
+    /// (`None`: a private message). `no_history` is only echoed: the stored message is
+    /// dropped either way.
+    pub delivery: Delivery,
     /// Id of the message to delete.
     pub uuid: Uuid,
 }

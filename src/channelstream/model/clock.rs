@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 
 /// A point on the model's monotonic line, in microseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub(crate) struct T(pub(crate) i64);
+pub(crate) struct MonoTime(pub(crate) i64);
 
-impl T {
-    pub(crate) fn plus(self, micros: i64) -> T {
-        T(self.0.saturating_add(micros))
+impl MonoTime {
+    pub(crate) fn plus(self, micros: i64) -> MonoTime {
+        MonoTime(self.0.saturating_add(micros))
     }
-    pub(crate) fn minus(self, micros: i64) -> T {
-        T(self.0.saturating_sub(micros))
+    pub(crate) fn minus(self, micros: i64) -> MonoTime {
+        MonoTime(self.0.saturating_sub(micros))
     }
 }
 
@@ -44,23 +44,23 @@ pub(crate) const CHANNEL_FRAMES: usize = 100;
 /// User private-message frames kept (`user.py`).
 pub(crate) const USER_FRAMES: usize = 50;
 
-/// Maps `Instant`s to `T` and back. The origin is fixed by the first call to `at`.
+/// Maps `Instant`s to `MonoTime` and back. The origin is fixed by the first call to `at`.
 #[derive(Debug, Default)]
 pub(crate) struct Clock {
     origin: Option<Instant>,
 }
 
 impl Clock {
-    pub(crate) fn at(&mut self, mono: Instant) -> T {
+    pub(crate) fn at(&mut self, mono: Instant) -> MonoTime {
         let origin = *self.origin.get_or_insert(mono);
         let d = mono.saturating_duration_since(origin);
-        T(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        MonoTime(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
     }
 
     /// The `Instant` of a point, for `next_deadline`. Points before the origin map to it.
-    pub(crate) fn instant(&self, t: T) -> Option<Instant> {
+    pub(crate) fn instant(&self, at: MonoTime) -> Option<Instant> {
         let origin = self.origin?;
-        let micros = u64::try_from(t.0.max(0)).unwrap_or(0);
+        let micros = u64::try_from(at.0.max(0)).unwrap_or(0);
         origin.checked_add(Duration::from_micros(micros))
     }
 }

@@ -5,9 +5,9 @@
 //! the shared item `Bytes` pushed into its parked poll (long poll), or drops it (nothing
 //! attached), and the frame goes out in a single `Effects::deliver` call.
 
-use super::clock::{T, USER_FRAMES};
-use super::msg::{render, Msg, Rendered, F};
-use super::state::{mark_for_gc, Conn, Lp, Sock, Timers, User};
+use super::clock::{MonoTime, USER_FRAMES};
+use super::msg::{render, FieldValue, Msg, Rendered};
+use super::state::{mark_for_gc, ChannelIdx, ConnRecord, ConnSlot, LongPoll, Sock, Timers, User};
 use super::{Effects, Model, Now, SockRef};
 use crate::channelstream::api::types::Timestamp;
 use bytes::Bytes;
@@ -50,7 +50,11 @@ impl<'a> Names<'a> {
 /// Mark the connection's user active (`server_state.users[conn.username].mark_activity()`),
 /// through the cached slot, falling back to the name when users were collected or re-created.
 /// False when the user is gone (Python raises KeyError there).
-pub(crate) fn touch_user(users: &mut IndexMap<Arc<str>, User>, conn: &mut Conn, now: T) -> bool {
+pub(crate) fn touch_user(
+    users: &mut IndexMap<Arc<str>, User>,
+    conn: &mut ConnRecord,
+    now: MonoTime,
+) -> bool {
     if let Some((_, u)) = users.get_index_mut(conn.user_slot) {
         if u.epoch == conn.user_epoch {
             u.last_active = now;
@@ -70,17 +74,17 @@ pub(crate) fn touch_user(users: &mut IndexMap<Arc<str>, User>, conn: &mut Conn, 
 
 /// The parts of the model one delivery touches, borrowed apart from the channel being walked.
 pub(crate) struct Sink<'a> {
-    pub(crate) conns: &'a mut Slab<Conn>,
+    pub(crate) conns: &'a mut Slab<ConnRecord>,
     pub(crate) users: &'a mut IndexMap<Arc<str>, User>,
     pub(crate) timers: &'a mut Timers,
     pub(crate) targets: &'a mut Vec<SockRef>,
-    pub(crate) now: T,
+    pub(crate) now: MonoTime,
 }
 
 impl Sink<'_> {
     /// `Connection.add_message`: `None` is the heartbeat `[]`.
-    pub(crate) fn push(&mut self, slot: usize, item: Option<&Bytes>) {
-        let Some(conn) = self.conns.get_mut(slot) else {
+    pub(crate) fn push(&mut self, slot: ConnSlot, item: Option<&Bytes>) {
+        let Some(conn) = self.conns.get_mut(slot.0) else {
             return;
         };
         // A socket takes precedence over a queue, as in Python; a socket known to be closed
@@ -95,7 +99,7 @@ impl Sink<'_> {
             }
             Sock::Closed => mark_for_gc(slot, conn, self.timers),
             Sock::None => {
-                if let Lp::Polling(p) = &mut conn.lp {
+                if let LongPoll::Polling(p) = &mut conn.lp {
                     p.push(item, self.now, slot, conn.gen, self.timers);
                 }
             }
@@ -112,18 +116,29 @@ pub(crate) fn flush(fx: &mut dyn Effects, frame: &Bytes, targets: &mut Vec<SockR
 }
 
 impl Model {
+    /// A sink over the whole model, for deliveries that walk no channel.
+    pub(crate) fn sink(&mut self, now_t: MonoTime) -> Sink<'_> {
+        Sink {
+            conns: &mut self.conns,
+            users: &mut self.users,
+            timers: &mut self.timers,
+            targets: &mut self.targets,
+            now: now_t,
+        }
+    }
+
     /// `Channel.add_message`: store (history/frames), then deliver to every connection of every
     /// user in join order, skipping users in the message's `exclude_users` and, when its
     /// `pm_users` is non-empty, users not listed there. Returns the number of connections
     /// handed the message (`total_messages`).
     pub(crate) fn channel_publish(
         &mut self,
-        ci: usize,
+        ch_idx: ChannelIdx,
         msg: Msg,
         now: Now,
         fx: &mut dyn Effects,
     ) -> u64 {
-        let t = self.t(now);
+        let now_t = self.clock_at(now);
         let Model {
             channels,
             conns,
@@ -133,7 +148,7 @@ impl Model {
             buf,
             ..
         } = self;
-        let Some((_, ch)) = channels.get_index_mut(ci) else {
+        let Some((_, ch)) = channels.get_index_mut(ch_idx.0) else {
             return 0;
         };
         ch.last_active = Timestamp::from_utc(now.wall);
@@ -147,7 +162,7 @@ impl Model {
                 users,
                 timers,
                 targets,
-                now: t,
+                now: now_t,
             };
             let filtered = !pm.is_empty() || !ex.is_empty();
             for (user, slots) in &ch.members {
@@ -161,7 +176,7 @@ impl Model {
             }
             flush(fx, &r.frame, targets);
         }
-        ch.store_msg(msg, t);
+        ch.store_msg(msg, now_t);
         sent
     }
 
@@ -174,22 +189,22 @@ impl Model {
         now: Now,
         fx: &mut dyn Effects,
     ) -> u64 {
-        let t = self.t(now);
+        let now_t = self.clock_at(now);
         let Some(user) = self.users.get_mut(username) else {
             return 0;
         };
         let copy = msg.without_delivery_keys();
         let rendered = (!user.conns.is_empty()).then(|| render(&copy, false, &mut self.buf));
-        user.add_frame(t, copy);
+        user.add_frame(now_t, copy);
         debug_assert!(user.frames.len() <= USER_FRAMES);
-        user.last_active = t;
+        user.last_active = now_t;
         // Delivery marks users active, so it needs `users` mutably: walk a copy of the
         // (short) list of the user's connections, kept in a reused scratch vector.
         let mut slots = std::mem::take(&mut self.slots);
         slots.clear();
         slots.extend_from_slice(&user.conns);
         if let Some(r) = rendered {
-            self.deliver_to(&slots, &r, t, fx);
+            self.deliver_to(&slots, &r, now_t, fx);
         }
         let sent = slots.len() as u64;
         self.slots = slots;
@@ -197,14 +212,14 @@ impl Model {
     }
 
     /// Deliver one rendered message to some connection slots.
-    pub(crate) fn deliver_to(&mut self, slots: &[usize], r: &Rendered, t: T, fx: &mut dyn Effects) {
-        let mut sink = Sink {
-            conns: &mut self.conns,
-            users: &mut self.users,
-            timers: &mut self.timers,
-            targets: &mut self.targets,
-            now: t,
-        };
+    pub(crate) fn deliver_to(
+        &mut self,
+        slots: &[ConnSlot],
+        r: &Rendered,
+        now_t: MonoTime,
+        fx: &mut dyn Effects,
+    ) {
+        let mut sink = self.sink(now_t);
         for &slot in slots {
             sink.push(slot, Some(&r.item));
         }
@@ -214,21 +229,25 @@ impl Model {
     /// `Connection.get_catchup_messages`: frames of the connection's channels (sorted by name)
     /// newer than or equal to `last_active` and meant for this user, then the user's private
     /// frames strictly newer; each rendered with `catchup: true`.
-    pub(crate) fn catchup(&mut self, slot: usize) -> Vec<Rendered> {
-        let Some(conn) = self.conns.get(slot) else {
+    pub(crate) fn catchup(&mut self, slot: ConnSlot) -> Vec<Rendered> {
+        let Some(conn) = self.conns.get(slot.0) else {
             return Vec::new();
         };
         let t0 = conn.last_active;
         let name: &str = &conn.username;
-        let mut chans: Vec<(&str, usize)> = conn
+        let mut chans: Vec<(&str, ChannelIdx)> = conn
             .channels
             .iter()
-            .filter_map(|&ci| self.channels.get_index(ci).map(|(n, _)| (n.as_str(), ci)))
+            .filter_map(|&ch_idx| {
+                self.channels
+                    .get_index(ch_idx.0)
+                    .map(|(n, _)| (n.as_str(), ch_idx))
+            })
             .collect();
         chans.sort_unstable();
         let mut out = Vec::new();
-        for (_, ci) in chans {
-            let Some((_, ch)) = self.channels.get_index(ci) else {
+        for (_, ch_idx) in chans {
+            let Some((_, ch)) = self.channels.get_index(ch_idx.0) else {
                 continue;
             };
             // Channel frames at or after `t0` (Python skips `t < newer_than`) ...
@@ -262,24 +281,24 @@ impl Model {
 
     /// `deliver_catchup_messages`: compute everything first, then send one item at a time
     /// (a websocket gets one frame per message).
-    pub(crate) fn deliver_catchup(&mut self, slot: usize, now: Now, fx: &mut dyn Effects) {
+    pub(crate) fn deliver_catchup(&mut self, slot: ConnSlot, now: Now, fx: &mut dyn Effects) {
         let msgs = self.catchup(slot);
-        let t = self.t(now);
+        let now_t = self.clock_at(now);
         for r in &msgs {
-            self.deliver_to(&[slot], r, t, fx);
+            self.deliver_to(&[slot], r, now_t, fx);
         }
     }
 
     /// `Channel.send_notify_presence_info`: `joined` / `parted` to everyone else in the channel.
     pub(crate) fn send_presence(
         &mut self,
-        ci: usize,
+        ch_idx: ChannelIdx,
         username: &Arc<str>,
         joined: bool,
         now: Now,
         fx: &mut dyn Effects,
     ) {
-        let Some((name, ch)) = self.channels.get_index(ci) else {
+        let Some((name, ch)) = self.channels.get_index(ch_idx.0) else {
             return;
         };
         // The list is built from the member keys at this moment: it includes a joiner
@@ -309,32 +328,35 @@ impl Model {
         };
         let wall = Timestamp::from_utc(now.wall);
         let mut msg = Msg::with_capacity(12);
-        msg.push("uuid", F::Uuid(Uuid::new_v4()))
-            .push("type", F::Static("presence"))
-            .push("no_history", F::Bool(false))
-            .push("pm_users", F::List(Vec::new()))
-            .push("exclude_users", F::List(vec![username.to_string()]))
-            .push("user", F::Str(username.to_string()))
-            .push("users", F::Json(Value::Array(users)))
-            .push("timestamp", F::Time(wall))
-            .push("channel", F::Str(name.clone()))
-            .push("message", F::Json(json!({ "action": action })))
-            .push("state", F::Json(state))
-            .push("catchup", F::Bool(false));
-        self.channel_publish(ci, msg, now, fx);
+        msg.push("uuid", FieldValue::Uuid(Uuid::new_v4()))
+            .push("type", FieldValue::Static("presence"))
+            .push("no_history", FieldValue::Bool(false))
+            .push("pm_users", FieldValue::List(Vec::new()))
+            .push(
+                "exclude_users",
+                FieldValue::List(vec![username.to_string()]),
+            )
+            .push("user", FieldValue::Str(username.to_string()))
+            .push("users", FieldValue::Json(Value::Array(users)))
+            .push("timestamp", FieldValue::Time(wall))
+            .push("channel", FieldValue::Str(name.clone()))
+            .push("message", FieldValue::Json(json!({ "action": action })))
+            .push("state", FieldValue::Json(state))
+            .push("catchup", FieldValue::Bool(false));
+        self.channel_publish(ch_idx, msg, now, fx);
     }
 
     /// `Channel.send_user_state`: to everyone in the channel, the user included; `changed`
     /// keeps only keys that are currently public (possibly none).
     pub(crate) fn send_user_state(
         &mut self,
-        ci: usize,
+        ch_idx: ChannelIdx,
         username: &str,
         changed: &[(String, Value)],
         now: Now,
         fx: &mut dyn Effects,
     ) {
-        let Some((name, _)) = self.channels.get_index(ci) else {
+        let Some((name, _)) = self.channels.get_index(ch_idx.0) else {
             return;
         };
         let public = self
@@ -348,19 +370,21 @@ impl Model {
             .map(|(k, v)| json!({"key": k, "value": v}))
             .collect();
         let mut msg = Msg::with_capacity(10);
-        msg.push("uuid", F::Uuid(Uuid::new_v4()))
-            .push("type", F::Static("user_state_change"))
-            .push("no_history", F::Bool(false))
-            .push("pm_users", F::List(Vec::new()))
-            .push("exclude_users", F::List(Vec::new()))
-            .push("user", F::Str(username.to_owned()))
-            .push("timestamp", F::Time(Timestamp::from_utc(now.wall)))
-            .push("catchup", F::Bool(false))
-            .push("channel", F::Str(name.clone()))
+        msg.push("uuid", FieldValue::Uuid(Uuid::new_v4()))
+            .push("type", FieldValue::Static("user_state_change"))
+            .push("no_history", FieldValue::Bool(false))
+            .push("pm_users", FieldValue::List(Vec::new()))
+            .push("exclude_users", FieldValue::List(Vec::new()))
+            .push("user", FieldValue::Str(username.to_owned()))
+            .push("timestamp", FieldValue::Time(Timestamp::from_utc(now.wall)))
+            .push("catchup", FieldValue::Bool(false))
+            .push("channel", FieldValue::Str(name.clone()))
             .push(
                 "message",
-                F::Json(json!({"state": Value::Object(public), "changed": public_changed})),
+                FieldValue::Json(
+                    json!({"state": Value::Object(public), "changed": public_changed}),
+                ),
             );
-        self.channel_publish(ci, msg, now, fx);
+        self.channel_publish(ch_idx, msg, now, fx);
     }
 }

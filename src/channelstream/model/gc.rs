@@ -10,11 +10,11 @@
 //! active. `mark_for_gc` (the one backwards move) queues a fresh entry and bumps a sequence
 //! number that invalidates the old one. The hot path never touches either heap.
 
-use super::clock::{CONN_TIMEOUT, GC_EVERY, HEARTBEAT, T, USER_GC_EVERY, USER_TIMEOUT};
-use super::deliver::{flush, Sink};
+use super::clock::{MonoTime, CONN_TIMEOUT, GC_EVERY, HEARTBEAT, USER_GC_EVERY, USER_TIMEOUT};
+use super::deliver::flush;
 use super::msg::HEARTBEAT_FRAME;
 use super::ops::{internal_error, poll_reply};
-use super::state::{Lp, Sock, Timer};
+use super::state::{ChannelIdx, ConnSlot, LongPoll, Sock, Timer};
 use super::{CloseCode, Effects, Model, Now};
 use bytes::Bytes;
 use std::cmp::Reverse;
@@ -27,37 +27,37 @@ use std::time::Instant;
 /// keep that behaviour for compatibility; flip this to collect such connections too.
 const COLLECT_CHANNELLESS: bool = false;
 
-/// The first point of a grid (`next`, `next + step`, ...) strictly after `t`.
-fn grid_after(next: T, step: i64, t: T) -> T {
-    if next > t {
+/// The first point of a grid (`next`, `next + step`, ...) strictly after `after`.
+fn grid_after(next: MonoTime, step: i64, after: MonoTime) -> MonoTime {
+    if next > after {
         return next;
     }
-    let behind = t.0.saturating_sub(next.0);
+    let behind = after.0.saturating_sub(next.0);
     next.plus((behind / step).saturating_add(1).saturating_mul(step))
 }
 
 impl Model {
     /// Run due timers: heartbeats, long-poll completion, connection GC, user GC.
     pub fn tick(&mut self, now: Now, fx: &mut dyn Effects) {
-        let t = self.t(now);
-        self.run_timers(t, fx);
+        let now_t = self.clock_at(now);
+        self.run_timers(now_t, fx);
         if let Some(next) = self.timers.gc_next {
-            if t >= next {
-                self.gc_conns(t, now, fx);
-                self.timers.gc_next = Some(grid_after(next, GC_EVERY, t));
+            if now_t >= next {
+                self.gc_conns(now_t, now, fx);
+                self.timers.gc_next = Some(grid_after(next, GC_EVERY, now_t));
             }
         }
         if let Some(next) = self.timers.user_gc_next {
-            if t >= next {
-                self.gc_users(t);
-                self.timers.user_gc_next = Some(grid_after(next, USER_GC_EVERY, t));
+            if now_t >= next {
+                self.gc_users(now_t);
+                self.timers.user_gc_next = Some(grid_after(next, USER_GC_EVERY, now_t));
             }
         }
     }
 
     /// When `tick` next has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let mut best = self.timers.heap.peek().map(|Reverse((t, _))| *t);
+        let mut best = self.timers.heap.peek().map(|Reverse((due, _))| *due);
         if let (Some(next), Some(Reverse((key, ..)))) = (self.timers.gc_next, self.timers.gc.peek())
         {
             // The first pass whose threshold (pass time - 15 s) is past the oldest key.
@@ -69,19 +69,19 @@ impl Model {
                 best = Some(best.map_or(u, |b| b.min(u)));
             }
         }
-        best.and_then(|t| self.clock.instant(t))
+        best.and_then(|at| self.clock.instant(at))
     }
 
-    fn run_timers(&mut self, t: T, fx: &mut dyn Effects) {
+    fn run_timers(&mut self, now_t: MonoTime, fx: &mut dyn Effects) {
         // All heartbeats due in this turn share one static frame and one `deliver` call.
         while let Some(&Reverse((due, timer))) = self.timers.heap.peek() {
-            if due > t {
+            if due > now_t {
                 break;
             }
             self.timers.heap.pop();
             match timer {
-                Timer::Heartbeat { slot, gen } => self.heartbeat(slot, gen, due, t),
-                Timer::Poll { slot, gen, seq } => self.poll_timer(slot, gen, seq, due, t, fx),
+                Timer::Heartbeat { slot, gen } => self.heartbeat(slot, gen, due, now_t),
+                Timer::Poll { slot, gen, seq } => self.poll_timer(slot, gen, seq, due, now_t, fx),
                 Timer::Orphan { req } => fx.reply(req, internal_error()),
             }
         }
@@ -91,46 +91,47 @@ impl Model {
     /// `Connection.heartbeat`: with an open socket or a queue attached, send `[]` and go on;
     /// otherwise stop for good (quirk 17: a socket attached after the first check gets no
     /// server heartbeats).
-    fn heartbeat(&mut self, slot: usize, gen: u64, due: T, t: T) {
-        let Some(conn) = self.conns.get(slot) else {
+    fn heartbeat(&mut self, slot: ConnSlot, gen: u64, due: MonoTime, now_t: MonoTime) {
+        let Some(conn) = self.conns.get(slot.0) else {
             return;
         };
         if conn.gen != gen {
             return;
         }
-        let alive = matches!(conn.sock, Sock::Open(_)) || !matches!(conn.lp, Lp::None);
+        let alive = matches!(conn.sock, Sock::Open(_)) || !matches!(conn.lp, LongPoll::None);
         if !alive {
             return;
         }
-        let mut sink = Sink {
-            conns: &mut self.conns,
-            users: &mut self.users,
-            timers: &mut self.timers,
-            targets: &mut self.targets,
-            now: t,
-        };
-        sink.push(slot, None);
+        self.sink(now_t).push(slot, None);
         let mut next = due.plus(HEARTBEAT);
-        if next <= t {
-            next = t.plus(HEARTBEAT);
+        if next <= now_t {
+            next = now_t.plus(HEARTBEAT);
         }
         self.timers.at(next, Timer::Heartbeat { slot, gen });
     }
 
-    fn poll_timer(&mut self, slot: usize, gen: u64, seq: u32, due: T, t: T, fx: &mut dyn Effects) {
-        let Some(conn) = self.conns.get_mut(slot) else {
+    fn poll_timer(
+        &mut self,
+        slot: ConnSlot,
+        gen: u64,
+        seq: u32,
+        due: MonoTime,
+        now_t: MonoTime,
+        fx: &mut dyn Effects,
+    ) {
+        let Some(conn) = self.conns.get_mut(slot.0) else {
             return;
         };
         if conn.gen != gen {
             return;
         }
-        let Lp::Polling(p) = &mut conn.lp else {
+        let LongPoll::Polling(p) = &mut conn.lp else {
             return;
         };
         if p.seq != seq || p.armed != due {
             return;
         }
-        let rearm = if t < p.deadline {
+        let rearm = if now_t < p.deadline {
             // Items arrived since this entry was armed: wait for the later gap.
             true
         } else if p.first {
@@ -147,25 +148,25 @@ impl Model {
             self.timers.at(at, Timer::Poll { slot, gen, seq });
             return;
         }
-        let Lp::Polling(p) = std::mem::replace(&mut conn.lp, Lp::Idle) else {
+        let LongPoll::Polling(p) = std::mem::replace(&mut conn.lp, LongPoll::Idle) else {
             return;
         };
-        conn.last_active = t;
+        conn.last_active = now_t;
         if let Some(req) = p.req {
             fx.reply(req, poll_reply(&p));
         }
     }
 
     /// `gc_conns`: collect connections whose `last_active` is older than 15 s.
-    fn gc_conns(&mut self, t: T, now: Now, fx: &mut dyn Effects) {
-        let threshold = t.minus(CONN_TIMEOUT);
+    fn gc_conns(&mut self, now_t: MonoTime, now: Now, fx: &mut dyn Effects) {
+        let threshold = now_t.minus(CONN_TIMEOUT);
         let mut dying = Vec::new();
         while let Some(&Reverse((key, slot, gen, seq))) = self.timers.gc.peek() {
             if key >= threshold {
                 break;
             }
             self.timers.gc.pop();
-            let Some(conn) = self.conns.get_mut(slot) else {
+            let Some(conn) = self.conns.get_mut(slot.0) else {
                 continue;
             };
             if conn.gen != gen || conn.gc_seq != seq {
@@ -188,18 +189,18 @@ impl Model {
     /// by user (join order), sending `parted` when a user's list empties; then drop each from
     /// its user and the id map, answer its parked poll (500, as the crashed greenlet did) and
     /// close its socket with 1000.
-    fn collect(&mut self, dying: &[usize], now: Now, fx: &mut dyn Effects) {
-        let set: HashSet<usize> = dying.iter().copied().collect();
-        let mut cis: Vec<usize> = dying
+    fn collect(&mut self, dying: &[ConnSlot], now: Now, fx: &mut dyn Effects) {
+        let set: HashSet<ConnSlot> = dying.iter().copied().collect();
+        let mut ch_idxs: Vec<ChannelIdx> = dying
             .iter()
-            .filter_map(|&s| self.conns.get(s))
+            .filter_map(|&s| self.conns.get(s.0))
             .flat_map(|c| c.channels.iter().copied())
             .collect();
-        cis.sort_unstable();
-        cis.dedup();
-        let mut order: Vec<usize> = Vec::with_capacity(dying.len());
-        for ci in cis {
-            let Some((_, ch)) = self.channels.get_index(ci) else {
+        ch_idxs.sort_unstable();
+        ch_idxs.dedup();
+        let mut order: Vec<ConnSlot> = Vec::with_capacity(dying.len());
+        for ch_idx in ch_idxs {
+            let Some((_, ch)) = self.channels.get_index(ch_idx.0) else {
                 continue;
             };
             let names: Vec<Arc<str>> = ch
@@ -209,7 +210,7 @@ impl Model {
                 .map(|(n, _)| n.clone())
                 .collect();
             for name in names {
-                let Some((_, ch)) = self.channels.get_index_mut(ci) else {
+                let Some((_, ch)) = self.channels.get_index_mut(ch_idx.0) else {
                     break;
                 };
                 let Some(slots) = ch.members.get_mut(&*name) else {
@@ -225,7 +226,7 @@ impl Model {
                 if slots.is_empty() {
                     ch.members.shift_remove(&*name);
                     if ch.config.notify_presence {
-                        self.send_presence(ci, &name, false, now, fx);
+                        self.send_presence(ch_idx, &name, false, now, fx);
                     }
                 }
             }
@@ -239,13 +240,13 @@ impl Model {
         }
     }
 
-    fn drop_conn(&mut self, slot: usize, fx: &mut dyn Effects) {
-        let Some(conn) = self.conns.try_remove(slot) else {
+    fn drop_conn(&mut self, slot: ConnSlot, fx: &mut dyn Effects) {
+        let Some(conn) = self.conns.try_remove(slot.0) else {
             return;
         };
         // Channel lists were emptied by `collect`; this only guards the invariant.
-        for &ci in &conn.channels {
-            if let Some((_, ch)) = self.channels.get_index_mut(ci) {
+        for &ch_idx in &conn.channels {
+            if let Some((_, ch)) = self.channels.get_index_mut(ch_idx.0) {
                 if let Some(slots) = ch.members.get_mut(&*conn.username) {
                     slots.retain(|s| *s != slot);
                     if slots.is_empty() {
@@ -264,7 +265,7 @@ impl Model {
         if self.by_id.get(&conn.id) == Some(&slot) {
             self.by_id.remove(&conn.id);
         }
-        if let Lp::Polling(p) = conn.lp {
+        if let LongPoll::Polling(p) = conn.lp {
             if let Some(req) = p.req {
                 self.timers.at(p.deadline, Timer::Orphan { req });
             }
@@ -278,8 +279,8 @@ impl Model {
     /// no client is left waiting on a socket that is about to close.
     pub fn finish_polls(&mut self, fx: &mut dyn Effects) {
         for (_, conn) in self.conns.iter_mut() {
-            if let Lp::Polling(_) = conn.lp {
-                if let Lp::Polling(p) = std::mem::replace(&mut conn.lp, Lp::Idle) {
+            if let LongPoll::Polling(_) = conn.lp {
+                if let LongPoll::Polling(p) = std::mem::replace(&mut conn.lp, LongPoll::Idle) {
                     if let Some(req) = p.req {
                         fx.reply(req, poll_reply(&p));
                     }
@@ -289,8 +290,8 @@ impl Model {
     }
 
     /// `gc_users`: forget users inactive for a day (even with connections, as 0.7.1 does).
-    fn gc_users(&mut self, t: T) {
-        let threshold = t.minus(USER_TIMEOUT);
+    fn gc_users(&mut self, now_t: MonoTime) {
+        let threshold = now_t.minus(USER_TIMEOUT);
         self.users.retain(|_, u| u.last_active >= threshold);
     }
 }

@@ -194,9 +194,9 @@ pub struct Model {
     users: IndexMap<Arc<str>, state::User>,
     /// Channels in creation order; never removed, so an index is a stable id.
     channels: IndexMap<String, state::Channel>,
-    conns: Slab<state::Conn>,
+    conns: Slab<state::ConnRecord>,
     /// `server_state.connections`: the first object registered for each id.
-    by_id: HashMap<Uuid, usize>,
+    by_id: HashMap<Uuid, state::ConnSlot>,
     timers: state::Timers,
     stats: Stats,
     /// Counters handing out user epochs and connection generations.
@@ -207,7 +207,7 @@ pub struct Model {
     /// Scratch space reused by every delivery.
     targets: Vec<SockRef>,
     buf: Vec<u8>,
-    slots: Vec<usize>,
+    slots: Vec<state::ConnSlot>,
 }
 
 impl Model {
@@ -272,7 +272,7 @@ impl Model {
             }),
             Command::Info(body) => Some(match schema::info(body.as_ref()) {
                 Ok(res) => {
-                    self.t(now);
+                    self.clock_at(now);
                     self.info(&res)
                 }
                 Err(e) => ops::schema_error(e),
@@ -291,7 +291,7 @@ impl Model {
             }
             Command::Disconnect(id) => Some(self.disconnect(id, now)),
             Command::AdminJson => {
-                self.t(now);
+                self.clock_at(now);
                 Some(self.admin_json(now))
             }
             Command::Listen { conn_id, callback } => {

@@ -21,7 +21,7 @@ const DELIVERY_KEYS: [&str; 3] = ["pm_users", "exclude_users", "no_history"];
 
 /// One stored value.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum F {
+pub(crate) enum FieldValue {
     Null,
     Bool(bool),
     Str(String),
@@ -32,18 +32,18 @@ pub(crate) enum F {
     Json(Value),
 }
 
-impl F {
+impl FieldValue {
     fn to_value(&self, socket: bool) -> Value {
         match self {
-            F::Null => Value::Null,
-            F::Bool(b) => Value::Bool(*b),
-            F::Str(s) => Value::String(s.clone()),
-            F::Static(s) => Value::String((*s).to_owned()),
-            F::Uuid(u) => Value::String(u.hyphenated().to_string()),
-            F::Time(t) if socket => Value::String(t.to_socket_string()),
-            F::Time(t) => Value::String(t.to_http_string()),
-            F::List(l) => Value::Array(l.iter().cloned().map(Value::String).collect()),
-            F::Json(v) => v.clone(),
+            FieldValue::Null => Value::Null,
+            FieldValue::Bool(b) => Value::Bool(*b),
+            FieldValue::Str(s) => Value::String(s.clone()),
+            FieldValue::Static(s) => Value::String((*s).to_owned()),
+            FieldValue::Uuid(u) => Value::String(u.hyphenated().to_string()),
+            FieldValue::Time(t) if socket => Value::String(t.to_socket_string()),
+            FieldValue::Time(t) => Value::String(t.to_http_string()),
+            FieldValue::List(l) => Value::Array(l.iter().cloned().map(Value::String).collect()),
+            FieldValue::Json(v) => v.clone(),
         }
     }
 }
@@ -51,7 +51,7 @@ impl F {
 /// An insertion-ordered message dict.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Msg {
-    fields: Vec<(&'static str, F)>,
+    fields: Vec<(&'static str, FieldValue)>,
 }
 
 impl Msg {
@@ -62,17 +62,17 @@ impl Msg {
     }
 
     /// Append a key known to be new (construction).
-    pub(crate) fn push(&mut self, key: &'static str, v: F) -> &mut Self {
+    pub(crate) fn push(&mut self, key: &'static str, v: FieldValue) -> &mut Self {
         self.fields.push((key, v));
         self
     }
 
-    pub(crate) fn get(&self, key: &str) -> Option<&F> {
+    pub(crate) fn get(&self, key: &str) -> Option<&FieldValue> {
         self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     /// Python `d[key] = v`: replace in place, or append a new key at the end.
-    pub(crate) fn set(&mut self, key: &'static str, v: F) {
+    pub(crate) fn set(&mut self, key: &'static str, v: FieldValue) {
         match self.fields.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = v,
             None => self.fields.push((key, v)),
@@ -95,27 +95,27 @@ impl Msg {
 
     pub(crate) fn uuid(&self) -> Option<Uuid> {
         match self.get("uuid") {
-            Some(F::Uuid(u)) => Some(*u),
+            Some(FieldValue::Uuid(u)) => Some(*u),
             _ => None,
         }
     }
 
     pub(crate) fn is_type(&self, ty: &str) -> bool {
         match self.get("type") {
-            Some(F::Static(s)) => *s == ty,
-            Some(F::Str(s)) => s == ty,
+            Some(FieldValue::Static(s)) => *s == ty,
+            Some(FieldValue::Str(s)) => s == ty,
             _ => false,
         }
     }
 
     pub(crate) fn no_history(&self) -> bool {
-        matches!(self.get("no_history"), Some(F::Bool(true)))
+        matches!(self.get("no_history"), Some(FieldValue::Bool(true)))
     }
 
     /// A list-of-names field (`pm_users`, `exclude_users`); empty when absent.
     pub(crate) fn names(&self, key: &str) -> &[String] {
         match self.get(key) {
-            Some(F::List(l)) => l,
+            Some(FieldValue::List(l)) => l,
             _ => &[],
         }
     }

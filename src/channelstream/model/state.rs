@@ -6,7 +6,7 @@
 //! order. Channels are never deleted (0.7.1 has no channel GC), so a channel's index is
 //! stable and doubles as its creation rank.
 
-use super::clock::{CHANNEL_FRAMES, POLL_GAP, POLL_MAX_ITEMS, T, USER_FRAMES};
+use super::clock::{MonoTime, CHANNEL_FRAMES, POLL_GAP, POLL_MAX_ITEMS, USER_FRAMES};
 use super::msg::Msg;
 use super::{ReqRef, SockRef};
 use crate::channelstream::api::types::{ChannelConfig, StateMap, Timestamp};
@@ -22,10 +22,31 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// Slot lists of users, connections and channel members: almost always one or two entries,
-/// so they live inline (24 B, the size of a `Vec`) instead of in a heap block of their own;
-/// at 10k idle subscribers that is three fewer allocations per connection.
-pub(crate) type Slots = SmallVec<[usize; 2]>;
+// A connection's key in `Model.conns` (a `Slab`). Its own type so that it cannot be mixed
+// up with the other `usize`s around it (channel indices, user indices, store keys). Slab keys
+// are reused once a connection is removed; `ConnRecord.gen` tells a reused slot apart, which
+// is why every timer and GC entry carries both. `usize` rather than `u32`: a `u32` would not
+// shrink `ConnRecord` or the inline `Keys` lists (both stay the same size), only the id map
+// and GC entries, at the price of a fallible conversion on every slab access.
+/// A connection's slot in the model's connection slab.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct ConnSlot(pub(crate) usize);
+
+// A channel's index in `Model.channels` (an `IndexMap`). Channels are never removed (0.7.1
+// has no channel GC), so an index stays valid for the life of the model and doubles as the
+// channel's creation rank: sorting indices sorts channels in creation order.
+/// A channel's index in the model's channel map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct ChannelIdx(pub(crate) usize);
+
+/// Key lists (a user's and a channel member's connection slots, a connection's channels):
+/// almost always one or two entries, so they live inline (24 B, the size of a `Vec`) instead
+/// of in a heap block of their own; at 10k idle subscribers that is three fewer allocations
+/// per connection.
+pub(crate) type Keys<K> = SmallVec<[K; 2]>;
+
+const _: () = assert!(std::mem::size_of::<Keys<ConnSlot>>() == std::mem::size_of::<Vec<usize>>());
+const _: () = assert!(std::mem::size_of::<Keys<ChannelIdx>>() == std::mem::size_of::<Vec<usize>>());
 
 /// A user (`user.py`).
 #[derive(Debug)]
@@ -36,20 +57,20 @@ pub(crate) struct User {
     pub(crate) state: StateMap,
     pub(crate) public_keys: Vec<String>,
     /// Connection slots in the order they were added.
-    pub(crate) conns: Slots,
+    pub(crate) conns: Keys<ConnSlot>,
     /// Global private messages (and their edits/deletes), delivery keys already popped.
-    pub(crate) frames: VecDeque<(T, Msg)>,
-    pub(crate) last_active: T,
+    pub(crate) frames: VecDeque<(MonoTime, Msg)>,
+    pub(crate) last_active: MonoTime,
 }
 
 impl User {
-    pub(crate) fn new(epoch: u64, now: T) -> Self {
+    pub(crate) fn new(epoch: u64, now: MonoTime) -> Self {
         User {
             epoch,
             uuid: Uuid::new_v4(),
             state: Map::new(),
             public_keys: Vec::new(),
-            conns: Slots::new(),
+            conns: Keys::new(),
             frames: VecDeque::new(),
             last_active: now,
         }
@@ -81,7 +102,7 @@ impl User {
         changed
     }
 
-    pub(crate) fn add_frame(&mut self, now: T, msg: Msg) {
+    pub(crate) fn add_frame(&mut self, now: MonoTime, msg: Msg) {
         self.frames.push_back((now, msg));
         while self.frames.len() > USER_FRAMES {
             self.frames.pop_front();
@@ -100,7 +121,7 @@ pub(crate) enum Sock {
 
 /// The long-poll side (`Connection.queue`).
 #[derive(Debug)]
-pub(crate) enum Lp {
+pub(crate) enum LongPoll {
     /// No queue was ever attached.
     None,
     /// A queue is attached but no poll is reading it. Items put there would be discarded by
@@ -108,12 +129,12 @@ pub(crate) enum Lp {
     /// are dropped right away; the state still matters for heartbeats (quirk 17).
     Idle,
     /// A `/listen` is parked, collecting items.
-    Polling(Box<Poll>),
+    Polling(Box<PendingPoll>),
 }
 
 /// A parked `/listen` (`await_data`).
 #[derive(Debug)]
-pub(crate) struct Poll {
+pub(crate) struct PendingPoll {
     /// None once the HTTP client went away: the poll still runs to its end, as in Python.
     pub(crate) req: Option<ReqRef>,
     pub(crate) callback: Option<String>,
@@ -121,14 +142,14 @@ pub(crate) struct Poll {
     pub(crate) seq: u32,
     /// Still waiting for the first item (5 s), rather than for a 0.25 s gap.
     pub(crate) first: bool,
-    pub(crate) deadline: T,
+    pub(crate) deadline: MonoTime,
     /// The deadline of the timer entry that speaks for this poll; others are stale.
-    pub(crate) armed: T,
+    pub(crate) armed: MonoTime,
 }
 
 /// A connection (`connection.py`).
 #[derive(Debug)]
-pub(crate) struct Conn {
+pub(crate) struct ConnRecord {
     pub(crate) id: Uuid,
     /// Unique per connection object, so timers aimed at a reused slot are ignored.
     pub(crate) gen: u64,
@@ -136,11 +157,11 @@ pub(crate) struct Conn {
     /// Cached index of the owner in `Model::users`, valid while the epoch matches.
     pub(crate) user_slot: usize,
     pub(crate) user_epoch: u64,
-    pub(crate) last_active: T,
+    pub(crate) last_active: MonoTime,
     pub(crate) sock: Sock,
-    pub(crate) lp: Lp,
+    pub(crate) lp: LongPoll,
     /// Indices of the channels holding this connection.
-    pub(crate) channels: Slots,
+    pub(crate) channels: Keys<ChannelIdx>,
     /// Sequence of this connection's one live entry in the GC queue.
     pub(crate) gc_seq: u32,
     /// Stale but in no channel: 0.7.1's GC only finds connections through channels.
@@ -162,10 +183,10 @@ pub(crate) struct Channel {
     pub(crate) uuid: Uuid,
     pub(crate) config: ChannelConfig,
     /// `connections`: username -> connection slots, users in first-join order.
-    pub(crate) members: IndexMap<Arc<str>, Slots>,
+    pub(crate) members: IndexMap<Arc<str>, Keys<ConnSlot>>,
     pub(crate) store: Slab<Stored>,
     pub(crate) history: VecDeque<usize>,
-    pub(crate) frames: VecDeque<(T, usize)>,
+    pub(crate) frames: VecDeque<(MonoTime, usize)>,
     pub(crate) last_active: Timestamp,
 }
 
@@ -183,7 +204,7 @@ impl Channel {
     }
 
     /// `add_to_history` + `add_frame` for a message about to be delivered.
-    pub(crate) fn store_msg(&mut self, msg: Msg, now: T) {
+    pub(crate) fn store_msg(&mut self, msg: Msg, now: MonoTime) {
         let to_history = !msg.no_history() && self.config.store_history && msg.is_type("message");
         let to_frames = self.config.store_frames;
         if !to_history && !to_frames {
@@ -234,11 +255,11 @@ impl Channel {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Timer {
     Heartbeat {
-        slot: usize,
+        slot: ConnSlot,
         gen: u64,
     },
     Poll {
-        slot: usize,
+        slot: ConnSlot,
         gen: u64,
         seq: u32,
     },
@@ -251,25 +272,25 @@ pub(crate) enum Timer {
 
 /// An entry of the GC queue: a connection's `last_active` when queued (a lower bound of its
 /// current value, except after `mark_for_gc`, which queues a fresh entry).
-pub(crate) type GcEntry = Reverse<(T, usize, u64, u32)>;
+pub(crate) type GcEntry = Reverse<(MonoTime, ConnSlot, u64, u32)>;
 
 #[derive(Debug, Default)]
 pub(crate) struct Timers {
-    pub(crate) heap: BinaryHeap<Reverse<(T, Timer)>>,
+    pub(crate) heap: BinaryHeap<Reverse<(MonoTime, Timer)>>,
     pub(crate) gc: BinaryHeap<GcEntry>,
     /// The 1 s grid of connection GC passes and the 60 s grid of user GC passes, started by
     /// the first `Now` (Channelstream starts both loops with the server).
-    pub(crate) gc_next: Option<T>,
-    pub(crate) user_gc_next: Option<T>,
+    pub(crate) gc_next: Option<MonoTime>,
+    pub(crate) user_gc_next: Option<MonoTime>,
 }
 
 impl Timers {
-    pub(crate) fn at(&mut self, t: T, timer: Timer) {
-        self.heap.push(Reverse((t, timer)));
+    pub(crate) fn at(&mut self, due: MonoTime, timer: Timer) {
+        self.heap.push(Reverse((due, timer)));
     }
 
     /// Queue `conn` for the GC at its current `last_active`, invalidating older entries.
-    pub(crate) fn queue_gc(&mut self, slot: usize, conn: &mut Conn) {
+    pub(crate) fn queue_gc(&mut self, slot: ConnSlot, conn: &mut ConnRecord) {
         conn.gc_seq = conn.gc_seq.wrapping_add(1);
         conn.gc_parked = false;
         self.gc
@@ -278,19 +299,19 @@ impl Timers {
 }
 
 /// `mark_for_gc`: push `last_active` 60 days back, so the next pass collects the connection.
-pub(crate) fn mark_for_gc(slot: usize, conn: &mut Conn, timers: &mut Timers) {
+pub(crate) fn mark_for_gc(slot: ConnSlot, conn: &mut ConnRecord, timers: &mut Timers) {
     conn.last_active = conn.last_active.minus(super::clock::MARK_FOR_GC);
     timers.queue_gc(slot, conn);
 }
 
-impl Poll {
+impl PendingPoll {
     /// One queue item arrived (`None` = a heartbeat `[]`, which wakes the poll but adds
     /// nothing to the body).
     pub(crate) fn push(
         &mut self,
         item: Option<&Bytes>,
-        now: T,
-        slot: usize,
+        now: MonoTime,
+        slot: ConnSlot,
         gen: u64,
         timers: &mut Timers,
     ) {

@@ -289,7 +289,7 @@ fn skip_trailers(buf: &[u8], start: usize) -> Result<Option<usize>, HttpError> {
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::*;
-    use super::super::{parse_head, Limits, RequestHead};
+    use super::super::{parse_head, ParseLimits, RequestHead};
     use super::*;
 
     #[test]
@@ -388,7 +388,7 @@ mod tests {
 
     #[test]
     fn max_body_limit_at_head_time() {
-        let limits = Limits {
+        let limits = ParseLimits {
             max_body: 10,
             ..LIMITS
         };

@@ -1,8 +1,8 @@
 //! Requests and helpers shared by the HTTP layer's unit tests (compiled for tests only).
 
-use super::{parse_head, HttpError, Limits, RequestHead};
+use super::{parse_head, HttpError, ParseLimits, RequestHead};
 
-pub(super) const LIMITS: Limits = Limits {
+pub(super) const LIMITS: ParseLimits = ParseLimits {
     max_head: 16 * 1024,
     max_headers: 64,
     max_body: 1024 * 1024,

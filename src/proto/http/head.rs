@@ -13,11 +13,11 @@
 //!   keep mutating or freezing its `BytesMut` afterwards (pingora's `BufRef` pattern).
 
 use super::body::{BodyKind, Framing};
-use super::{HttpError, Limits};
+use super::{HttpError, ParseLimits};
 use std::fmt;
 use std::mem::MaybeUninit;
 
-/// Hard upper bound for [`Limits::max_headers`]: the size of the span array in [`RequestHead`].
+/// Hard upper bound for [`ParseLimits::max_headers`]: the size of the span array in [`RequestHead`].
 pub const MAX_HEADERS: usize = 64;
 
 /// A byte range into the buffer the head was parsed from.
@@ -184,7 +184,10 @@ impl RequestHead {
 ///
 /// On success returns the head and the number of bytes it took (leading empty lines included);
 /// the body, if any, starts right after. Spans index into `buf`.
-pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, usize)>, HttpError> {
+pub fn parse_head(
+    buf: &[u8],
+    limits: &ParseLimits,
+) -> Result<Option<(RequestHead, usize)>, HttpError> {
     // Parse at most max_head bytes: bounds the work per call, and a head that does not end
     // inside that window is too large whatever follows.
     let max_head = limits.max_head.min(u32::MAX as usize);
@@ -571,12 +574,12 @@ mod tests {
     #[test]
     fn max_head_limit() {
         // WS_GET's head is exactly WS_GET.len() bytes.
-        let exact = Limits {
+        let exact = ParseLimits {
             max_head: WS_GET.len(),
             ..LIMITS
         };
         assert!(matches!(parse_head(WS_GET, &exact), Ok(Some(_))));
-        let short = Limits {
+        let short = ParseLimits {
             max_head: WS_GET.len() - 1,
             ..LIMITS
         };
@@ -585,7 +588,7 @@ mod tests {
             Err(HttpError::HeaderTooLarge)
         );
         // Incomplete: None while buf.len() <= max_head, 431 once beyond.
-        let small = Limits {
+        let small = ParseLimits {
             max_head: 32,
             ..LIMITS
         };
@@ -600,7 +603,7 @@ mod tests {
         // A complete head followed by a large body is fine: only the head counts.
         let mut big = POST.to_vec();
         big.extend_from_slice(&[b'x'; 100_000]);
-        let limit = Limits {
+        let limit = ParseLimits {
             max_head: POST.len(),
             ..LIMITS
         };
@@ -620,7 +623,7 @@ mod tests {
     #[test]
     fn max_headers_limit() {
         for max in [0, 1, 5, 64] {
-            let limits = Limits {
+            let limits = ParseLimits {
                 max_headers: max,
                 ..LIMITS
             };
@@ -641,7 +644,7 @@ mod tests {
             );
         }
         // Limits above the array size act as MAX_HEADERS.
-        let wide = Limits {
+        let wide = ParseLimits {
             max_headers: 1000,
             ..LIMITS
         };

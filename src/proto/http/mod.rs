@@ -42,7 +42,7 @@ pub use response::{reason, write_response, CONTINUE_100};
 
 /// Limits applied while parsing.
 #[derive(Clone, Copy, Debug)]
-pub struct Limits {
+pub struct ParseLimits {
     /// Largest request head (request line + headers + CRLFCRLF) in bytes → 431.
     pub max_head: usize,
     /// Most headers in one request → 431. Values above [`MAX_HEADERS`] act as [`MAX_HEADERS`].
@@ -51,9 +51,9 @@ pub struct Limits {
     pub max_body: usize,
 }
 
-impl Default for Limits {
+impl Default for ParseLimits {
     fn default() -> Self {
-        Limits {
+        ParseLimits {
             max_head: 16 * 1024,
             max_headers: 64,
             max_body: 1024 * 1024,

@@ -20,7 +20,7 @@
 
 use super::body::{decode_chunked, BodyKind};
 use super::head::{parse_head, RequestHead};
-use super::{HttpError, Limits};
+use super::{HttpError, ParseLimits};
 
 /// Where a request stands after the bytes received so far.
 // `Complete` carries the ~1 KiB span table of a `RequestHead` by design (heads are parsed without
@@ -100,7 +100,7 @@ impl Body {
 /// body is already complete (or that has none) never asks for a 100 Continue.
 pub fn parse_request(
     buf: &[u8],
-    limits: &Limits,
+    limits: &ParseLimits,
     continue_sent: bool,
 ) -> Result<RequestStatus, HttpError> {
     let Some((head, head_len)) = parse_head(buf, limits)? else {
@@ -156,7 +156,7 @@ mod tests {
     #[allow(clippy::type_complexity)]
     fn reference(
         buf: &[u8],
-        limits: &Limits,
+        limits: &ParseLimits,
     ) -> Result<Option<Option<(usize, usize, Vec<u8>)>>, HttpError> {
         let Some((head, head_len)) = parse_head(buf, limits)? else {
             return Ok(None);
@@ -190,7 +190,7 @@ mod tests {
         })
     }
 
-    fn complete(buf: &[u8], limits: &Limits) -> ParsedRequest {
+    fn complete(buf: &[u8], limits: &ParseLimits) -> ParsedRequest {
         match parse_request(buf, limits, false) {
             Ok(RequestStatus::Complete(r)) => r,
             other => panic!(
@@ -327,12 +327,12 @@ Expect: 100-continue\r\n\r\n\
 
     #[test]
     fn errors() {
-        let small = Limits {
+        let small = ParseLimits {
             max_body: 4,
             ..LIMITS
         };
         // (input, limits, error)
-        let table: [(&[u8], Limits, HttpError); 7] = [
+        let table: [(&[u8], ParseLimits, HttpError); 7] = [
             (POST, small, HttpError::BodyTooLarge),
             (
                 b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n",
@@ -378,7 +378,7 @@ Expect: 100-continue\r\n\r\n\
         }
         assert_eq!(HttpError::BodyTooLarge.status(), 413);
         // A head that never ends: 431 once past max_head.
-        let tiny = Limits {
+        let tiny = ParseLimits {
             max_head: 16,
             ..LIMITS
         };
@@ -390,7 +390,7 @@ Expect: 100-continue\r\n\r\n\
 
     #[test]
     fn same_as_the_inline_reactor_framing() {
-        let small = Limits {
+        let small = ParseLimits {
             max_head: 64,
             max_headers: 3,
             max_body: 8,

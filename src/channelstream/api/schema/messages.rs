@@ -7,13 +7,6 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 /// The `PayloadDeliveryInfo` fields shared by the three message schemas.
-struct Delivery {
-    pm_users: Vec<String>,
-    exclude_users: Vec<String>,
-    channel: Option<String>,
-    no_history: bool,
-}
-
 fn delivery(o: &Map<String, Value>, e: &mut Errors) -> Option<Delivery> {
     let pm_users = e.take(
         "pm_users",
@@ -59,10 +52,7 @@ fn message_item(o: &Map<String, Value>) -> FieldResult<MessageCmd> {
         return Err(Fault::Crash);
     };
     Ok(MessageCmd {
-        pm_users: d.pm_users,
-        exclude_users: d.exclude_users,
-        channel: d.channel,
-        no_history: d.no_history,
+        delivery: d,
         uuid,
         timestamp,
         user,
@@ -74,7 +64,7 @@ fn message_item(o: &Map<String, Value>) -> FieldResult<MessageCmd> {
 /// after the whole batch validated (one invalid item rejects all).
 pub fn messages(body: &Value) -> Result<Vec<MessageCmd>, SchemaError> {
     let mut all = load_many(body, message_item)?;
-    all.retain(|m| m.channel.is_some() || !m.pm_users.is_empty());
+    all.retain(|m| m.delivery.channel.is_some() || !m.delivery.pm_users.is_empty());
     Ok(all)
 }
 
@@ -96,10 +86,7 @@ fn edit_item(o: &Map<String, Value>) -> FieldResult<EditCmd> {
         return Err(Fault::Crash);
     };
     Ok(EditCmd {
-        pm_users: d.pm_users,
-        exclude_users: d.exclude_users,
-        channel: d.channel,
-        no_history: d.no_history,
+        delivery: d,
         uuid,
         timestamp,
         user,
@@ -121,13 +108,7 @@ fn delete_item(o: &Map<String, Value>) -> FieldResult<DeleteCmd> {
     let (Some(d), Some(uuid)) = (d, uuid) else {
         return Err(Fault::Crash);
     };
-    Ok(DeleteCmd {
-        pm_users: d.pm_users,
-        exclude_users: d.exclude_users,
-        channel: d.channel,
-        no_history: d.no_history,
-        uuid,
-    })
+    Ok(DeleteCmd { delivery: d, uuid })
 }
 
 /// `DELETE /message`.
@@ -146,35 +127,21 @@ fn uuid_value(u: &Uuid) -> Value {
     Value::String(u.hyphenated().to_string())
 }
 
-fn delivery_echo(
-    o: &mut Map<String, Value>,
-    pm_users: &[String],
-    exclude_users: &[String],
-    channel: &Option<String>,
-    no_history: bool,
-    uuid: &Uuid,
-) {
-    o.insert("pm_users".into(), string_array(pm_users));
-    o.insert("exclude_users".into(), string_array(exclude_users));
+fn delivery_echo(o: &mut Map<String, Value>, d: &Delivery, uuid: &Uuid) {
+    o.insert("pm_users".into(), string_array(&d.pm_users));
+    o.insert("exclude_users".into(), string_array(&d.exclude_users));
     o.insert(
         "channel".into(),
-        channel.clone().map_or(Value::Null, Value::String),
+        d.channel.clone().map_or(Value::Null, Value::String),
     );
-    o.insert("no_history".into(), Value::Bool(no_history));
+    o.insert("no_history".into(), Value::Bool(d.no_history));
     o.insert("uuid".into(), uuid_value(uuid));
 }
 
 /// The HTTP echo of an accepted `/message` item (key order of the real server).
 pub fn message_echo(m: &MessageCmd) -> Value {
     let mut o = Map::with_capacity(9);
-    delivery_echo(
-        &mut o,
-        &m.pm_users,
-        &m.exclude_users,
-        &m.channel,
-        m.no_history,
-        &m.uuid,
-    );
+    delivery_echo(&mut o, &m.delivery, &m.uuid);
     o.insert(
         "timestamp".into(),
         Value::String(m.timestamp.to_http_string()),
@@ -190,14 +157,7 @@ pub fn message_echo(m: &MessageCmd) -> Value {
 /// The HTTP echo of a `PATCH /message` item.
 pub fn edit_echo(m: &EditCmd) -> Value {
     let mut o = Map::with_capacity(9);
-    delivery_echo(
-        &mut o,
-        &m.pm_users,
-        &m.exclude_users,
-        &m.channel,
-        m.no_history,
-        &m.uuid,
-    );
+    delivery_echo(&mut o, &m.delivery, &m.uuid);
     if let Some(t) = &m.timestamp {
         o.insert("timestamp".into(), Value::String(t.to_http_string()));
     }
@@ -214,13 +174,6 @@ pub fn edit_echo(m: &EditCmd) -> Value {
 /// The HTTP echo of a `DELETE /message` item.
 pub fn delete_echo(m: &DeleteCmd) -> Value {
     let mut o = Map::with_capacity(5);
-    delivery_echo(
-        &mut o,
-        &m.pm_users,
-        &m.exclude_users,
-        &m.channel,
-        m.no_history,
-        &m.uuid,
-    );
+    delivery_echo(&mut o, &m.delivery, &m.uuid);
     Value::Object(o)
 }

@@ -5,7 +5,9 @@
 use super::{conn_by_id, internal_error, invalid, ok, Model, Now, Reply};
 use crate::channelstream::api::types::{ConnectCmd, UserStateCmd};
 use crate::channelstream::model::clock::HEARTBEAT;
-use crate::channelstream::model::state::{mark_for_gc, Conn, Lp, Slots, Sock, Timer, User};
+use crate::channelstream::model::state::{
+    mark_for_gc, ChannelIdx, ConnRecord, ConnSlot, Keys, LongPoll, Sock, Timer, User,
+};
 use crate::channelstream::model::Effects;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use uuid::Uuid;
 impl Model {
     /// `POST /connect`.
     pub fn connect(&mut self, cmd: ConnectCmd, now: Now, fx: &mut dyn Effects) -> Reply {
-        let t = self.t(now);
+        let now_t = self.clock_at(now);
         let mut distinct: Vec<&str> = cmd.channels.iter().map(String::as_str).collect();
         distinct.sort_unstable();
         distinct.dedup();
@@ -24,7 +26,7 @@ impl Model {
         // `operations.connect`: the user (fresh state only when new), public keys (always
         // replaced, quirk 4), merged state, then a new connection, then the channels.
         if !self.users.contains_key(cmd.username.as_str()) {
-            let mut user = User::new(self.next_epoch(), t);
+            let mut user = User::new(self.next_epoch(), now_t);
             user.state_from_dict(&cmd.fresh_user_state);
             self.users.insert(Arc::from(cmd.username.as_str()), user);
         }
@@ -39,23 +41,23 @@ impl Model {
 
         self.gen += 1;
         let gen = self.gen;
-        let slot = self.conns.insert(Conn {
+        let slot = ConnSlot(self.conns.insert(ConnRecord {
             id: cmd.conn_id,
             gen,
             username: name,
             user_slot,
             user_epoch,
-            last_active: t,
+            last_active: now_t,
             sock: Sock::None,
-            lp: Lp::None,
-            channels: Slots::new(),
+            lp: LongPoll::None,
+            channels: Keys::new(),
             gc_seq: 0,
             gc_parked: false,
             poll_seq: 0,
-        });
+        }));
         self.timers
-            .at(t.plus(HEARTBEAT), Timer::Heartbeat { slot, gen });
-        if let Some(conn) = self.conns.get_mut(slot) {
+            .at(now_t.plus(HEARTBEAT), Timer::Heartbeat { slot, gen });
+        if let Some(conn) = self.conns.get_mut(slot.0) {
             self.timers.queue_gc(slot, conn);
         }
         // Quirk: a live conn_id keeps its first object in the map; the new object still joins
@@ -65,7 +67,7 @@ impl Model {
             if !user.conns.contains(&slot) {
                 user.conns.push(slot);
             }
-            user.last_active = t;
+            user.last_active = now_t;
         }
 
         // Joined in sorted order (presence events follow it); a config only applies to a
@@ -73,8 +75,8 @@ impl Model {
         let mut channels = cmd.channels;
         channels.sort();
         for name in &channels {
-            let ci = self.requested_channel(name, &cmd.channel_configs, now);
-            self.add_connection(ci, slot, now, fx);
+            let ch_idx = self.requested_channel(name, &cmd.channel_configs, now);
+            self.add_connection(ch_idx, slot, now, fx);
         }
 
         let Some(user) = self.users.get(cmd.username.as_str()) else {
@@ -93,7 +95,7 @@ impl Model {
 
     /// `POST /user_state`.
     pub fn user_state(&mut self, cmd: UserStateCmd, now: Now, fx: &mut dyn Effects) -> Reply {
-        let t = self.t(now);
+        let now_t = self.clock_at(now);
         let Some(user) = self.users.get_mut(cmd.user.as_str()) else {
             return invalid("user", "Unknown user");
         };
@@ -101,10 +103,10 @@ impl Model {
             user.public_keys = keys;
         }
         let changed = user.state_from_dict(&cmd.user_state);
-        user.last_active = t;
+        user.last_active = now_t;
         if !changed.is_empty() {
             // `user.get_channels()` in creation order, then those with notify_state.
-            let targets: Vec<usize> = self
+            let targets: Vec<ChannelIdx> = self
                 .channels
                 .values()
                 .enumerate()
@@ -115,10 +117,10 @@ impl Model {
                             .get(cmd.user.as_str())
                             .is_some_and(|l| !l.is_empty())
                 })
-                .map(|(ci, _)| ci)
+                .map(|(i, _)| ChannelIdx(i))
                 .collect();
-            for ci in targets {
-                self.send_user_state(ci, &cmd.user, &changed, now, fx);
+            for ch_idx in targets {
+                self.send_user_state(ch_idx, &cmd.user, &changed, now, fx);
             }
         }
         let Some(user) = self.users.get(cmd.user.as_str()) else {
@@ -138,7 +140,7 @@ impl Model {
 
     /// `/disconnect`: `true` and mark for GC if the connection exists, else `false`.
     pub fn disconnect(&mut self, conn_id: Uuid, now: Now) -> Reply {
-        self.t(now);
+        self.clock_at(now);
         let found = match conn_by_id(&self.by_id, &mut self.conns, &conn_id) {
             Some((slot, conn)) => {
                 mark_for_gc(slot, conn, &mut self.timers);

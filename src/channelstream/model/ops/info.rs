@@ -150,7 +150,7 @@ impl Model {
     /// `POST /channel_config`: a given config replaces all six settings; `None` creates a
     /// default channel or leaves an existing one alone.
     pub fn channel_config(&mut self, cmd: ChannelConfigCmd, now: Now) -> Reply {
-        self.t(now);
+        self.clock_at(now);
         for (name, config) in &cmd {
             match (self.channels.get_mut(name.as_str()), config) {
                 (Some(ch), Some(c)) => ch.config = c.clone(),
@@ -185,7 +185,7 @@ impl Model {
                 let conns: Vec<String> = u
                     .conns
                     .iter()
-                    .filter_map(|&s| self.conns.get(s).map(|c| c.id.hyphenated().to_string()))
+                    .filter_map(|&s| self.conns.get(s.0).map(|c| c.id.hyphenated().to_string()))
                     .collect();
                 json!({
                     "state": u.public_state(),

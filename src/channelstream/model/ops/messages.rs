@@ -3,28 +3,25 @@
 //! history and frames, or a user's PM frames), and handing the event to the fan-out.
 
 use super::{Model, Now};
-use crate::channelstream::api::types::{DeleteCmd, EditCmd, MessageCmd};
-use crate::channelstream::model::msg::{Msg, F};
+use crate::channelstream::api::types::{DeleteCmd, Delivery, EditCmd, MessageCmd};
+use crate::channelstream::model::msg::{FieldValue, Msg};
+use crate::channelstream::model::state::ChannelIdx;
 use crate::channelstream::model::Effects;
 use serde_json::Value;
 use uuid::Uuid;
 
 /// A message dict begun with the delivery keys, in `MessageBody` order: `pm_users`,
 /// `exclude_users`, `channel`, `no_history`, `uuid`. Every stored message and event starts so.
-fn addressed(
-    capacity: usize,
-    pm_users: Vec<String>,
-    exclude_users: Vec<String>,
-    channel: Option<String>,
-    no_history: bool,
-    uuid: Uuid,
-) -> Msg {
+fn addressed(capacity: usize, d: Delivery, uuid: Uuid) -> Msg {
     let mut msg = Msg::with_capacity(capacity);
-    msg.push("pm_users", F::List(pm_users))
-        .push("exclude_users", F::List(exclude_users))
-        .push("channel", channel.map_or(F::Null, F::Str))
-        .push("no_history", F::Bool(no_history))
-        .push("uuid", F::Uuid(uuid));
+    msg.push("pm_users", FieldValue::List(d.pm_users))
+        .push("exclude_users", FieldValue::List(d.exclude_users))
+        .push(
+            "channel",
+            d.channel.map_or(FieldValue::Null, FieldValue::Str),
+        )
+        .push("no_history", FieldValue::Bool(d.no_history))
+        .push("uuid", FieldValue::Uuid(uuid));
     msg
 }
 
@@ -32,35 +29,30 @@ fn addressed(
 /// `MessageBody` loading followed by `catchup` and `type`. It keeps the delivery keys: history
 /// entries show them (quirk 6) and catch-up filters on them; sockets never see them.
 fn message_msg(m: MessageCmd) -> Msg {
-    let mut msg = addressed(
-        11,
-        m.pm_users,
-        m.exclude_users,
-        m.channel,
-        m.no_history,
-        m.uuid,
-    );
-    msg.push("timestamp", F::Time(m.timestamp))
-        .push("user", F::Str(m.user));
+    let mut msg = addressed(11, m.delivery, m.uuid);
+    msg.push("timestamp", FieldValue::Time(m.timestamp))
+        .push("user", FieldValue::Str(m.user));
     // An absent `message` stays absent everywhere, including on the wire.
     if let Some(body) = m.message {
-        msg.push("message", F::Json(Value::Object(body)));
+        msg.push("message", FieldValue::Json(Value::Object(body)));
     }
     // post_load adds `edited: null`; pass_message appends `catchup` and `type`.
-    msg.push("edited", F::Null)
-        .push("catchup", F::Bool(false))
-        .push("type", F::Static("message"));
+    msg.push("edited", FieldValue::Null)
+        .push("catchup", FieldValue::Bool(false))
+        .push("type", FieldValue::Static("message"));
     msg
 }
 
 /// The optional keys a PATCH item carried, in order: `timestamp`, `user`, `message`.
-fn edited_fields(e: &EditCmd) -> impl Iterator<Item = (&'static str, F)> {
+fn edited_fields(e: &EditCmd) -> impl Iterator<Item = (&'static str, FieldValue)> {
     [
-        e.timestamp.clone().map(|t| ("timestamp", F::Time(t))),
-        e.user.clone().map(|u| ("user", F::Str(u))),
+        e.timestamp
+            .clone()
+            .map(|t| ("timestamp", FieldValue::Time(t))),
+        e.user.clone().map(|u| ("user", FieldValue::Str(u))),
         e.message
             .clone()
-            .map(|body| ("message", F::Json(Value::Object(body)))),
+            .map(|body| ("message", FieldValue::Json(Value::Object(body)))),
     ]
     .into_iter()
     .flatten()
@@ -70,19 +62,12 @@ fn edited_fields(e: &EditCmd) -> impl Iterator<Item = (&'static str, F)> {
 /// keys the PATCH carried appear, and there is no `catchup` key (quirk 12) until catch-up
 /// appends one.
 fn edit_msg(e: &EditCmd) -> Msg {
-    let mut msg = addressed(
-        10,
-        e.pm_users.clone(),
-        e.exclude_users.clone(),
-        e.channel.clone(),
-        e.no_history,
-        e.uuid,
-    );
+    let mut msg = addressed(10, e.delivery.clone(), e.uuid);
     for (key, value) in edited_fields(e) {
         msg.push(key, value);
     }
-    msg.push("edited", F::Time(e.edited.clone()))
-        .push("type", F::Static("message:edit"));
+    msg.push("edited", FieldValue::Time(e.edited.clone()))
+        .push("type", FieldValue::Static("message:edit"));
     msg
 }
 
@@ -90,24 +75,17 @@ fn edit_msg(e: &EditCmd) -> Msg {
 /// change in place, a key the original lacked (`message`) lands at the end; `message` is
 /// replaced whole, not merged.
 fn apply_edit(target: &mut Msg, e: &EditCmd) {
-    target.set("uuid", F::Uuid(e.uuid));
+    target.set("uuid", FieldValue::Uuid(e.uuid));
     for (key, value) in edited_fields(e) {
         target.set(key, value);
     }
-    target.set("edited", F::Time(e.edited.clone()));
+    target.set("edited", FieldValue::Time(e.edited.clone()));
 }
 
 /// The `message:delete` event: the delivery keys and `type`.
 fn delete_msg(d: &DeleteCmd) -> Msg {
-    let mut msg = addressed(
-        6,
-        d.pm_users.clone(),
-        d.exclude_users.clone(),
-        d.channel.clone(),
-        d.no_history,
-        d.uuid,
-    );
-    msg.push("type", F::Static("message:delete"));
+    let mut msg = addressed(6, d.delivery.clone(), d.uuid);
+    msg.push("type", FieldValue::Static("message:delete"));
     msg
 }
 
@@ -121,11 +99,11 @@ impl Model {
     pub fn messages(&mut self, msgs: Vec<MessageCmd>, now: Now, fx: &mut dyn Effects) {
         for m in msgs {
             self.stats.total_unique_messages += 1;
-            let channel = target_channel(&m.channel).map(str::to_owned);
+            let channel = target_channel(&m.delivery.channel).map(str::to_owned);
             let msg = message_msg(m);
             let sent = match channel {
-                Some(name) => match self.channels.get_index_of(name.as_str()) {
-                    Some(ci) => self.channel_publish(ci, msg, now, fx),
+                Some(name) => match self.channels.get_index_of(name.as_str()).map(ChannelIdx) {
+                    Some(ch_idx) => self.channel_publish(ch_idx, msg, now, fx),
                     None => 0,
                 },
                 // Global PM: each listed user that exists, duplicates included.
@@ -144,11 +122,11 @@ impl Model {
     pub fn edits(&mut self, edits: Vec<EditCmd>, now: Now, fx: &mut dyn Effects) {
         for e in edits {
             let event = edit_msg(&e);
-            if let Some(name) = target_channel(&e.channel) {
-                let Some(ci) = self.channels.get_index_of(name) else {
+            if let Some(name) = target_channel(&e.delivery.channel) {
+                let Some(ch_idx) = self.channels.get_index_of(name).map(ChannelIdx) else {
                     continue;
                 };
-                if let Some((_, ch)) = self.channels.get_index_mut(ci) {
+                if let Some((_, ch)) = self.channels.get_index_mut(ch_idx.0) {
                     // History first; a hit there is the same object as its frame.
                     let key = ch
                         .history
@@ -170,9 +148,9 @@ impl Model {
                         apply_edit(&mut stored.msg, &e);
                     }
                 }
-                self.channel_publish(ci, event, now, fx);
+                self.channel_publish(ch_idx, event, now, fx);
             } else {
-                for name in &e.pm_users {
+                for name in &e.delivery.pm_users {
                     let Some(user) = self.users.get_mut(name.as_str()) else {
                         continue;
                     };
@@ -193,12 +171,12 @@ impl Model {
     pub fn deletes(&mut self, deletes: Vec<DeleteCmd>, now: Now, fx: &mut dyn Effects) {
         for d in deletes {
             let event = delete_msg(&d);
-            if let Some(name) = target_channel(&d.channel) {
-                let Some(ci) = self.channels.get_index_of(name) else {
+            if let Some(name) = target_channel(&d.delivery.channel) {
+                let Some(ch_idx) = self.channels.get_index_of(name).map(ChannelIdx) else {
                     continue;
                 };
                 // History and frames are searched independently; first match only.
-                if let Some((_, ch)) = self.channels.get_index_mut(ci) {
+                if let Some((_, ch)) = self.channels.get_index_mut(ch_idx.0) {
                     let hit = ch.history.iter().position(|&k| {
                         ch.store
                             .get(k)
@@ -216,9 +194,9 @@ impl Model {
                         ch.unref(key);
                     }
                 }
-                self.channel_publish(ci, event, now, fx);
+                self.channel_publish(ch_idx, event, now, fx);
             } else {
-                for name in &d.pm_users {
+                for name in &d.delivery.pm_users {
                     let Some(user) = self.users.get_mut(name.as_str()) else {
                         continue;
                     };

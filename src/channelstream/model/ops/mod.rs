@@ -18,9 +18,9 @@ mod transport;
 #[cfg(test)]
 pub(crate) use info::uptime_string;
 
-use super::clock::T;
+use super::clock::MonoTime;
 use super::msg::poll_body;
-use super::state::{Conn, Poll};
+use super::state::{ConnRecord, ConnSlot, PendingPoll};
 use super::{ContentKind, Model, Now, Reply};
 use crate::channelstream::api::types::SchemaError;
 use crate::py::json as pyjson;
@@ -81,7 +81,7 @@ fn unauthorized() -> Reply {
 }
 
 /// A finished (or superseded) poll's answer: 200, `text/html`, the collected items.
-pub(crate) fn poll_reply(p: &Poll) -> Reply {
+pub(crate) fn poll_reply(p: &PendingPoll) -> Reply {
     Reply {
         status: 200,
         kind: ContentKind::Html,
@@ -93,12 +93,12 @@ pub(crate) fn poll_reply(p: &Poll) -> Reply {
 /// the model, so that the caller may still use the model's other fields (timers, users)
 /// while it holds the record.
 fn conn_by_id<'a>(
-    by_id: &HashMap<Uuid, usize>,
-    conns: &'a mut Slab<Conn>,
+    by_id: &HashMap<Uuid, ConnSlot>,
+    conns: &'a mut Slab<ConnRecord>,
     conn_id: &Uuid,
-) -> Option<(usize, &'a mut Conn)> {
+) -> Option<(ConnSlot, &'a mut ConnRecord)> {
     let slot = *by_id.get(conn_id)?;
-    conns.get_mut(slot).map(|conn| (slot, conn))
+    conns.get_mut(slot.0).map(|conn| (slot, conn))
 }
 
 impl Model {
@@ -108,12 +108,12 @@ impl Model {
     }
 
     /// A time on the model's line for `now` (also starts the GC grids on first use).
-    pub(crate) fn t(&mut self, now: Now) -> T {
-        let t = self.clock.at(now.mono);
+    pub(crate) fn clock_at(&mut self, now: Now) -> MonoTime {
+        let now_t = self.clock.at(now.mono);
         if self.timers.gc_next.is_none() {
-            self.timers.gc_next = Some(t.plus(super::clock::GC_EVERY));
-            self.timers.user_gc_next = Some(t.plus(super::clock::USER_GC_EVERY));
+            self.timers.gc_next = Some(now_t.plus(super::clock::GC_EVERY));
+            self.timers.user_gc_next = Some(now_t.plus(super::clock::USER_GC_EVERY));
         }
-        t
+        now_t
     }
 }

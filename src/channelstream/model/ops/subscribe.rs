@@ -4,7 +4,7 @@
 
 use super::{invalid, ok, Model, Now, Reply};
 use crate::channelstream::api::types::{ChannelConfig, SubscribeCmd, Timestamp};
-use crate::channelstream::model::state::Channel;
+use crate::channelstream::model::state::{Channel, ChannelIdx, ConnSlot};
 use crate::channelstream::model::Effects;
 use serde_json::json;
 use std::sync::Arc;
@@ -16,34 +16,43 @@ impl Model {
         name: &str,
         config: Option<&ChannelConfig>,
         now: Now,
-    ) -> usize {
-        if let Some(ci) = self.channels.get_index_of(name) {
-            return ci;
+    ) -> ChannelIdx {
+        if let Some(ch_idx) = self.channels.get_index_of(name).map(ChannelIdx) {
+            return ch_idx;
         }
         let ch = Channel::new(
             config.cloned().unwrap_or_default(),
             Timestamp::from_utc(now.wall),
         );
-        self.channels.insert_full(name.to_owned(), ch).0
+        ChannelIdx(self.channels.insert_full(name.to_owned(), ch).0)
     }
 
     /// The name of the user owning the connection in `slot`.
-    fn conn_username(&self, slot: usize) -> Option<Arc<str>> {
-        self.conns.get(slot).map(|c| c.username.clone())
+    fn conn_username(&self, slot: ConnSlot) -> Option<Arc<str>> {
+        self.conns.get(slot.0).map(|c| c.username.clone())
+    }
+
+    /// The name of the user owning the connection in `slot`, with the channel it joins or
+    /// leaves: what `add_connection` and `remove_connection` both start from.
+    fn member_and_channel(
+        &mut self,
+        slot: ConnSlot,
+        ch_idx: ChannelIdx,
+    ) -> Option<(Arc<str>, &mut Channel)> {
+        let username = self.conn_username(slot)?;
+        let (_, ch) = self.channels.get_index_mut(ch_idx.0)?;
+        Some((username, ch))
     }
 
     /// `Channel.add_connection`: `joined` presence when the user had no connection there.
     pub(crate) fn add_connection(
         &mut self,
-        ci: usize,
-        slot: usize,
+        ch_idx: ChannelIdx,
+        slot: ConnSlot,
         now: Now,
         fx: &mut dyn Effects,
     ) -> bool {
-        let Some(username) = self.conn_username(slot) else {
-            return false;
-        };
-        let Some((_, ch)) = self.channels.get_index_mut(ci) else {
+        let Some((username, ch)) = self.member_and_channel(slot, ch_idx) else {
             return false;
         };
         // setdefault: the joiner's key is in the map (and in presence user lists) already.
@@ -51,9 +60,9 @@ impl Model {
         // Sent before the connection joins the list, so the joiner's own connection cannot
         // receive it (it is excluded by name as well).
         if first && ch.config.notify_presence {
-            self.send_presence(ci, &username, true, now, fx);
+            self.send_presence(ch_idx, &username, true, now, fx);
         }
-        let Some((_, ch)) = self.channels.get_index_mut(ci) else {
+        let Some((_, ch)) = self.channels.get_index_mut(ch_idx.0) else {
             return false;
         };
         let list = ch.members.entry(username).or_default();
@@ -61,9 +70,9 @@ impl Model {
             return false;
         }
         list.push(slot);
-        if let Some(conn) = self.conns.get_mut(slot) {
-            if !conn.channels.contains(&ci) {
-                conn.channels.push(ci);
+        if let Some(conn) = self.conns.get_mut(slot.0) {
+            if !conn.channels.contains(&ch_idx) {
+                conn.channels.push(ch_idx);
             }
             // A stale connection outside every channel was left for later; now the GC can
             // reach it again through this channel.
@@ -78,15 +87,12 @@ impl Model {
     /// with no connection in the channel still triggers `parted` when presence is on.
     pub(crate) fn remove_connection(
         &mut self,
-        ci: usize,
-        slot: usize,
+        ch_idx: ChannelIdx,
+        slot: ConnSlot,
         now: Now,
         fx: &mut dyn Effects,
     ) -> bool {
-        let Some(username) = self.conn_username(slot) else {
-            return false;
-        };
-        let Some((_, ch)) = self.channels.get_index_mut(ci) else {
+        let Some((username, ch)) = self.member_and_channel(slot, ch_idx) else {
             return false;
         };
         let mut found = false;
@@ -98,27 +104,28 @@ impl Model {
             }
             empty = list.is_empty();
         }
-        if let Some(conn) = self.conns.get_mut(slot) {
-            conn.channels.retain(|c| *c != ci);
-        }
+        let presence = empty && ch.config.notify_presence;
         if empty {
             ch.members.shift_remove(&*username);
-            if ch.config.notify_presence {
-                self.send_presence(ci, &username, false, now, fx);
-            }
+        }
+        if let Some(conn) = self.conns.get_mut(slot.0) {
+            conn.channels.retain(|c| *c != ch_idx);
+        }
+        if presence {
+            self.send_presence(ch_idx, &username, false, now, fx);
         }
         found
     }
 
     /// `Connection.channels`: names of the channels holding the connection, sorted.
-    pub(crate) fn conn_channel_names(&self, slot: usize) -> Vec<String> {
+    pub(crate) fn conn_channel_names(&self, slot: ConnSlot) -> Vec<String> {
         let mut names: Vec<String> = self
             .conns
-            .get(slot)
+            .get(slot.0)
             .map(|c| {
                 c.channels
                     .iter()
-                    .filter_map(|&ci| self.channels.get_index(ci).map(|(n, _)| n.clone()))
+                    .filter_map(|&ch_idx| self.channels.get_index(ch_idx.0).map(|(n, _)| n.clone()))
                     .collect()
             })
             .unwrap_or_default();
@@ -133,7 +140,7 @@ impl Model {
         name: &str,
         configs: &[(String, ChannelConfig)],
         now: Now,
-    ) -> usize {
+    ) -> ChannelIdx {
         let config = configs.iter().rev().find(|(n, _)| n == name);
         self.ensure_channel(name, config.map(|(_, c)| c), now)
     }
@@ -150,8 +157,8 @@ impl Model {
     }
 
     /// Whether joining `names` would put the connection past the channel limit.
-    fn subscribe_would_exceed(&self, slot: usize, names: &[String]) -> bool {
-        let Some(conn) = self.conns.get(slot) else {
+    fn subscribe_would_exceed(&self, slot: ConnSlot, names: &[String]) -> bool {
+        let Some(conn) = self.conns.get(slot.0) else {
             return false;
         };
         let mut new: Vec<&str> = names
@@ -160,7 +167,8 @@ impl Model {
             .filter(|n| {
                 self.channels
                     .get_index_of(*n)
-                    .is_none_or(|ci| !conn.channels.contains(&ci))
+                    .map(ChannelIdx)
+                    .is_none_or(|ch_idx| !conn.channels.contains(&ch_idx))
             })
             .collect();
         new.sort_unstable();
@@ -188,7 +196,7 @@ impl Model {
         now: Now,
         fx: &mut dyn Effects,
     ) -> Reply {
-        self.t(now);
+        self.clock_at(now);
         let Some(&slot) = self.by_id.get(&cmd.conn_id) else {
             return invalid("conn_id", "Unknown connection");
         };
@@ -202,13 +210,14 @@ impl Model {
             for name in &cmd.channels {
                 let done = match dir {
                     Direction::Join => {
-                        let ci = self.requested_channel(name, &cmd.channel_configs, now);
-                        self.add_connection(ci, slot, now, fx)
+                        let ch_idx = self.requested_channel(name, &cmd.channel_configs, now);
+                        self.add_connection(ch_idx, slot, now, fx)
                     }
                     Direction::Leave => self
                         .channels
                         .get_index_of(name.as_str())
-                        .is_some_and(|ci| self.remove_connection(ci, slot, now, fx)),
+                        .map(ChannelIdx)
+                        .is_some_and(|ch_idx| self.remove_connection(ch_idx, slot, now, fx)),
                 };
                 if done {
                     changed.push(name.clone());

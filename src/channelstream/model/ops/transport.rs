@@ -5,7 +5,7 @@
 use super::{conn_by_id, poll_reply, unauthorized, Model, Now};
 use crate::channelstream::model::clock::POLL_FIRST_WAIT;
 use crate::channelstream::model::deliver::touch_user;
-use crate::channelstream::model::state::{mark_for_gc, Lp, Poll, Sock, Timer};
+use crate::channelstream::model::state::{mark_for_gc, LongPoll, PendingPoll, Sock, Timer};
 use crate::channelstream::model::{Effects, ReqRef, SockRef};
 use crate::proto::ws::CloseCode;
 use uuid::Uuid;
@@ -21,7 +21,7 @@ impl Model {
         now: Now,
         fx: &mut dyn Effects,
     ) {
-        let t = self.t(now);
+        let now_t = self.clock_at(now);
         let Some((slot, conn)) = conn_by_id(&self.by_id, &mut self.conns, &conn_id) else {
             if let Some(r) = req {
                 fx.reply(r, unauthorized());
@@ -29,8 +29,8 @@ impl Model {
             return;
         };
         conn.poll_seq = conn.poll_seq.wrapping_add(1);
-        let deadline = t.plus(POLL_FIRST_WAIT);
-        let poll = Poll {
+        let deadline = now_t.plus(POLL_FIRST_WAIT);
+        let poll = PendingPoll {
             req,
             // Python tests `if cb:`, so an empty callback means plain JSON.
             callback: callback.filter(|c| !c.is_empty()),
@@ -40,7 +40,7 @@ impl Model {
             deadline,
             armed: deadline,
         };
-        let old = std::mem::replace(&mut conn.lp, Lp::Polling(Box::new(poll)));
+        let old = std::mem::replace(&mut conn.lp, LongPoll::Polling(Box::new(poll)));
         self.timers.at(
             deadline,
             Timer::Poll {
@@ -51,7 +51,7 @@ impl Model {
         );
         // The superseded poll is answered but not counted as activity: catch-up below must
         // use the `last_active` the connection had when this `/listen` arrived.
-        if let Lp::Polling(p) = old {
+        if let LongPoll::Polling(p) = old {
             if let Some(r) = p.req {
                 fx.reply(r, poll_reply(&p));
             }
@@ -66,7 +66,7 @@ impl Model {
         let Some((_, conn)) = conn_by_id(&self.by_id, &mut self.conns, &conn_id) else {
             return;
         };
-        if let Lp::Polling(p) = &mut conn.lp {
+        if let LongPoll::Polling(p) = &mut conn.lp {
             if req.is_none() || p.req == req {
                 p.req = None;
             }
@@ -76,7 +76,7 @@ impl Model {
     /// A websocket upgraded on `/ws?conn_id=`: unknown id → close 1000; otherwise attach
     /// (replacing any previous socket, which is simply orphaned) and send catch-up.
     pub fn ws_open(&mut self, conn_id: Uuid, sock: SockRef, now: Now, fx: &mut dyn Effects) {
-        self.t(now);
+        self.clock_at(now);
         let Some((slot, conn)) = conn_by_id(&self.by_id, &mut self.conns, &conn_id) else {
             fx.close(sock, CloseCode::Normal);
             return;
@@ -88,7 +88,7 @@ impl Model {
     /// The attached socket closed: the connection goes to the next GC pass. A socket that is
     /// not (or no longer) the attached one changes nothing.
     pub fn ws_closed(&mut self, conn_id: Uuid, sock: SockRef, now: Now) {
-        self.t(now);
+        self.clock_at(now);
         if let Some((slot, conn)) = conn_by_id(&self.by_id, &mut self.conns, &conn_id) {
             if conn.sock == Sock::Open(sock) {
                 conn.sock = Sock::Closed;
@@ -99,10 +99,10 @@ impl Model {
 
     /// A client frame arrived (`received_message`): connection and user are active.
     pub fn ws_activity(&mut self, conn_id: Uuid, now: Now) {
-        let t = self.t(now);
+        let now_t = self.clock_at(now);
         if let Some((_, conn)) = conn_by_id(&self.by_id, &mut self.conns, &conn_id) {
-            conn.last_active = t;
-            touch_user(&mut self.users, conn, t);
+            conn.last_active = now_t;
+            touch_user(&mut self.users, conn, now_t);
         }
     }
 }

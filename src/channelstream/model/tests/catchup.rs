@@ -10,11 +10,11 @@ fn catchup_on_ws_open_filters_pms_and_marks_catchup() {
     w.connect(0, connect_cmd("other", &["cu_chan"]));
     let m = msg_cmd("system", Some("cu_chan"), "for all");
     let mut pm_else = msg_cmd("system", Some("cu_chan"), "pm for someone else");
-    pm_else.pm_users = strings(&["someone_else"]);
+    pm_else.delivery.pm_users = strings(&["someone_else"]);
     let mut gpm = msg_cmd("system", None, "global pm for frank");
-    gpm.pm_users = strings(&["frank"]);
+    gpm.delivery.pm_users = strings(&["frank"]);
     let mut excl = msg_cmd("system", Some("cu_chan"), "not frank");
-    excl.exclude_users = strings(&["frank"]);
+    excl.delivery.exclude_users = strings(&["frank"]);
     w.send(1000, vec![m, pm_else, gpm, excl]);
     assert!(w.fx.frames.is_empty(), "nothing attached yet: dropped");
     w.ws(2000, frank, sock(1));

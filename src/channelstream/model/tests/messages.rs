@@ -16,13 +16,13 @@ fn nine_item_batch_who_gets_what() {
 
     let m1 = msg_cmd("alice", Some("room"), "hello room");
     let mut m2 = msg_cmd("system", Some("room"), "pm inside room for alice");
-    m2.pm_users = strings(&["alice"]);
+    m2.delivery.pm_users = strings(&["alice"]);
     let mut m3 = msg_cmd("system", Some("room"), "not for alice");
-    m3.exclude_users = strings(&["alice"]);
+    m3.delivery.exclude_users = strings(&["alice"]);
     let mut m4 = msg_cmd("system", Some("room"), "not stored");
-    m4.no_history = true;
+    m4.delivery.no_history = true;
     let mut m5 = msg_cmd("system", None, "global pm");
-    m5.pm_users = strings(&["alice", "ghost"]);
+    m5.delivery.pm_users = strings(&["alice", "ghost"]);
     let m7 = msg_cmd("system", Some("nowhere"), "unknown channel");
     let mut m8 = msg_cmd("system", Some("room"), "client uuid+timestamp");
     m8.uuid = Uuid::parse_str("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee").unwrap();
@@ -168,15 +168,15 @@ fn exclude_users_wins_over_pm_users_and_all_tabs_receive() {
     w.ws(1, a2, sock(2));
     w.ws(1, b, sock(3));
     let mut m = msg_cmd("sys", Some("room"), "x");
-    m.pm_users = strings(&["alice", "bob"]);
-    m.exclude_users = strings(&["bob"]);
+    m.delivery.pm_users = strings(&["alice", "bob"]);
+    m.delivery.exclude_users = strings(&["bob"]);
     w.send(10, vec![m]);
     assert_eq!(w.fx.take_for(sock(1)).len(), 1);
     assert_eq!(w.fx.take_for(sock(2)).len(), 1);
     assert!(w.fx.take_for(sock(3)).is_empty());
     // A pm_user outside the channel gets nothing.
     let mut m = msg_cmd("sys", Some("room"), "y");
-    m.pm_users = strings(&["carol"]);
+    m.delivery.pm_users = strings(&["carol"]);
     w.send(20, vec![m]);
     assert!(w.fx.frames.is_empty());
 }
@@ -234,17 +234,17 @@ fn edit_and_delete_events_and_stored_copies() {
     let m = msg_cmd("alice", Some("room"), "hello room");
     let uuid = m.uuid;
     let mut pm = msg_cmd("system", None, "global pm");
-    pm.pm_users = strings(&["alice"]);
+    pm.delivery.pm_users = strings(&["alice"]);
     let pm_uuid = pm.uuid;
     w.send(10, vec![m, pm]);
     w.fx.take_for(sock(1));
 
     let edited = Timestamp::from_utc(w.time.at(20).wall);
     let e = EditCmd {
-        pm_users: vec![],
-        exclude_users: vec![],
-        channel: Some("room".into()),
-        no_history: false,
+        delivery: Delivery {
+            channel: Some("room".into()),
+            ..Delivery::default()
+        },
         uuid,
         timestamp: None,
         user: Some("alice2".into()),
@@ -267,10 +267,11 @@ fn edit_and_delete_events_and_stored_copies() {
     assert_eq!(hist["timestamp"], "2026-11-22T14:00:00");
 
     let pe = EditCmd {
-        pm_users: strings(&["alice"]),
-        exclude_users: vec![],
-        channel: None,
-        no_history: false,
+        delivery: Delivery {
+            pm_users: strings(&["alice"]),
+            channel: None,
+            ..Delivery::default()
+        },
         uuid: pm_uuid,
         timestamp: Some(Timestamp::from_utc(
             Utc.with_ymd_and_hms(2011, 1, 1, 0, 0, 0).unwrap(),
@@ -290,10 +291,11 @@ fn edit_and_delete_events_and_stored_copies() {
     assert_eq!(ev["edited"], "2011-01-01T00:00:01");
 
     let del = |channel: Option<&str>, pm: &[&str], uuid| DeleteCmd {
-        pm_users: strings(pm),
-        exclude_users: vec![],
-        channel: channel.map(str::to_owned),
-        no_history: false,
+        delivery: Delivery {
+            pm_users: strings(pm),
+            channel: channel.map(str::to_owned),
+            ..Delivery::default()
+        },
         uuid,
     };
     w.m.deletes(vec![del(Some("room"), &[], uuid)], w.now(40), &mut w.fx);
@@ -327,10 +329,10 @@ fn edit_adding_a_message_key_appends_it_after_type() {
     let uuid = m.uuid;
     w.send(1, vec![m]);
     let e = EditCmd {
-        pm_users: vec![],
-        exclude_users: vec![],
-        channel: Some("room".into()),
-        no_history: false,
+        delivery: Delivery {
+            channel: Some("room".into()),
+            ..Delivery::default()
+        },
         uuid,
         timestamp: None,
         user: None,

@@ -17,7 +17,7 @@ mod pieces;
 mod presence;
 
 use super::clock::SEC;
-use super::msg::{poll_body, render, Msg, F, HEARTBEAT_FRAME};
+use super::msg::{poll_body, render, FieldValue, Msg, HEARTBEAT_FRAME};
 use super::ops::uptime_string;
 use super::state::py_eq;
 use super::*;
@@ -144,10 +144,10 @@ fn connect_cmd(user: &str, channels: &[&str]) -> ConnectCmd {
 
 fn msg_cmd(user: &str, channel: Option<&str>, text: &str) -> MessageCmd {
     MessageCmd {
-        pm_users: Vec::new(),
-        exclude_users: Vec::new(),
-        channel: channel.map(str::to_owned),
-        no_history: false,
+        delivery: Delivery {
+            channel: channel.map(str::to_owned),
+            ..Delivery::default()
+        },
         uuid: Uuid::new_v4(),
         timestamp: Timestamp::from_utc(Utc.with_ymd_and_hms(2026, 11, 22, 14, 0, 0).unwrap()),
         user: user.to_owned(),

@@ -7,12 +7,13 @@ use super::*;
 #[test]
 fn msg_set_keeps_position_and_appends_new_keys() {
     let mut m = Msg::default();
-    m.push("a", F::Null).push("b", F::Bool(true));
-    m.set("a", F::Static("x"));
-    m.set("c", F::Null);
+    m.push("a", FieldValue::Null)
+        .push("b", FieldValue::Bool(true));
+    m.set("a", FieldValue::Static("x"));
+    m.set("c", FieldValue::Null);
     m.remove("b");
     assert_eq!(keys(&m.to_http_value()), vec!["a", "c"]);
-    assert_eq!(m.get("a"), Some(&F::Static("x")));
+    assert_eq!(m.get("a"), Some(&FieldValue::Static("x")));
 }
 
 #[test]
@@ -21,11 +22,11 @@ fn socket_form_strips_delivery_keys_and_sets_catchup() {
         chrono::DateTime::parse_from_rfc3339("2020-01-02T03:04:05+00:00").unwrap(),
     );
     let mut m = Msg::default();
-    m.push("pm_users", F::List(vec!["a".into()]))
-        .push("exclude_users", F::List(vec![]))
-        .push("no_history", F::Bool(false))
-        .push("timestamp", F::Time(ts))
-        .push("type", F::Static("message:edit"));
+    m.push("pm_users", FieldValue::List(vec!["a".into()]))
+        .push("exclude_users", FieldValue::List(vec![]))
+        .push("no_history", FieldValue::Bool(false))
+        .push("timestamp", FieldValue::Time(ts))
+        .push("type", FieldValue::Static("message:edit"));
     let http = m.to_http_value();
     assert_eq!(http["timestamp"], "2020-01-02T03:04:05+00:00");
     let sock = m.to_socket_value(false);
@@ -36,8 +37,8 @@ fn socket_form_strips_delivery_keys_and_sets_catchup() {
         keys(&m.to_socket_value(true)),
         vec!["timestamp", "type", "catchup"]
     );
-    m.set("catchup", F::Bool(false));
-    m.set("type", F::Static("message"));
+    m.set("catchup", FieldValue::Bool(false));
+    m.set("type", FieldValue::Static("message"));
     let cu = m.to_socket_value(true);
     assert_eq!(keys(&cu), vec!["timestamp", "type", "catchup"]);
     assert_eq!(cu["catchup"], true);
@@ -46,8 +47,10 @@ fn socket_form_strips_delivery_keys_and_sets_catchup() {
 #[test]
 fn render_frames_once_and_item_is_a_slice_of_the_frame() {
     let mut m = Msg::default();
-    m.push("type", F::Static("message"))
-        .push("message", F::Json(json!({"text": "x".repeat(300)})));
+    m.push("type", FieldValue::Static("message")).push(
+        "message",
+        FieldValue::Json(json!({"text": "x".repeat(300)})),
+    );
     let mut buf = Vec::new();
     let r = render(&m, false, &mut buf);
     let v = frame_json(&r.frame);

@@ -76,9 +76,9 @@ fn messages_batch_of_nine() {
         .map(|p| p.get("text") != Some(&Value::String("nowhere".into())))
         .unwrap_or(true)));
     let pm = &ms[4];
-    assert_eq!(pm.channel, None);
-    assert_eq!(pm.pm_users, ["alice", "ghost"]);
-    assert!(ms[3].no_history);
+    assert_eq!(pm.delivery.channel, None);
+    assert_eq!(pm.delivery.pm_users, ["alice", "ghost"]);
+    assert!(ms[3].delivery.no_history);
     let client = &ms[6];
     assert_eq!(
         client.uuid.hyphenated().to_string(),
