@@ -12,6 +12,7 @@
 //! signature. CORS headers go only on successful (200) responses, as Pyramid adds them to
 //! `request.response` and not to error pages.
 
+use super::admin::{self, Page};
 use super::api::router::{route, Route};
 use super::api::schema;
 use super::api::types::SchemaError;
@@ -168,7 +169,9 @@ impl Front<'_> {
             Route::MethodMismatch(view) => {
                 FrontAction::Respond(not_found(req, path, Some((view, req.head.method))))
             }
-            r if r.is_server_api() && auth != Auth::Granted => FrontAction::Respond(forbidden(req)),
+            r if r.is_server_api() && auth != Auth::Granted && !self.admin_session_api(req) => {
+                FrontAction::Respond(forbidden(req))
+            }
             r if r.is_admin() && auth != Auth::Granted && !self.admin_cookie_ok(req) => {
                 if matches!(r, Route::OpenApi | Route::Metrics) {
                     FrontAction::Respond(forbidden(req))
@@ -312,8 +315,14 @@ impl Front<'_> {
                 )
                 .with_headers(CORS),
             ),
-            Route::AdminPage => FrontAction::Respond(
-                Response::new(200, HTML, Bytes::from_static(ADMIN_PAGE)).with_headers(CORS),
+            Route::AdminConnections => model(Command::AdminConnections),
+            Route::AdminPage => {
+                FrontAction::Respond(admin::page(Page::Dashboard).with_headers(CORS))
+            }
+            Route::ApiExplorer => FrontAction::Respond(admin::page(Page::Explorer)),
+            Route::Static => FrontAction::Respond(
+                admin::static_asset(req.head.path.get(req.buf), req.query_param("v").as_deref())
+                    .unwrap_or_else(|| not_found(req, req.head.path.get(req.buf), None)),
             ),
             Route::AdminSignIn => self.sign_in(req, prefix),
             Route::Metrics => FrontAction::Metrics,
@@ -346,9 +355,16 @@ impl Front<'_> {
             }
             tracing::info!(peer = %req.peer, "admin sign-in refused");
         }
-        FrontAction::Respond(
-            Response::new(200, HTML, Bytes::from_static(SIGN_IN_PAGE)).with_headers(CORS),
-        )
+        let failed = req.head.method == Method::Post;
+        FrontAction::Respond(admin::page(Page::SignIn { failed }).with_headers(CORS))
+    }
+
+    /// A server-API call from the admin pages: the admin cookie together with
+    /// `X-Herald-Admin` (see `admin`), in place of a signature.
+    fn admin_session_api(&self, req: &Request<'_>) -> bool {
+        req.header(admin::ADMIN_API_HEADER)
+            .is_some_and(|v| !v.is_empty())
+            && self.admin_cookie_ok(req)
     }
 
     fn admin_cookie_ok(&self, req: &Request<'_>) -> bool {
@@ -372,10 +388,10 @@ impl Front<'_> {
             .map(|h| String::from_utf8_lossy(h).into_owned())
             .unwrap_or_else(|| format!("{}:{}", self.cfg.host, self.cfg.port));
         let prefix = String::from_utf8_lossy(prefix);
-        let mut resp = Response::new(302, HTML, Bytes::from_static(b""));
-        resp.headers
-            .push(("Location", format!("{scheme}://{host}{prefix}{to}").into()));
-        resp
+        admin::found(
+            req.header("accept"),
+            &format!("{scheme}://{host}{prefix}{to}"),
+        )
     }
 }
 
@@ -468,6 +484,7 @@ fn allowed_methods(view: &str, _m: Method) -> &'static str {
     match view {
         "listen" => "GET,HEAD",
         "admin_json" => "GET,POST",
+        "admin_connections" | "static" => "GET,HEAD",
         "message" => "POST",
         _ => "POST",
     }
@@ -549,10 +566,6 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
         .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
         .collect()
 }
-
-const SIGN_IN_PAGE: &[u8] = b"<!DOCTYPE html>\n<html>\n<head><title>Herald admin - sign in</title></head>\n<body>\n<h1>Sign in</h1>\n<form method=\"post\" action=\"sign_in\">\n<label>Username <input name=\"username\"></label>\n<label>Password <input name=\"password\" type=\"password\"></label>\n<button type=\"submit\">Sign in</button>\n</form>\n</body>\n</html>\n";
-
-const ADMIN_PAGE: &[u8] = b"<!DOCTYPE html>\n<html>\n<head><title>Herald admin</title></head>\n<body>\n<h1>Herald</h1>\n<p><a href=\"admin/sign_out\">Sign out</a></p>\n<pre id=\"stats\">loading...</pre>\n<script>\nfetch('admin/admin.json', {credentials: 'same-origin'}).then(r => r.json()).then(j => {\n  document.getElementById('stats').textContent = JSON.stringify(j, null, 2);\n});\n</script>\n</body>\n</html>\n";
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,11 @@
 //! The Channelstream 0.7.1 dialect: its REST and client API (`api`: routes, signatures,
 //! marshmallow-shaped schemas, Python-identical JSON) and its model (`model`: users,
-//! connections, channels, history, presence, timers).
+//! connections, channels, history, presence, timers), and `admin`, the embedded admin web app.
 //!
 //! Everything Channelstream-specific lives under this folder; the reactor (`shard`), the
 //! connection state machines (`conn`) and the codecs (`proto`) know nothing of it.
 
+pub mod admin;
 pub mod api;
 pub mod dialect;
 pub mod front;

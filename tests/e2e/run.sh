@@ -6,6 +6,9 @@
 #   tests/e2e/run.sh path/to/herald        # a Herald binary, started as: BIN -i <ini> --port 8000
 #   tests/e2e/run.sh http://127.0.0.1:8000 # a server that is already running (nothing started)
 #
+# chat.test.mjs runs against every server; admin.test.mjs (Herald's admin web app in headless
+# chromium) only against Herald (a started binary, or E2E_SERVER_KIND=herald with a URL).
+#
 # A started server runs in a private, loopback-only network namespace (Channelstream always
 # binds 0.0.0.0:10843 for its Flash policy server, spec §12), and so do the demo backend and
 # the node tests.  Exit status: node's (non-zero when a test fails) or 1 if the server does
@@ -21,7 +24,9 @@ NODE="${NODE:-node}"
 if [[ "$SERVER" == http://* || "$SERVER" == https://* ]]; then
     "$here/setup.sh"
     cd "$here"
-    exec env E2E_SERVER_KIND="${E2E_SERVER_KIND:-}" CS_URL="$SERVER" CS_SECRET="$CS_SECRET" "$NODE" --test chat.test.mjs
+    tests=(chat.test.mjs)
+    [ "${E2E_SERVER_KIND:-}" = herald ] && tests+=(admin.test.mjs)
+    exec env E2E_SERVER_KIND="${E2E_SERVER_KIND:-}" CS_URL="$SERVER" CS_SECRET="$CS_SECRET" "$NODE" --test "${tests[@]}"
 fi
 
 if [ "$SERVER" = channelstream ]; then
@@ -97,9 +102,11 @@ fi
 echo "run.sh: server $SERVER up on 127.0.0.1:$PORT in netns $ns"
 
 cd "$here"
+tests=(chat.test.mjs)
+[ "$kind" = herald ] && tests+=(admin.test.mjs)
 status=0
 ip netns exec "$ns" env E2E_SERVER_KIND="$kind" CS_URL="http://127.0.0.1:$PORT" CS_SECRET="$CS_SECRET" \
-    timeout 120 "$NODE" --test chat.test.mjs || status=$?
+    timeout 120 "$NODE" --test "${tests[@]}" || status=$?
 if [ "$status" != 0 ]; then
     echo "run.sh: tests failed (exit $status); last lines of the server log:" >&2
     tail -n 40 "$log" >&2

@@ -40,6 +40,13 @@ pub enum Route {
     Disconnect,
     /// `GET` or `POST /admin/admin.json`.
     AdminJson,
+    /// `GET /admin/connections.json` (Herald): connections with their transport, for the
+    /// dashboard.
+    AdminConnections,
+    /// `/api-explorer`: the API explorer page (admin rights).
+    ApiExplorer,
+    /// `GET` or `HEAD /static/...`: an embedded asset of the admin pages (no rights).
+    Static,
     /// `/admin`: the admin HTML page.
     AdminPage,
     /// `/admin/sign_in`: the admin login form and its submission.
@@ -77,7 +84,12 @@ impl Route {
     pub fn is_admin(self) -> bool {
         matches!(
             self,
-            Route::AdminJson | Route::AdminPage | Route::OpenApi | Route::Metrics
+            Route::AdminJson
+                | Route::AdminConnections
+                | Route::AdminPage
+                | Route::ApiExplorer
+                | Route::OpenApi
+                | Route::Metrics
         )
     }
 }
@@ -123,6 +135,15 @@ pub fn route(method: Method, path: &[u8], echo_path: Option<&[u8]>) -> Route {
             Get | Post => Route::AdminJson,
             _ => Route::MethodMismatch("admin_json"),
         },
+        b"/admin/connections.json" => match method {
+            Get | Head => Route::AdminConnections,
+            _ => Route::MethodMismatch("admin_connections"),
+        },
+        b"/api-explorer" => Route::ApiExplorer,
+        p if p.starts_with(b"/static/") => match method {
+            Get | Head => Route::Static,
+            _ => Route::MethodMismatch("static"),
+        },
         b"/admin" => Route::AdminPage,
         b"/admin/sign_in" => Route::AdminSignIn,
         b"/admin/sign_out" => Route::AdminSignOut,
@@ -163,6 +184,14 @@ mod tests {
             (Post, "/listen", Route::MethodMismatch("listen")),
             (Delete, "/disconnect", Route::Disconnect),
             (Get, "/admin/admin.json", Route::AdminJson),
+            (Get, "/admin/connections.json", Route::AdminConnections),
+            (Get, "/api-explorer", Route::ApiExplorer),
+            (Get, "/static/herald/admin.js", Route::Static),
+            (
+                Post,
+                "/static/herald/admin.js",
+                Route::MethodMismatch("static"),
+            ),
             (
                 Put,
                 "/admin/admin.json",

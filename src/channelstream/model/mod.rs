@@ -127,6 +127,8 @@ pub enum Command {
     Disconnect(Uuid),
     /// `GET /admin/admin.json`: the server, user and channel dump.
     AdminJson,
+    /// `GET /admin/connections.json` (Herald): every connection with its transport.
+    AdminConnections,
     /// `GET /listen`: the reply is sent when the poll completes.
     Listen {
         /// The polling connection.
@@ -294,6 +296,7 @@ impl Model {
                 self.clock_at(now);
                 Some(self.admin_json(now))
             }
+            Command::AdminConnections => Some(self.admin_connections()),
             Command::Listen { conn_id, callback } => {
                 self.listen(req, conn_id, callback, now, fx);
                 None

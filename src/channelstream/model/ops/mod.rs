@@ -6,9 +6,10 @@
 //!
 //! Layout: this file holds the reply constructors (one per kind of answer) and the model's
 //! clock entry; `connect` (users and connections), `subscribe` (channel membership),
-//! `messages` (publish, edit, delete), `info` (info, channel config, admin) and `transport`
+//! `messages` (publish, edit, delete), `info` (info, channel config, admin), `admin` (the dashboard's connection list) and `transport`
 //! (long polls and websockets) hold the operations.
 
+mod admin;
 mod connect;
 mod info;
 mod messages;

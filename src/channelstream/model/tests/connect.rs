@@ -358,3 +358,36 @@ fn admin_json_shape_and_counts() {
     assert_eq!(u["state"], json!({"s": 1}));
     assert_eq!(u["connections"], json!([id.to_string()]));
 }
+
+#[test]
+fn admin_connections_tells_transports_apart() {
+    let mut w = World::new();
+    let (ws_id, _) = w.connect(0, connect_cmd("u1", &["c1", "c2"]));
+    let (lp_id, _) = w.connect(0, connect_cmd("u2", &["c1"]));
+    let (none_id, _) = w.connect(0, connect_cmd("u3", &[]));
+    w.ws(10, ws_id, sock(1));
+    w.listen(20, req(1), lp_id, None);
+    let v = body_json(&w.m.admin_connections());
+    assert_eq!(keys(&v), vec!["connections", "by_transport"]);
+    assert_eq!(
+        v["by_transport"],
+        json!({"websocket": 1, "long_poll": 1, "closed": 0, "none": 1})
+    );
+    let find = |id: Uuid| {
+        v["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["conn_id"] == json!(id.hyphenated().to_string()))
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        find(ws_id),
+        json!({"conn_id": ws_id.hyphenated().to_string(), "user": "u1",
+               "transport": "websocket", "channels": ["c1", "c2"]})
+    );
+    assert_eq!(find(lp_id)["transport"], "long_poll");
+    assert_eq!(find(none_id)["transport"], "none");
+    assert_eq!(find(none_id)["channels"], json!([]));
+}
