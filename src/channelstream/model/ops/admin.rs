@@ -4,16 +4,16 @@
 //! long polls, and this view is computed only when an admin asks (O(connections)).
 
 use super::{ok, Model, Reply};
-use crate::channelstream::model::state::{Conn, Lp, Sock};
+use crate::channelstream::model::state::{ConnRecord, LongPoll, Sock};
 use serde_json::{json, Value};
 
 /// How a connection currently receives its messages.
-fn transport(c: &Conn) -> &'static str {
+fn transport(c: &ConnRecord) -> &'static str {
     match (&c.sock, &c.lp) {
         (Sock::Open(_), _) => "websocket",
-        (_, Lp::Polling(_)) | (_, Lp::Idle) => "long_poll",
-        (Sock::Closed, Lp::None) => "closed",
-        (Sock::None, Lp::None) => "none",
+        (_, LongPoll::Polling(_)) | (_, LongPoll::Idle) => "long_poll",
+        (Sock::Closed, LongPoll::None) => "closed",
+        (Sock::None, LongPoll::None) => "none",
     }
 }
 
@@ -36,7 +36,7 @@ impl Model {
                 let channels: Vec<&str> = c
                     .channels
                     .iter()
-                    .filter_map(|&i| self.channels.get_index(i).map(|(n, _)| n.as_str()))
+                    .filter_map(|&i| self.channels.get_index(i.0).map(|(n, _)| n.as_str()))
                     .collect();
                 json!({
                     "conn_id": c.id.hyphenated().to_string(),
