@@ -16,6 +16,7 @@ use super::api::router::{route, Route};
 use super::api::schema;
 use super::api::types::SchemaError;
 use super::model::Command;
+use super::strict;
 use crate::auth::{self, Signer};
 use crate::config::Config;
 use crate::dialect::{Header, HeaderValue, Request, Response};
@@ -143,6 +144,9 @@ enum Auth {
 impl Front<'_> {
     /// Decide what to do with one complete request.
     pub fn handle(&self, req: &Request<'_>) -> FrontAction {
+        if let Some(resp) = self.cfg.strict.then(|| strict::check_host(req)).flatten() {
+            return FrontAction::Respond(resp);
+        }
         let raw_path = req.head.path.get(req.buf);
         let prefix = req.header("x-script-name").unwrap_or(&[]);
         let path = strip_prefix(raw_path, prefix);
@@ -208,6 +212,14 @@ impl Front<'_> {
     }
 
     fn upgrade(&self, req: &Request<'_>, r: Route) -> FrontAction {
+        if let Some(resp) = self
+            .cfg
+            .strict
+            .then(|| strict::check_ws_version(req))
+            .flatten()
+        {
+            return FrontAction::Respond(resp);
+        }
         match handshake::validate(req.head, req.buf) {
             Ok(accept) => {
                 let target = if r == Route::Echo {
@@ -235,24 +247,26 @@ impl Front<'_> {
     fn dispatch(&self, req: &Request<'_>, r: Route, prefix: &[u8]) -> FrontAction {
         let model = FrontAction::Model;
         match r {
-            Route::Connect => with_json(req.body, |v| model(Command::Connect(v))),
-            Route::Subscribe => with_json(req.body, |body| {
+            Route::Connect => self.with_json(r, req.body, |v| model(Command::Connect(v))),
+            Route::Subscribe => self.with_json(r, req.body, |body| {
                 model(Command::Subscribe {
                     body,
                     query_conn_id: req.query_param("conn_id"),
                 })
             }),
-            Route::Unsubscribe => with_json(req.body, |body| {
+            Route::Unsubscribe => self.with_json(r, req.body, |body| {
                 model(Command::Unsubscribe {
                     body,
                     query_conn_id: req.query_param("conn_id"),
                 })
             }),
-            Route::UserState => with_json(req.body, |v| model(Command::UserState(v))),
-            Route::ChannelConfig => with_json(req.body, |v| model(Command::ChannelConfig(v))),
+            Route::UserState => self.with_json(r, req.body, |v| model(Command::UserState(v))),
+            Route::ChannelConfig => {
+                self.with_json(r, req.body, |v| model(Command::ChannelConfig(v)))
+            }
             Route::Info if req.body.is_empty() => model(Command::Info(None)),
-            Route::Info => with_json(req.body, |v| model(Command::Info(Some(v)))),
-            Route::MessagePost => with_json(req.body, |v| {
+            Route::Info => self.with_json(r, req.body, |v| model(Command::Info(Some(v)))),
+            Route::MessagePost => self.with_json(r, req.body, |v| {
                 batch(
                     schema::messages(&v),
                     schema::message_echo,
@@ -260,7 +274,7 @@ impl Front<'_> {
                     self.cors,
                 )
             }),
-            Route::MessagePatch => with_json(req.body, |v| {
+            Route::MessagePatch => self.with_json(r, req.body, |v| {
                 batch(
                     schema::edits(&v),
                     schema::edit_echo,
@@ -268,7 +282,7 @@ impl Front<'_> {
                     self.cors,
                 )
             }),
-            Route::MessageDelete => with_json(req.body, |v| {
+            Route::MessageDelete => self.with_json(r, req.body, |v| {
                 batch(
                     schema::deletes(&v),
                     schema::delete_echo,
@@ -277,6 +291,7 @@ impl Front<'_> {
                 )
             }),
             Route::Listen => match req.query_param("conn_id") {
+                None if self.cfg.strict => FrontAction::Respond(strict::missing_conn_id()),
                 None => FrontAction::Respond(internal_error()),
                 Some(s) => match Uuid::parse_str(s.trim()) {
                     Ok(conn_id) => model(Command::Listen {
@@ -290,10 +305,17 @@ impl Front<'_> {
             },
             Route::Disconnect => {
                 let conn_id = if req.head.method == Method::Post {
-                    match serde_json::from_slice::<Value>(req.body) {
+                    match strict::parse_body(req.body, self.cfg.strict) {
                         Ok(Value::Object(mut m)) => m.remove("conn_id"),
-                        Ok(_) => return FrontAction::Respond(internal_error()),
-                        Err(_) => return FrontAction::Respond(internal_error()),
+                        Ok(v) => {
+                            let refused = self.cfg.strict.then(|| strict::wrong_type(r, &v));
+                            return FrontAction::Respond(
+                                refused.flatten().unwrap_or_else(internal_error),
+                            );
+                        }
+                        Err(e) => {
+                            return FrontAction::Respond(strict::body_error(e, self.cfg.strict))
+                        }
                     }
                 } else {
                     req.query_param("conn_id").map(Value::String)
@@ -379,11 +401,23 @@ impl Front<'_> {
     }
 }
 
-/// Parse a JSON body; invalid (or empty) JSON is a 500, as in Channelstream.
-fn with_json(body: &[u8], f: impl FnOnce(Value) -> FrontAction) -> FrontAction {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(v) => f(v),
-        Err(_) => FrontAction::Respond(internal_error()),
+impl Front<'_> {
+    /// Parse a JSON body: invalid (or empty) JSON is a 500, as in Channelstream, or a 400 in
+    /// strict mode; bodies Python cannot read back are a 400 (`strict::parse_body`).
+    fn with_json(
+        &self,
+        r: Route,
+        body: &[u8],
+        f: impl FnOnce(Value) -> FrontAction,
+    ) -> FrontAction {
+        let strict = self.cfg.strict;
+        match strict::parse_body(body, strict) {
+            Ok(v) => match strict.then(|| strict::wrong_type(r, &v)).flatten() {
+                Some(resp) => FrontAction::Respond(resp),
+                None => f(v),
+            },
+            Err(e) => FrontAction::Respond(strict::body_error(e, strict)),
+        }
     }
 }
 

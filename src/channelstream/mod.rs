@@ -9,5 +9,6 @@ pub mod api;
 pub mod dialect;
 pub mod front;
 pub mod model;
+pub mod strict;
 
 pub use dialect::{Channelstream, CsMsg};
