@@ -96,6 +96,8 @@ pub enum Expect {
     Frames(Vec<(u8, Vec<u8>)>),
     /// Websocket: 101, then the TCP connection ends without any frame.
     Dropped,
+    /// HTTP: this header with exactly this value, and the inner expectation.
+    WithHeader(&'static str, &'static str, Box<Expect>),
 }
 
 pub struct Case {
@@ -308,6 +310,15 @@ pub fn check_http(
         }
     };
     match expect {
+        Expect::WithHeader(name, value, inner) => {
+            if r.header(name) != Some(*value) {
+                return Err(format!(
+                    "header {name}: {:?} (want {value:?})",
+                    r.header(name)
+                ));
+            }
+            check_http(r, inner, s, healthy)
+        }
         Expect::Fatal(code, body) => {
             status(*code)?;
             if r.text() != *body {
