@@ -180,6 +180,10 @@ impl Front<'_> {
                     FrontAction::Respond(self.redirect(req, prefix, "/admin/sign_in"))
                 }
             }
+            r if self.cfg.strict => match strict::before_dispatch(r, req) {
+                Some(resp) => FrontAction::Respond(resp),
+                None => strict::after_dispatch(self.dispatch(req, r, prefix), r, req),
+            },
             r => self.dispatch(req, r, prefix),
         }
     }
@@ -247,26 +251,24 @@ impl Front<'_> {
     fn dispatch(&self, req: &Request<'_>, r: Route, prefix: &[u8]) -> FrontAction {
         let model = FrontAction::Model;
         match r {
-            Route::Connect => self.with_json(r, req.body, |v| model(Command::Connect(v))),
-            Route::Subscribe => self.with_json(r, req.body, |body| {
+            Route::Connect => with_json(req.body, |v| model(Command::Connect(v))),
+            Route::Subscribe => with_json(req.body, |body| {
                 model(Command::Subscribe {
                     body,
                     query_conn_id: req.query_param("conn_id"),
                 })
             }),
-            Route::Unsubscribe => self.with_json(r, req.body, |body| {
+            Route::Unsubscribe => with_json(req.body, |body| {
                 model(Command::Unsubscribe {
                     body,
                     query_conn_id: req.query_param("conn_id"),
                 })
             }),
-            Route::UserState => self.with_json(r, req.body, |v| model(Command::UserState(v))),
-            Route::ChannelConfig => {
-                self.with_json(r, req.body, |v| model(Command::ChannelConfig(v)))
-            }
+            Route::UserState => with_json(req.body, |v| model(Command::UserState(v))),
+            Route::ChannelConfig => with_json(req.body, |v| model(Command::ChannelConfig(v))),
             Route::Info if req.body.is_empty() => model(Command::Info(None)),
-            Route::Info => self.with_json(r, req.body, |v| model(Command::Info(Some(v)))),
-            Route::MessagePost => self.with_json(r, req.body, |v| {
+            Route::Info => with_json(req.body, |v| model(Command::Info(Some(v)))),
+            Route::MessagePost => with_json(req.body, |v| {
                 batch(
                     schema::messages(&v),
                     schema::message_echo,
@@ -274,7 +276,7 @@ impl Front<'_> {
                     self.cors,
                 )
             }),
-            Route::MessagePatch => self.with_json(r, req.body, |v| {
+            Route::MessagePatch => with_json(req.body, |v| {
                 batch(
                     schema::edits(&v),
                     schema::edit_echo,
@@ -282,7 +284,7 @@ impl Front<'_> {
                     self.cors,
                 )
             }),
-            Route::MessageDelete => self.with_json(r, req.body, |v| {
+            Route::MessageDelete => with_json(req.body, |v| {
                 batch(
                     schema::deletes(&v),
                     schema::delete_echo,
@@ -291,7 +293,6 @@ impl Front<'_> {
                 )
             }),
             Route::Listen => match req.query_param("conn_id") {
-                None if self.cfg.strict => FrontAction::Respond(strict::missing_conn_id()),
                 None => FrontAction::Respond(internal_error()),
                 Some(s) => match Uuid::parse_str(s.trim()) {
                     Ok(conn_id) => model(Command::Listen {
@@ -305,17 +306,10 @@ impl Front<'_> {
             },
             Route::Disconnect => {
                 let conn_id = if req.head.method == Method::Post {
-                    match strict::parse_body(req.body, self.cfg.strict) {
+                    match strict::parse_body(req.body, false) {
                         Ok(Value::Object(mut m)) => m.remove("conn_id"),
-                        Ok(v) => {
-                            let refused = self.cfg.strict.then(|| strict::wrong_type(r, &v));
-                            return FrontAction::Respond(
-                                refused.flatten().unwrap_or_else(internal_error),
-                            );
-                        }
-                        Err(e) => {
-                            return FrontAction::Respond(strict::body_error(e, self.cfg.strict))
-                        }
+                        Ok(_) => return FrontAction::Respond(internal_error()),
+                        Err(e) => return FrontAction::Respond(strict::body_error(e, false)),
                     }
                 } else {
                     req.query_param("conn_id").map(Value::String)
@@ -401,23 +395,12 @@ impl Front<'_> {
     }
 }
 
-impl Front<'_> {
-    /// Parse a JSON body: invalid (or empty) JSON is a 500, as in Channelstream, or a 400 in
-    /// strict mode; bodies Python cannot read back are a 400 (`strict::parse_body`).
-    fn with_json(
-        &self,
-        r: Route,
-        body: &[u8],
-        f: impl FnOnce(Value) -> FrontAction,
-    ) -> FrontAction {
-        let strict = self.cfg.strict;
-        match strict::parse_body(body, strict) {
-            Ok(v) => match strict.then(|| strict::wrong_type(r, &v)).flatten() {
-                Some(resp) => FrontAction::Respond(resp),
-                None => f(v),
-            },
-            Err(e) => FrontAction::Respond(strict::body_error(e, strict)),
-        }
+/// Parse a JSON body; invalid (or empty) JSON is a 500, as in Channelstream; a body Python
+/// cannot read back is a 400 (`strict::parse_body`; strict mode refines the 500s).
+fn with_json(body: &[u8], f: impl FnOnce(Value) -> FrontAction) -> FrontAction {
+    match strict::parse_body(body, false) {
+        Ok(v) => f(v),
+        Err(e) => FrontAction::Respond(strict::body_error(e, false)),
     }
 }
 

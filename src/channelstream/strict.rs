@@ -20,10 +20,18 @@
 //! → 400 (text, connection closed, as the parser's other malformed requests); a websocket
 //! version other than 13 → 426; a `/ws` with a missing, malformed or unknown `conn_id` →
 //! close frame [`UNKNOWN_CONN_CLOSE`] (4404). README "Strict mode" has the table.
+//!
+//! How it plugs into the front (kept to a few lines there): [`check_host`] and
+//! [`check_ws_version`] run first; [`before_dispatch`] looks at the body bytes only (depth, and
+//! the first byte where an object is required); [`after_dispatch`] turns the default 500s into
+//! their 400s, re-parsing the body only on that failure path, so a valid request costs strict
+//! mode one byte scan. The websocket answers live in `dialect.rs` and the model
+//! (`Model::set_unknown_conn_close`).
 
 use super::api::router::Route;
-use super::front::JSON;
+use super::front::{internal_error, FrontAction, JSON, TEXT};
 use crate::dialect::{Request, Response};
+use crate::proto::http::Method;
 use crate::proto::ws::CloseCode;
 use crate::py::json as pyjson;
 use bytes::Bytes;
@@ -80,7 +88,7 @@ pub fn parse_body(body: &[u8], strict: bool) -> Result<Value, BodyError> {
 /// The answer to a refused body.
 pub fn body_error(e: BodyError, strict: bool) -> Response {
     match e {
-        BodyError::Invalid(_) if !strict => super::front::internal_error(),
+        BodyError::Invalid(_) if !strict => internal_error(),
         BodyError::Invalid(msg) => bad_request("_schema", &format!("Invalid JSON: {msg}")),
         BodyError::TooDeep => bad_request(
             "_schema",
@@ -107,19 +115,71 @@ pub fn bad_request(field: &str, text: &str) -> Response {
     Response::new(400, JSON, pyjson::to_string_pretty(&Value::Object(m)))
 }
 
-/// Strict mode: the routes whose schema crashes 0.7.1 (500) on a body that is not an object
-/// answer `400 {"_schema": ["Invalid input type."]}` instead.
-pub fn wrong_type(r: Route, body: &Value) -> Option<Response> {
-    let needs_object = matches!(
-        r,
-        Route::Subscribe | Route::Unsubscribe | Route::ChannelConfig | Route::Disconnect
-    );
-    (needs_object && !body.is_object()).then(|| bad_request("_schema", "Invalid input type."))
+/// Whether the route reads its body as JSON (`/info` only when there is one; `/disconnect`
+/// only on POST).
+fn reads_json(r: Route, req: &Request<'_>) -> bool {
+    match r {
+        Route::Connect
+        | Route::Subscribe
+        | Route::Unsubscribe
+        | Route::UserState
+        | Route::ChannelConfig
+        | Route::MessagePost
+        | Route::MessagePatch
+        | Route::MessageDelete => true,
+        Route::Info => !req.body.is_empty(),
+        Route::Disconnect => req.head.method == Method::Post,
+        _ => false,
+    }
 }
 
-/// Strict mode: `GET /listen` without `conn_id` (0.7.1: 500).
-pub fn missing_conn_id() -> Response {
-    bad_request("conn_id", "Missing data for required field.")
+/// The routes whose body 0.7.1 crashes on (500) unless it is an object.
+fn needs_object(r: Route) -> bool {
+    matches!(
+        r,
+        Route::Subscribe | Route::Unsubscribe | Route::ChannelConfig | Route::Disconnect
+    )
+}
+
+/// Strict mode, before the route runs (bytes only on the happy path): too deep a body, or a
+/// non-object body where 0.7.1 would crash.
+pub fn before_dispatch(r: Route, req: &Request<'_>) -> Option<Response> {
+    if !reads_json(r, req) {
+        return None;
+    }
+    if too_deep(req.body, STRICT_MAX_DEPTH) {
+        return Some(body_error(BodyError::TooDeep, true));
+    }
+    let first = req.body.iter().find(|b| !b.is_ascii_whitespace());
+    if needs_object(r) && first != Some(&b'{') {
+        return Some(match parse_body(req.body, true) {
+            Err(e) => body_error(e, true),
+            Ok(_) => bad_request("_schema", "Invalid input type."),
+        });
+    }
+    None
+}
+
+/// Strict mode, after the route ran: the 500s of 0.7.1's crashes get their 400 (a failure
+/// path only, so the body is parsed again only then).
+pub fn after_dispatch(action: FrontAction, r: Route, req: &Request<'_>) -> FrontAction {
+    let FrontAction::Respond(resp) = action else {
+        return action;
+    };
+    if resp.status != 500 {
+        return FrontAction::Respond(resp);
+    }
+    if r == Route::Listen && req.query_param("conn_id").is_none() {
+        return FrontAction::Respond(bad_request("conn_id", "Missing data for required field."));
+    }
+    if !reads_json(r, req) {
+        return FrontAction::Respond(resp);
+    }
+    FrontAction::Respond(match parse_body(req.body, true) {
+        Err(e) => body_error(e, true),
+        Ok(v) if needs_object(r) && !v.is_object() => bad_request("_schema", "Invalid input type."),
+        Ok(_) => resp,
+    })
 }
 
 /// Strict mode: an HTTP/1.1 request must carry exactly one `Host` (RFC 9112 §3.2); 400 and
@@ -153,7 +213,7 @@ pub fn check_ws_version(req: &Request<'_>) -> Option<Response> {
     }
     let mut resp = Response::new(
         426,
-        super::front::TEXT,
+        TEXT,
         Bytes::from_static(b"unsupported Sec-WebSocket-Version"),
     );
     resp.close = true;
