@@ -4,6 +4,8 @@
 //! connected (see `common::hostile`).
 
 mod common;
+#[path = "hostile_api/strict.rs"]
+mod strict;
 use common::hostile::*;
 use common::*;
 use serde_json::json;
@@ -20,6 +22,11 @@ fn nested(depth: usize, open: &str, close: &str, inner: &str) -> String {
         s.push_str(close);
     }
     s
+}
+
+/// An integer literal of `n` digits.
+fn digits(n: usize) -> String {
+    format!("1{}", "0".repeat(n - 1))
 }
 
 /// A `POST /message` body for the "hostile" channel with a raw JSON payload text.
@@ -298,6 +305,57 @@ fn api_cases() -> Vec<Case> {
         signed("POST", "/message", &message_body(r#"{"tiny": 5e-400}"#)),
         Expect::Delivered("\"tiny\": 0.0"),
     );
+    // Integers over 4300 digits: Python 3.11+ (and 0.7.1's 3.8.18) refuse to read them; 0.7.1
+    // answers 500, Herald 400 (README "Hostile input").
+    add(
+        "/message: a 5,000-digit integer in the payload",
+        signed(
+            "POST",
+            "/message",
+            &message_body(&format!(r#"{{"n": {}}}"#, digits(5000))),
+        ),
+        big_int_refused(5000),
+    );
+    add(
+        "/message: a 4,301-digit negative integer deep in the payload",
+        signed(
+            "POST",
+            "/message",
+            &message_body(&format!(r#"{{"a": [1, {{"b": -{}}}]}}"#, digits(4301))),
+        ),
+        big_int_refused(4301),
+    );
+    add(
+        "/message: a 4,300-digit integer (the limit) is delivered",
+        signed(
+            "POST",
+            "/message",
+            &message_body(&format!(r#"{{"n": {}}}"#, digits(4300))),
+        ),
+        Expect::Delivered(leak(format!("\"n\": {}", digits(4300)))),
+    );
+    add(
+        "/message: a 5,000-digit float literal is a float (Python reads it)",
+        signed(
+            "POST",
+            "/message",
+            &message_body(&format!(r#"{{"f": {}.5}}"#, digits(5000))),
+        ),
+        Expect::Delivered("\"f\": Infinity"),
+    );
+    add(
+        "/connect: a 5,000-digit integer as a user_state value",
+        signed(
+            "POST",
+            "/connect",
+            format!(
+                r#"{{"username": "big", "user_state": {{"n": {}}}}}"#,
+                digits(5000)
+            )
+            .as_bytes(),
+        ),
+        big_int_refused(5000),
+    );
 
     // Signatures (spec §3.2).
     let s = signer();
@@ -471,10 +529,26 @@ fn api_cases() -> Vec<Case> {
         ),
         Expect::Contains(200, "\"username\": \"dup-b\""),
     );
+    // A lone surrogate: 0.7.1 accepts it (200) and echoes it; Herald cannot hold it in a
+    // string (nor can Python encode it to UTF-8): 400 in both modes.
     add(
-        "lone surrogate escape (Python accepts it; not valid Unicode)",
+        "lone surrogate escape in a username (0.7.1: 200)",
         signed("POST", "/connect", br#"{"username": "sur\ud800"}"#),
-        INTERNAL,
+        lone_surrogate_refused(),
+    );
+    add(
+        "lone trailing surrogate in a /message payload",
+        signed("POST", "/message", &message_body(r#"{"t": "\udc00"}"#)),
+        lone_surrogate_refused(),
+    );
+    add(
+        "a surrogate pair is one character, delivered",
+        signed(
+            "POST",
+            "/message",
+            &message_body(r#"{"t": "\ud83d\ude00"}"#),
+        ),
+        Expect::Delivered("\"t\": \"\\ud83d\\ude00\""),
     );
     add(
         "NaN literal in a payload (Python accepts it; not JSON)",
@@ -486,14 +560,27 @@ fn api_cases() -> Vec<Case> {
         signed("POST", "/message", &message_body(r#"{"x": -Infinity}"#)),
         INTERNAL,
     );
+    // 0.7.1 crashes (int(inf): OverflowError, 500); Herald answers as marshmallow does NaN.
     add(
-        "history_size 1e400: int(inf) raises OverflowError in marshmallow -> 500",
+        "history_size 1e400: 422, not 0.7.1's 500",
         signed_json_raw(
             "POST",
             "/channel_config",
             r#"{"huge1": {"history_size": 1e400}}"#,
         ),
-        INTERNAL,
+        Expect::Json(422, json!({"history_size": ["Not a valid integer."]})),
+    );
+    add(
+        "/connect: channel_configs history_size -1e400",
+        signed_json_raw(
+            "POST",
+            "/connect",
+            r#"{"username": "inf", "channel_configs": {"c": {"history_size": -1e400}}}"#,
+        ),
+        Expect::Json(
+            422,
+            json!({"channel_configs": {"c": {"value": {"history_size": ["Not a valid integer."]}}}}),
+        ),
     );
     // Python keeps the exact integer; Herald saturates to u64::MAX, which means the same
     // thing for a history length (more than will ever be stored).

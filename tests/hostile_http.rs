@@ -252,7 +252,84 @@ fn http_cases() -> Vec<Case> {
         },
         Expect::Fatal(431, "request header block too large"),
     );
+    // Host (RFC 9112 §3.2): 0.7.1's gevent server serves requests without it or with two;
+    // so does Herald by default (strict mode: 400, below).
+    add(
+        "HTTP/1.1 without Host is served by default",
+        b"OPTIONS / HTTP/1.1\r\n\r\n".to_vec(),
+        Expect::Text(200, ""),
+    );
+    add(
+        "HTTP/1.1 with two Host headers is served by default",
+        b"OPTIONS / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_vec(),
+        Expect::Text(200, ""),
+    );
     v
+}
+
+// Table 1, strict mode (README "Strict mode"): exactly one Host on HTTP/1.1.
+fn strict_http_cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    let mut add = |name: &str, bytes: Vec<u8>, e: Expect| v.push(case(name, Input::Raw(bytes), e));
+    let no_host = || Expect::Fatal(400, "malformed request: missing Host header");
+    let two_hosts = || Expect::Fatal(400, "malformed request: more than one Host header");
+    add(
+        "OPTIONS without Host",
+        b"OPTIONS / HTTP/1.1\r\n\r\n".to_vec(),
+        no_host(),
+    );
+    add(
+        "signed POST /message without Host",
+        signed("POST", "/message", b"[]")
+            .strip_prefix(b"POST /message HTTP/1.1\r\nHost: x\r\n".as_slice())
+            .map(|rest| [b"POST /message HTTP/1.1\r\n".as_slice(), rest].concat())
+            .unwrap_or_default(),
+        no_host(),
+    );
+    add(
+        "GET /listen without Host",
+        b"GET /listen HTTP/1.1\r\n\r\n".to_vec(),
+        no_host(),
+    );
+    add(
+        "two Host headers",
+        b"OPTIONS / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_vec(),
+        two_hosts(),
+    );
+    add(
+        "two Host headers, differently cased, same value",
+        b"OPTIONS / HTTP/1.1\r\nHost: a\r\nhOST: a\r\n\r\n".to_vec(),
+        two_hosts(),
+    );
+    add(
+        "an empty Host is one Host (RFC 9112 allows it)",
+        b"OPTIONS / HTTP/1.1\r\nHost:\r\n\r\n".to_vec(),
+        Expect::Text(200, ""),
+    );
+    add(
+        "HTTP/1.0 needs no Host",
+        b"OPTIONS / HTTP/1.0\r\n\r\n".to_vec(),
+        Expect::Text(200, ""),
+    );
+    add(
+        "one Host: served",
+        b"OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        Expect::Text(200, ""),
+    );
+    // The parser's own answers come first, as in default mode.
+    add(
+        "control byte in method (no Host either)",
+        b"GET\x01 / HTTP/1.1\r\n\r\n".to_vec(),
+        fatal400("invalid request line"),
+    );
+    v
+}
+
+#[test]
+fn hostile_http_strict() {
+    let cases = strict_http_cases();
+    assert!(cases.len() >= 9, "{}", cases.len());
+    run_strict_table(cases);
 }
 
 #[test]

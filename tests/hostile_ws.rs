@@ -102,6 +102,15 @@ fn ws_cases() -> Vec<Case> {
         format!("/ws?conn_id={}", uuid::Uuid::new_v4()),
         Expect::Close(1000),
     );
+    v.push(case(
+        "/ws: version 8 is accepted, as by ws4py (unknown conn_id: close 1000)",
+        Input::UpgradeRaw(cs_upgrade(
+            &uuid::Uuid::new_v4().to_string(),
+            "8",
+            "Host: x\r\n",
+        )),
+        Expect::Close(1000),
+    ));
 
     // Frames on the echo route (RFC 6455 §5, §7.4; README: 1002 / 1007 / 1009).
     let f = ws_frame;
@@ -401,6 +410,75 @@ fn ws_cases() -> Vec<Case> {
         Expect::Close(1000),
     );
     v
+}
+
+/// An upgrade of `/ws?conn_id=<id>` with this version and extra header lines (e.g. `Host`).
+fn cs_upgrade(id: &str, version: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "GET /ws?conn_id={id} HTTP/1.1\r\n{extra}Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: {version}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+// Table 2, strict mode (README "Strict mode"): version 13 only (426 with
+// `Sec-WebSocket-Version: 13`), and a close frame 4404 for a conn_id that is missing,
+// malformed, nil or unknown instead of a dropped TCP connection or 0.7.1's 1000.
+fn strict_ws_cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    let bad_version = || {
+        Expect::WithHeader(
+            "Sec-WebSocket-Version",
+            "13",
+            Box::new(Expect::Fatal(426, "unsupported Sec-WebSocket-Version")),
+        )
+    };
+    let unknown = uuid::Uuid::new_v4().to_string();
+    for version in ["8", "12", "13, 8", ""] {
+        v.push(case(
+            format!("/ws: version {version:?}: 426"),
+            Input::Raw(cs_upgrade(&unknown, version, "Host: x\r\n")),
+            bad_version(),
+        ));
+    }
+    v.push(case(
+        "/echo: version 8: 426",
+        Input::Raw(
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".to_vec(),
+        ),
+        bad_version(),
+    ));
+    v.push(case(
+        "/ws without Host: 400",
+        Input::Raw(cs_upgrade(&unknown, "13", "")),
+        Expect::Fatal(400, "malformed request: missing Host header"),
+    ));
+    for (name, path) in [
+        ("no conn_id", "/ws".to_string()),
+        ("empty conn_id", "/ws?conn_id=".to_string()),
+        ("garbage conn_id", "/ws?conn_id=garbage".to_string()),
+        ("4 KB conn_id", format!("/ws?conn_id={}", "f".repeat(4000))),
+        ("nil conn_id", format!("/ws?conn_id={}", uuid::Uuid::nil())),
+        ("unknown conn_id", format!("/ws?conn_id={unknown}")),
+    ] {
+        v.push(case(
+            format!("/ws: {name}: close 4404"),
+            Input::Upgrade(path),
+            Expect::Close(4404),
+        ));
+    }
+    v.push(case(
+        "/ws: a known conn_id still gets its frames",
+        Input::CsFrames(ws_frame(true, 9, b"p", true)),
+        Expect::Frames(vec![(0xA, b"p".to_vec())]),
+    ));
+    v
+}
+
+#[test]
+fn hostile_websocket_strict() {
+    let cases = strict_ws_cases();
+    assert!(cases.len() >= 12, "{}", cases.len());
+    run_strict_table(cases);
 }
 
 #[test]

@@ -1,8 +1,10 @@
-//! Arbitrary bytes -> (if JSON) every request validator and the Python-compatible encoder.
+//! Arbitrary bytes -> the request-body screen, then (if JSON) every request validator and the
+//! Python-compatible encoder.
 //! Properties: nothing panics; pyjson output is ASCII and, unless a float overflowed to
 //! `Infinity`/`NaN`, parses back as JSON; every 422 body and every echo renders.
 #![no_main]
 use herald::channelstream::api::{schema, types::SchemaError};
+use herald::channelstream::strict;
 use herald::py::json as pyjson;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -32,6 +34,12 @@ fn check<T>(r: Result<T, SchemaError>, echo: impl Fn(&T)) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // The body screen (both modes) never panics and accepts only what serde_json parses.
+    for strict_mode in [false, true] {
+        if let Ok(v) = strict::parse_body(data, strict_mode) {
+            assert_eq!(serde_json::from_slice::<Value>(data).ok(), Some(v));
+        }
+    }
     let Ok(v) = serde_json::from_slice::<Value>(data) else {
         return;
     };

@@ -9,6 +9,7 @@
 
 use super::front::{self, Front, FrontAction, WsTarget};
 use super::model::{Command, Effects, Model, Now, Reply, ReqRef, SockRef};
+use super::strict;
 use crate::auth::Signer;
 use crate::config::Config;
 use crate::dialect::{
@@ -62,6 +63,9 @@ impl Channelstream {
         let model = (shard == MODEL_SHARD).then(|| {
             let mut m = Model::new(chrono::Utc::now());
             m.set_max_channels_per_connection(cfg.limits.max_channels_per_connection);
+            if cfg.strict {
+                m.set_unknown_conn_close(strict::UNKNOWN_CONN_CLOSE);
+            }
             m
         });
         Channelstream {
@@ -179,6 +183,13 @@ impl Dialect for Channelstream {
                         conn_id,
                         last_activity_report: None,
                     })),
+                    // Strict mode: opened with the nil id, which `on_ws_open` closes with 4404.
+                    WsTarget::Channelstream(None) if self.cfg.strict => {
+                        Some(WsRole::Dialect(CsSocket {
+                            conn_id: Uuid::nil(),
+                            last_activity_report: None,
+                        }))
+                    }
                     // As the real server: handshake done, then the TCP connection is dropped
                     // without a close frame.
                     WsTarget::Channelstream(None) => None,
@@ -193,6 +204,11 @@ impl Dialect for Channelstream {
         sock: SockRef,
         ws: &mut CsSocket,
     ) -> Result<(), CloseCode> {
+        // Strict mode: a missing or malformed `conn_id` (or the nil UUID, never a connection
+        // in strict mode) gets a close frame instead of a dropped TCP connection.
+        if self.cfg.strict && ws.conn_id.is_nil() {
+            return Err(strict::UNKNOWN_CONN_CLOSE);
+        }
         let cmd = Command::WsOpen {
             conn_id: ws.conn_id,
             sock,
@@ -225,6 +241,9 @@ impl Dialect for Channelstream {
     }
 
     fn on_ws_closed(&mut self, out: &mut dyn Outbox<CsMsg>, sock: SockRef, ws: CsSocket) {
+        if self.cfg.strict && ws.conn_id.is_nil() {
+            return; // never reported as open
+        }
         let cmd = Command::WsClosed {
             conn_id: ws.conn_id,
             sock,

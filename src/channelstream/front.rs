@@ -17,6 +17,7 @@ use super::api::router::{route, Route};
 use super::api::schema;
 use super::api::types::SchemaError;
 use super::model::Command;
+use super::strict;
 use crate::auth::{self, Signer};
 use crate::config::Config;
 use crate::dialect::{Header, HeaderValue, Request, Response};
@@ -144,6 +145,9 @@ enum Auth {
 impl Front<'_> {
     /// Decide what to do with one complete request.
     pub fn handle(&self, req: &Request<'_>) -> FrontAction {
+        if let Some(resp) = self.cfg.strict.then(|| strict::check_host(req)).flatten() {
+            return FrontAction::Respond(resp);
+        }
         let raw_path = req.head.path.get(req.buf);
         let prefix = req.header("x-script-name").unwrap_or(&[]);
         let path = strip_prefix(raw_path, prefix);
@@ -179,6 +183,10 @@ impl Front<'_> {
                     FrontAction::Respond(self.redirect(req, prefix, "/admin/sign_in"))
                 }
             }
+            r if self.cfg.strict => match strict::before_dispatch(r, req) {
+                Some(resp) => FrontAction::Respond(resp),
+                None => strict::after_dispatch(self.dispatch(req, r, prefix), r, req),
+            },
             r => self.dispatch(req, r, prefix),
         }
     }
@@ -211,6 +219,14 @@ impl Front<'_> {
     }
 
     fn upgrade(&self, req: &Request<'_>, r: Route) -> FrontAction {
+        if let Some(resp) = self
+            .cfg
+            .strict
+            .then(|| strict::check_ws_version(req))
+            .flatten()
+        {
+            return FrontAction::Respond(resp);
+        }
         match handshake::validate(req.head, req.buf) {
             Ok(accept) => {
                 let target = if r == Route::Echo {
@@ -293,10 +309,10 @@ impl Front<'_> {
             },
             Route::Disconnect => {
                 let conn_id = if req.head.method == Method::Post {
-                    match serde_json::from_slice::<Value>(req.body) {
+                    match strict::parse_body(req.body, false) {
                         Ok(Value::Object(mut m)) => m.remove("conn_id"),
                         Ok(_) => return FrontAction::Respond(internal_error()),
-                        Err(_) => return FrontAction::Respond(internal_error()),
+                        Err(e) => return FrontAction::Respond(strict::body_error(e, false)),
                     }
                 } else {
                     req.query_param("conn_id").map(Value::String)
@@ -395,11 +411,12 @@ impl Front<'_> {
     }
 }
 
-/// Parse a JSON body; invalid (or empty) JSON is a 500, as in Channelstream.
+/// Parse a JSON body; invalid (or empty) JSON is a 500, as in Channelstream; a body Python
+/// cannot read back is a 400 (`strict::parse_body`; strict mode refines the 500s).
 fn with_json(body: &[u8], f: impl FnOnce(Value) -> FrontAction) -> FrontAction {
-    match serde_json::from_slice::<Value>(body) {
+    match strict::parse_body(body, false) {
         Ok(v) => f(v),
-        Err(_) => FrontAction::Respond(internal_error()),
+        Err(e) => FrontAction::Respond(strict::body_error(e, false)),
     }
 }
 

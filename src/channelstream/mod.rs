@@ -10,5 +10,6 @@ pub mod api;
 pub mod dialect;
 pub mod front;
 pub mod model;
+pub mod strict;
 
 pub use dialect::{Channelstream, CsMsg};

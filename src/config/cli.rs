@@ -30,6 +30,23 @@ Ini keys and environment variables (Channelstream 0.7.1 compatible):
   debug, log_level, port, host, secret, admin_user, admin_secret, cookie_secret,
   allow_posting_from, allow_cors, validate_requests, enforce_https, http_scheme,
   signature_checker  (environment: CHANNELSTREAM_ + the key in upper case)
+Herald's own key: strict  (environment: CHANNELSTREAM_STRICT, only without an ini file)
+
+Strict mode (--strict or strict = true; off by default: default answers are 0.7.1's):
+  request                               default (0.7.1)     strict
+  body not JSON (empty, truncated...)   500, close          400 {\"_schema\": [\"Invalid JSON: ...\"]}
+  JSON nested deeper than 64 levels     200; 500 over 128   400 {\"_schema\": [\"JSON nested ...\"]}
+  non-object body to /subscribe,
+    /unsubscribe, /channel_config,
+    POST /disconnect                    500, close          400 {\"_schema\": [\"Invalid input type.\"]}
+  GET /listen without conn_id           500, close          400 {\"conn_id\": [\"Missing data ...\"]}
+  HTTP/1.1 without Host, or two Hosts   served              400 malformed request, close
+  websocket version 8                   101 (as ws4py)      426, Sec-WebSocket-Version: 13
+  /ws, conn_id missing or malformed     101, TCP dropped    101, close frame 4404
+  /ws, conn_id unknown                  101, close 1000     101, close frame 4404
+Both modes: an integer of over 4300 digits or a lone surrogate (\\ud800) in a body is a
+400 {\"_schema\": [...]}; history_size 1e400 is a 422 \"Not a valid integer.\". README.md has
+the details (\"Strict mode\", \"Hostile input\").
 
 Write a starter ini file with:  herald make-config -o herald.ini";
 
@@ -141,6 +158,13 @@ pub(super) struct HeraldFlags {
     /// Serve a websocket echo on PATH, for Autobahn runs [default: off]
     #[arg(long, value_name = "PATH", value_parser = parse_flag_echo_path)]
     echo_path: Option<String>,
+
+    /// Strict mode: 400/426/close 4404 where 0.7.1 crashes or drops (table below) [ini: strict]
+    ///
+    /// Off by default, so the default answers stay those of Channelstream 0.7.1. Also set by
+    /// `strict = true` in the ini file or CHANNELSTREAM_STRICT=true without one.
+    #[arg(long, action = ArgAction::SetTrue)]
+    strict: bool,
 }
 
 #[derive(Args, Debug)]
@@ -308,6 +332,7 @@ pub(super) fn apply_flags(cfg: &mut Config, cli: Cli) {
         cfg.shards = usize::from(n);
     }
     cfg.echo_path = h.echo_path;
+    cfg.strict |= h.strict;
     let l = cli.limits;
     cfg.limits = Limits {
         max_connections_per_shard: l.max_connections,

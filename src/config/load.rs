@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 /// What the process should do after reading its configuration.
 pub enum Action {
     /// Serve with this config; the second field lists ini keys that were ignored (not among
-    /// [`CONFIGURABLE_PARAMS`]) so main can log them.
+    /// [`CONFIGURABLE_PARAMS`] nor [`HERALD_PARAMS`]) so main can log them.
     Run(Box<Config>, Vec<String>),
     /// `herald make-config`: write `text` as is (it has no trailing newline) to `output`, or to
     /// stdout when `None`.
@@ -130,6 +130,7 @@ pub fn load(
         None => {
             let raw = CONFIGURABLE_PARAMS
                 .iter()
+                .chain(HERALD_PARAMS.iter())
                 .filter_map(|&k| env(&env_name(k)).map(|v| (k, v)))
                 .collect();
             (raw, Origin::Env)
@@ -178,7 +179,7 @@ fn read_ini_settings(text: &str, path: &Path) -> Result<(RawSettings, Vec<String
         });
     }
     let mut raw = HashMap::new();
-    for key in CONFIGURABLE_PARAMS {
+    for key in CONFIGURABLE_PARAMS.into_iter().chain(HERALD_PARAMS) {
         // Only the keys we use are interpolated: a stray `%` in an unrelated key stays harmless
         // (Channelstream would crash on it).
         if let Some(v) = ini.get(INI_SECTION, key).map_err(ini_err)? {
@@ -188,7 +189,7 @@ fn read_ini_settings(text: &str, path: &Path) -> Result<(RawSettings, Vec<String
     let ignored = ini
         .keys(INI_SECTION)
         .into_iter()
-        .filter(|k| !CONFIGURABLE_PARAMS.contains(k))
+        .filter(|k| !CONFIGURABLE_PARAMS.contains(k) && !HERALD_PARAMS.contains(k))
         .map(str::to_owned)
         .collect();
     Ok((raw, ignored))
@@ -255,6 +256,9 @@ fn apply_channelstream(raw: &RawSettings, origin: &Origin) -> Result<Config, Con
     }
     if let Some(v) = get("validate_requests") {
         cfg.validate_requests = asbool(v);
+    }
+    if let Some(v) = get("strict") {
+        cfg.strict = asbool(v);
     }
     if let Some(v) = get("enforce_https") {
         cfg.enforce_https = asbool(v);

@@ -63,6 +63,10 @@ pub const CONFIGURABLE_PARAMS: [&str; 14] = [
     "signature_checker",
 ];
 
+/// Herald's own keys, read like Channelstream's: from the `[channelstream]` section of the ini
+/// file, or (without an ini file) from `CHANNELSTREAM_<KEY>` variables.
+pub const HERALD_PARAMS: [&str; 1] = ["strict"];
+
 /// The only `signature_checker` Herald implements (itsdangerous `TimestampSigner`).
 pub const DEFAULT_SIGNATURE_CHECKER: &str = "channelstream.utils.DefaultSigner";
 
@@ -112,6 +116,10 @@ pub struct Config {
     pub shards: usize,
     /// Serve a websocket echo on this path (Autobahn conformance); off by default.
     pub echo_path: Option<String>,
+    /// Strict mode (`strict` key, `CHANNELSTREAM_STRICT`, `--strict`): answers that 0.7.1
+    /// gives as a 500 crash, a dropped socket or a lenient accept become 400/426/close 4404
+    /// (README "Strict mode"). Off by default, so the default stays 0.7.1-compatible.
+    pub strict: bool,
     /// Resource limits (the `--max-*` and timeout flags).
     pub limits: Limits,
     /// The ini file the settings came from, if any (for the start-up log).
@@ -181,6 +189,7 @@ impl Default for Config {
             http_scheme: String::new(),
             shards: 1,
             echo_path: None,
+            strict: false,
             limits: Limits::default(),
             ini_path: None,
         }
@@ -246,6 +255,7 @@ impl fmt::Debug for Config {
             .field("http_scheme", &self.http_scheme)
             .field("shards", &self.shards)
             .field("echo_path", &self.echo_path)
+            .field("strict", &self.strict)
             .field("limits", &self.limits)
             .field("ini_path", &self.ini_path)
             .finish()

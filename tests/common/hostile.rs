@@ -38,7 +38,13 @@ pub const MAX_WS_MESSAGE: usize = 64 * 1024;
 pub const OTHER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 
 pub fn hostile_server() -> Server {
+    hostile_server_with(false)
+}
+
+/// The shared server, in strict mode (`strict = true`) or not.
+pub fn hostile_server_with(strict: bool) -> Server {
     Server::per_shard(2, |c| {
+        c.strict = strict;
         c.limits.max_head_bytes = MAX_HEAD;
         c.limits.max_headers = MAX_HEADERS;
         c.limits.max_body_bytes = MAX_BODY;
@@ -90,6 +96,8 @@ pub enum Expect {
     Frames(Vec<(u8, Vec<u8>)>),
     /// Websocket: 101, then the TCP connection ends without any frame.
     Dropped,
+    /// HTTP: this header with exactly this value, and the inner expectation.
+    WithHeader(&'static str, &'static str, Box<Expect>),
 }
 
 pub struct Case {
@@ -302,6 +310,15 @@ pub fn check_http(
         }
     };
     match expect {
+        Expect::WithHeader(name, value, inner) => {
+            if r.header(name) != Some(*value) {
+                return Err(format!(
+                    "header {name}: {:?} (want {value:?})",
+                    r.header(name)
+                ));
+            }
+            check_http(r, inner, s, healthy)
+        }
         Expect::Fatal(code, body) => {
             status(*code)?;
             if r.text() != *body {
@@ -438,7 +455,16 @@ pub fn describe(r: &WsRead) -> String {
 
 /// Run a table against a fresh shared server; every failure is collected and reported by name.
 pub fn run_table(cases: Vec<Case>) {
-    let srv = hostile_server();
+    run_table_with(cases, false)
+}
+
+/// Run a table against a fresh shared server in strict mode (README "Strict mode").
+pub fn run_strict_table(cases: Vec<Case>) {
+    run_table_with(cases, true)
+}
+
+fn run_table_with(cases: Vec<Case>, strict: bool) {
+    let srv = hostile_server_with(strict);
     let mut healthy = Healthy::new(&srv);
     let mut failures = Vec::new();
     for (i, c) in cases.iter().enumerate() {
@@ -518,4 +544,36 @@ pub const INTERNAL: Expect = Expect::Fatal(500, "Internal Server Error");
 
 pub fn schema_input_type() -> Expect {
     Expect::Json(422, json!({"_schema": ["Invalid input type."]}))
+}
+
+/// `400 {field: [text]}`: a body refused before validation (README "Hostile input").
+pub fn refused(field: &str, text: &str) -> Expect {
+    Expect::Json(400, json!({ field: [text] }))
+}
+
+/// Strict mode's answer to a body that is not JSON: `"Invalid JSON: "` + the parser's message.
+pub fn invalid_json(body: &[u8]) -> Expect {
+    let msg = match serde_json::from_slice::<Value>(body) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("test body {body:?} is valid JSON"),
+    };
+    refused("_schema", &format!("Invalid JSON: {msg}"))
+}
+
+/// Both modes: an integer literal of `digits` digits (over 4300) in a body.
+pub fn big_int_refused(digits: usize) -> Expect {
+    refused(
+        "_schema",
+        &format!(
+            "Exceeds the limit (4300) for integer string conversion: value has {digits} digits"
+        ),
+    )
+}
+
+/// Both modes: a lone surrogate escape in a body.
+pub fn lone_surrogate_refused() -> Expect {
+    refused(
+        "_schema",
+        "Lone surrogate (\\ud800-\\udfff) in a JSON string.",
+    )
 }

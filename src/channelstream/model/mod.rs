@@ -206,6 +206,9 @@ pub struct Model {
     gen: u64,
     /// Most channels one connection may be in (`--max-channels-per-connection`).
     max_channels_per_conn: usize,
+    /// The close code for a websocket opened with an unknown `conn_id` (1000 as 0.7.1; strict
+    /// mode's 4404).
+    unknown_conn_close: crate::proto::ws::CloseCode,
     /// Scratch space reused by every delivery.
     targets: Vec<SockRef>,
     buf: Vec<u8>,
@@ -227,6 +230,7 @@ impl Model {
             epoch: 0,
             gen: 0,
             max_channels_per_conn: crate::config::Limits::default().max_channels_per_connection,
+            unknown_conn_close: crate::proto::ws::CloseCode::Normal,
             targets: Vec::new(),
             buf: Vec::new(),
             slots: Vec::new(),
@@ -345,6 +349,12 @@ impl Model {
     /// `/connect` or `/subscribe` that would pass it with a 422, changing nothing).
     pub fn set_max_channels_per_connection(&mut self, n: usize) {
         self.max_channels_per_conn = n;
+    }
+
+    /// Set the close code sent to a websocket opened with an unknown `conn_id` (default 1000,
+    /// as 0.7.1; strict mode sets `strict::UNKNOWN_CONN_CLOSE`).
+    pub fn set_unknown_conn_close(&mut self, code: crate::proto::ws::CloseCode) {
+        self.unknown_conn_close = code;
     }
 
     /// The global counters.

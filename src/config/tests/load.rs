@@ -452,3 +452,32 @@ fn log_directive_table() {
         assert_eq!(c.log_directive(), want);
     }
 }
+
+// ---------------------------------------------------------------- strict mode
+
+#[test]
+fn strict_mode_from_ini_env_and_flag() {
+    assert!(!cfg(&[], &[], None).0.strict, "off by default");
+    let env = [("CHANNELSTREAM_STRICT", "true")];
+    assert!(cfg(&[], &env, None).0.strict);
+    let ini = "[channelstream]\nstrict = true\nport = 8001\n";
+    let (c, ignored) = cfg(&["-i", "/s.ini"], &[], Some(("/s.ini", ini)));
+    assert!(c.strict);
+    assert!(ignored.is_empty(), "strict is a known key: {ignored:?}");
+    // As for every key, the environment is ignored once an ini file is used.
+    let plain = "[channelstream]\nport = 8001\n";
+    assert!(
+        !cfg(&["-i", "/p.ini"], &env, Some(("/p.ini", plain)))
+            .0
+            .strict
+    );
+    // The flag wins over both.
+    assert!(
+        cfg(&["--strict", "-i", "/p.ini"], &[], Some(("/p.ini", plain)))
+            .0
+            .strict
+    );
+    assert!(cfg(&["--strict"], &[], None).0.strict);
+    let off = "[channelstream]\nstrict = false\n";
+    assert!(!cfg(&["-i", "/o.ini"], &[], Some(("/o.ini", off))).0.strict);
+}

@@ -241,7 +241,8 @@ pub(super) fn boolean(v: &Value) -> FieldResult<bool> {
 }
 
 /// `fields.Integer`: Python `int(v)`. `"5"` -> 5, `5.7` -> 5, `true` -> 1. `int(inf)` raises
-/// `OverflowError`, which marshmallow 2.18 does not catch (500).
+/// `OverflowError`, which marshmallow 2.18 does not catch (0.7.1 answers 500); Herald answers
+/// "Not a valid integer." as marshmallow does for `NaN` (a deliberate difference, README).
 pub(super) fn integer(v: &Value) -> FieldResult<(bool, u128)> {
     match v {
         Value::Bool(b) => Ok((false, u128::from(*b))),
@@ -250,8 +251,7 @@ pub(super) fn integer(v: &Value) -> FieldResult<(bool, u128)> {
                 negative,
                 magnitude,
             } => Ok((negative, magnitude)),
-            PyNum::Float(f) if f.is_nan() => fail(NOT_INT),
-            PyNum::Float(f) if f.is_infinite() => Err(Fault::Crash),
+            PyNum::Float(f) if !f.is_finite() => fail(NOT_INT),
             PyNum::Float(f) => {
                 let t = f.trunc();
                 // `as` saturates, which is all we need for huge magnitudes.

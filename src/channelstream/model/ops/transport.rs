@@ -7,7 +7,6 @@ use crate::channelstream::model::clock::POLL_FIRST_WAIT;
 use crate::channelstream::model::deliver::touch_user;
 use crate::channelstream::model::state::{mark_for_gc, LongPoll, PendingPoll, Sock, Timer};
 use crate::channelstream::model::{Effects, ReqRef, SockRef};
-use crate::proto::ws::CloseCode;
 use uuid::Uuid;
 
 impl Model {
@@ -73,12 +72,13 @@ impl Model {
         }
     }
 
-    /// A websocket upgraded on `/ws?conn_id=`: unknown id → close 1000; otherwise attach
+    /// A websocket upgraded on `/ws?conn_id=`: unknown id → close 1000 (strict mode: 4404, see
+    /// `Model::set_unknown_conn_close`); otherwise attach
     /// (replacing any previous socket, which is simply orphaned) and send catch-up.
     pub fn ws_open(&mut self, conn_id: Uuid, sock: SockRef, now: Now, fx: &mut dyn Effects) {
         self.clock_at(now);
         let Some((slot, conn)) = conn_by_id(&self.by_id, &mut self.conns, &conn_id) else {
-            fx.close(sock, CloseCode::Normal);
+            fx.close(sock, self.unknown_conn_close);
             return;
         };
         conn.sock = Sock::Open(sock);

@@ -49,3 +49,18 @@ fn handle_maps_schema_errors_and_replies() {
     );
     assert_eq!(w.fx.closes, vec![(s, CloseCode::Normal)]);
 }
+
+/// Strict mode's close code for an unknown `conn_id` (`Model::set_unknown_conn_close`).
+#[test]
+fn unknown_conn_close_code_is_configurable() {
+    let mut w = World::new();
+    w.m.set_unknown_conn_close(crate::channelstream::strict::UNKNOWN_CONN_CLOSE);
+    let now = w.now(0);
+    let s = sock(6);
+    let cmd = Command::WsOpen {
+        conn_id: Uuid::new_v4(),
+        sock: s,
+    };
+    w.m.handle(None, cmd, now, &mut w.fx);
+    assert_eq!(w.fx.closes, vec![(s, CloseCode::Library(4404))]);
+}

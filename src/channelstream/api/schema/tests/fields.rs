@@ -168,6 +168,12 @@ print(json.dumps(out))
                 Err(_) => "invalid".into(),
             },
         };
-        assert_eq!(&ours, want, "case {case}");
+        // Deliberate: where Python's int(inf) crashes, Herald says "Not a valid integer.".
+        let want = if kind == "int" && want == "crash" {
+            "invalid"
+        } else {
+            want.as_str()
+        };
+        assert_eq!(ours, want, "case {case}");
     }
 }
