@@ -141,11 +141,13 @@ fn to_response(reply: Reply) -> Response {
 impl Dialect for Channelstream {
     type Msg = CsMsg;
     type Ws = CsSocket;
-    const COUNTERS: &'static [CounterDef] = &[CounterDef {
-        name: "herald_channel_limit_refused_total",
-        kind: "counter",
-        help: "/connect and /subscribe answered 422 over --max-channels-per-connection",
-    }];
+    fn counters() -> Vec<CounterDef> {
+        vec![CounterDef {
+            name: "herald_channel_limit_refused_total",
+            kind: "counter",
+            help: "/connect and /subscribe answered 422 over --max-channels-per-connection",
+        }]
+    }
 
     fn on_request(
         &mut self,

@@ -12,8 +12,10 @@
 //! Every call is made on the shard thread, between socket events, so a dialect needs no lock;
 //! what it shares across shards it shares by message.
 
+pub mod pair;
 pub mod response;
 
+pub use pair::{Either, Pair};
 pub use response::{Header, HeaderValue, Response};
 
 use crate::ids::{ReqRef, ShardId, SockRef};
@@ -41,6 +43,11 @@ pub struct Request<'a> {
 }
 
 impl Request<'_> {
+    /// The request path, undecoded, without the query string.
+    pub fn path(&self) -> &[u8] {
+        self.head.path.get(self.buf)
+    }
+
     /// The first header named `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.head.header(self.buf, name)
@@ -98,6 +105,23 @@ pub enum RequestAction<W> {
     },
 }
 
+impl<W> RequestAction<W> {
+    /// The same action with the per-socket state mapped (used by `Pair`).
+    pub fn map_ws<V>(self, f: impl FnOnce(W) -> V) -> RequestAction<V> {
+        match self {
+            RequestAction::Respond(r) => RequestAction::Respond(r),
+            RequestAction::Park { success_headers } => RequestAction::Park { success_headers },
+            RequestAction::Upgrade { accept, role } => RequestAction::Upgrade {
+                accept,
+                role: role.map(|r| match r {
+                    WsRole::Echo => WsRole::Echo,
+                    WsRole::Dialect(w) => WsRole::Dialect(f(w)),
+                }),
+            },
+        }
+    }
+}
+
 /// Who serves an upgraded websocket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WsRole<W> {
@@ -127,6 +151,10 @@ pub struct CounterDef {
     pub help: &'static str,
 }
 
+/// A shard's inbox was full: the message was not sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InboxFull;
+
 /// How a dialect acts on the server. Implemented by the shard.
 pub trait Outbox<M> {
     /// The shard this call runs on.
@@ -139,9 +167,10 @@ pub trait Outbox<M> {
     /// Send a close frame with this code to a websocket (on any shard), then close it.
     fn close(&mut self, sock: SockRef, code: CloseCode);
     /// Hand `msg` to shard `to`'s dialect (inline when `to` is this shard is the caller's
-    /// business: this always queues). `Err(msg)` when that shard's inbox is full.
-    fn send(&mut self, to: ShardId, msg: M) -> Result<(), M>;
-    /// Set this shard's value of the dialect counter `index` (into `Dialect::COUNTERS`).
+    /// business: this always queues). `Err(InboxFull)` when that shard's inbox is full: the
+    /// message is dropped and the caller applies its policy (503, skip an advisory report).
+    fn send(&mut self, to: ShardId, msg: M) -> Result<(), InboxFull>;
+    /// Set this shard's value of the dialect counter `index` (into `Dialect::counters`).
     fn set_counter(&mut self, index: usize, value: u64);
     /// The server's counters in Prometheus text format.
     fn metrics_text(&self) -> String;
@@ -153,8 +182,15 @@ pub trait Dialect: 'static {
     type Msg: Send + fmt::Debug + 'static;
     /// Per-websocket state kept in the connection (small: it is paid per socket).
     type Ws: fmt::Debug + Send + 'static;
-    /// Counters this dialect reports in `/metrics`.
-    const COUNTERS: &'static [CounterDef];
+    /// Counters this dialect reports in `/metrics` (indices for `Outbox::set_counter`).
+    fn counters() -> Vec<CounterDef>;
+
+    /// Whether this dialect serves `req` (a server speaking several dialects on one port
+    /// routes each request to the first that claims it; see `Pair`).
+    fn claims(&self, req: &Request<'_>) -> bool {
+        let _ = req;
+        true
+    }
 
     /// A complete request arrived.
     fn on_request(

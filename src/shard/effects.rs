@@ -10,7 +10,7 @@
 use super::inbox::ShardMsg;
 use super::{date::DateCache, metrics::ShardStats, Shared};
 use crate::conn::{Conn, Delivery, Next};
-use crate::dialect::{Outbox, Response};
+use crate::dialect::{InboxFull, Outbox, Response};
 use crate::error::CloseReason;
 use crate::ids::{Gen, LocalRef, ReqRef, ShardId, SockRef};
 use crate::proto::ws::CloseCode;
@@ -220,9 +220,9 @@ impl<W, M> Outbox<M> for ShardOutbox<'_, W, M> {
         }
     }
 
-    fn send(&mut self, to: ShardId, msg: M) -> Result<(), M> {
+    fn send(&mut self, to: ShardId, msg: M) -> Result<(), InboxFull> {
         let Some(inbox) = self.links.shared.inboxes.get(to.index()) else {
-            return Err(msg);
+            return Err(InboxFull);
         };
         // Behind spilled effects for the same shard the message would overtake them.
         if self
@@ -231,17 +231,12 @@ impl<W, M> Outbox<M> for ShardOutbox<'_, W, M> {
             .get(to.index())
             .is_some_and(|s| !s.is_empty())
         {
-            return Err(msg);
+            return Err(InboxFull);
         }
-        match inbox.send(ShardMsg::Dialect(msg)) {
-            Ok(()) => Ok(()),
-            Err(ShardMsg::Dialect(msg)) => {
-                self.table.stats.inbox_full.fetch_add(1, Ordering::Relaxed);
-                Err(msg)
-            }
-            // `send` gives back what it was given.
-            Err(_) => Ok(()),
-        }
+        inbox.send(ShardMsg::Dialect(msg)).map_err(|_| {
+            self.table.stats.inbox_full.fetch_add(1, Ordering::Relaxed);
+            InboxFull
+        })
     }
 
     fn set_counter(&mut self, index: usize, value: u64) {

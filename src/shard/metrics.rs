@@ -2,7 +2,7 @@
 //!
 //! Each shard bumps its own `ShardStats` with relaxed atomics (no shared cache line between
 //! shards on the hot path); `/metrics` sums them. A dialect declares its own counters
-//! (`Dialect::COUNTERS`) and sets this shard's values through the `Outbox`; the core renders
+//! (`Dialect::counters`) and sets this shard's values through the `Outbox`; the core renders
 //! them without knowing what they count.
 
 use crate::dialect::CounterDef;
@@ -30,7 +30,7 @@ pub struct ShardStats {
     pub inbox_full: AtomicU64,
     /// Open connections (a gauge).
     pub open: AtomicU64,
-    /// The dialect's counters, in `Dialect::COUNTERS` order.
+    /// The dialect's counters, in `Dialect::counters` order.
     pub dialect: Box<[AtomicU64]>,
 }
 

@@ -29,8 +29,8 @@ pub struct Shared<M> {
     pub stats: Vec<Arc<ShardStats>>,
     /// Set once shutdown was requested.
     pub shutdown: AtomicBool,
-    /// The dialect's counter names (`Dialect::COUNTERS`).
-    pub dialect_counters: &'static [CounterDef],
+    /// The dialect's counter names (`Dialect::counters`).
+    pub dialect_counters: Vec<CounterDef>,
 }
 
 impl<M> Shared<M> {
@@ -49,7 +49,7 @@ impl<M> Shared<M> {
             .iter()
             .map(|i| i.full_events.load(Ordering::Relaxed))
             .sum();
-        metrics::render(&self.stats, inbox_full, self.dialect_counters)
+        metrics::render(&self.stats, inbox_full, &self.dialect_counters)
     }
 
     /// Ask every shard to shut down gracefully.
@@ -114,14 +114,15 @@ pub fn spawn_on<D: Dialect + Send>(
         polls.push(poll);
         shard_addrs.push(l.local_addr()?);
     }
+    let counters = D::counters();
     let shared = Arc::new(Shared {
         cfg,
         inboxes,
         stats: (0..n)
-            .map(|_| Arc::new(ShardStats::new(D::COUNTERS.len())))
+            .map(|_| Arc::new(ShardStats::new(counters.len())))
             .collect(),
         shutdown: AtomicBool::new(false),
-        dialect_counters: D::COUNTERS,
+        dialect_counters: counters,
     });
     let mut handles = Vec::with_capacity(n);
     for (i, (poll, listener)) in polls.into_iter().zip(listeners).enumerate() {
