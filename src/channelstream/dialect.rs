@@ -9,6 +9,7 @@
 
 use super::front::{self, Front, FrontAction, WsTarget};
 use super::model::{Command, Effects, Model, Now, Reply, ReqRef, SockRef};
+use super::pages;
 use crate::auth::Signer;
 use crate::config::Config;
 use crate::dialect::{
@@ -127,11 +128,12 @@ impl Effects for ModelEffects<'_, '_> {
     }
 }
 
-/// A model reply on the wire. A 500 closes the connection, as the real server's does.
+/// A model reply on the wire, with WebOb's reason phrase. A 500 closes the connection, as
+/// the real server's does.
 fn to_response(reply: Reply) -> Response {
     let mut r = Response::new(reply.status, reply.kind.content_type(), reply.body);
     r.close = reply.status == 500;
-    r
+    pages::with_reason(r)
 }
 
 impl Dialect for Channelstream {
@@ -155,7 +157,7 @@ impl Dialect for Channelstream {
             cors,
         }
         .handle(req);
-        match action {
+        let action = match action {
             FrontAction::Respond(r) => RequestAction::Respond(r),
             FrontAction::Model(cmd) => match self.send_to_model(out, Some(req.at), cmd) {
                 Ok(()) => RequestAction::Park {
@@ -184,6 +186,11 @@ impl Dialect for Channelstream {
                     WsTarget::Channelstream(None) => None,
                 },
             },
+        };
+        // Every answer of the dialect carries WebOb's reason phrase (`422 Unprocessable Entity`).
+        match action {
+            RequestAction::Respond(r) => RequestAction::Respond(pages::with_reason(r)),
+            other => other,
         }
     }
 

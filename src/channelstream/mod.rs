@@ -9,5 +9,6 @@ pub mod api;
 pub mod dialect;
 pub mod front;
 pub mod model;
+pub mod pages;
 
 pub use dialect::{Channelstream, CsMsg};

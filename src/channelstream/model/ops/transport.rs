@@ -7,6 +7,7 @@ use crate::channelstream::model::clock::POLL_FIRST_WAIT;
 use crate::channelstream::model::deliver::touch_user;
 use crate::channelstream::model::state::{mark_for_gc, Lp, Poll, Sock, Timer};
 use crate::channelstream::model::{Effects, ReqRef, SockRef};
+use crate::channelstream::pages::PageFormat;
 use crate::proto::ws::CloseCode;
 use uuid::Uuid;
 
@@ -16,7 +17,7 @@ impl Model {
     pub fn listen(
         &mut self,
         req: Option<ReqRef>,
-        conn_id: Uuid,
+        (conn_id, page): (Uuid, PageFormat),
         callback: Option<String>,
         now: Now,
         fx: &mut dyn Effects,
@@ -24,7 +25,7 @@ impl Model {
         let t = self.t(now);
         let Some((slot, conn)) = conn_by_id(&self.by_id, &mut self.conns, &conn_id) else {
             if let Some(r) = req {
-                fx.reply(r, unauthorized());
+                fx.reply(r, unauthorized(page));
             }
             return;
         };
