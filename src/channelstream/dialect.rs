@@ -8,7 +8,7 @@
 //! here crosses threads except `CsMsg`.
 
 use super::front::{self, Front, FrontAction, WsTarget};
-use super::model::{Command, Effects, Model, Now, Reply, ReqRef, SockRef};
+use super::model::{Command, ContentKind, Effects, Model, Now, Reply, ReqRef, SockRef};
 use super::pages;
 use crate::auth::Signer;
 use crate::config::Config;
@@ -133,6 +133,14 @@ impl Effects for ModelEffects<'_, '_> {
 fn to_response(reply: Reply) -> Response {
     let mut r = Response::new(reply.status, reply.kind.content_type(), reply.body);
     r.close = reply.status == 500;
+    finish(r)
+}
+
+/// The last touch on every answer of the dialect: WebOb's reason phrase (`422 Unprocessable
+/// Entity`), and `Content-Type` first on HTML 200s (the long poll and the jinja2 pages set
+/// their type before the CORS headers are added; JSON renderers type their answer last).
+fn finish(mut r: Response) -> Response {
+    r.type_first = r.status == 200 && r.content_type == ContentKind::Html.content_type();
     pages::with_reason(r)
 }
 
@@ -187,9 +195,8 @@ impl Dialect for Channelstream {
                 },
             },
         };
-        // Every answer of the dialect carries WebOb's reason phrase (`422 Unprocessable Entity`).
         match action {
-            RequestAction::Respond(r) => RequestAction::Respond(pages::with_reason(r)),
+            RequestAction::Respond(r) => RequestAction::Respond(finish(r)),
             other => other,
         }
     }

@@ -446,7 +446,7 @@ fn not_found(req: &Request<'_>, path: &[u8], mismatch: Option<(&str, Method)>) -
             format!("predicate mismatch for view {view} (request_method = {methods})")
         }
         None if is_admin_action(path) => String::new(),
-        None => String::from_utf8_lossy(path).into_owned(),
+        None => pages::path_info(path),
     };
     pages::error_page(404, pages::NOT_FOUND, &detail, page_format(req))
 }

@@ -216,6 +216,27 @@ pub fn error_page(status: u16, explanation: &str, detail: &str, format: PageForm
     with_reason(Response::new(status, content_type, body))
 }
 
+/// Pyramid's `request.path_info` for a raw request path: percent-decoded (the WSGI server
+/// unquotes `PATH_INFO`), then read as UTF-8.
+pub fn path_info(raw: &[u8]) -> String {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        let hex = |at: usize| raw.get(at).and_then(|h| (*h as char).to_digit(16));
+        match (b, hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `webob.html_escape` (`html.escape(s, quote=True)`).
 fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -253,6 +274,13 @@ mod tests {
         for (status, phrase) in table {
             assert_eq!(reason(status), phrase, "{status}");
         }
+    }
+
+    #[test]
+    fn path_info_decodes_percent_escapes() {
+        assert_eq!(path_info(b"/a&b%3Cc%3E"), "/a&b<c>");
+        assert_eq!(path_info(b"/%C3%A9%2"), "/\u{e9}%2");
+        assert_eq!(path_info(b"/plain"), "/plain");
     }
 
     #[test]

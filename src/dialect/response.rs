@@ -5,7 +5,7 @@
 //! `Date`, `Content-Length` and the keep-alive decision when it writes it.
 //!
 //! Header order on the wire (that of gevent's WSGI server, which Channelstream 0.7.1 runs
-//! on): the dialect's headers, `Content-Type`, `Connection: close` when the response itself
+//! on): the dialect's headers, `Content-Type` (or `Content-Type` first with `type_first`), `Connection: close` when the response itself
 //! closes, `Content-Length`, `Connection: close` when only the request asked for it, `Date`. CORS and other dialect policies are plain headers
 //! here: the core knows no dialect's header set.
 
@@ -56,6 +56,9 @@ pub struct Response {
     pub reason: Option<&'static str>,
     /// `Content-Type` value.
     pub content_type: &'static str,
+    /// Write `Content-Type` before the other headers instead of after them (Channelstream's
+    /// long-poll answers, which its view builds type first).
+    pub type_first: bool,
     /// Headers besides `Date`, `Content-Type`, `Content-Length` and `Connection`.
     pub headers: Vec<Header>,
     /// The body (not sent for `HEAD`).
@@ -71,6 +74,7 @@ impl Response {
             status,
             reason: None,
             content_type,
+            type_first: false,
             headers: Vec::new(),
             body: body.into(),
             close: false,
@@ -106,10 +110,16 @@ impl Response {
     pub fn encode(&self, date: &[u8], keep_alive: bool, head_only: bool) -> (Bytes, bool) {
         let stays_open = keep_alive && !self.close;
         let mut headers: Vec<(&str, &[u8])> = Vec::with_capacity(1 + self.headers.len());
+        let content_type = ("Content-Type", self.content_type.as_bytes());
+        if self.type_first {
+            headers.push(content_type);
+        }
         for (k, v) in &self.headers {
             headers.push((k, v.as_bytes()));
         }
-        headers.push(("Content-Type", self.content_type.as_bytes()));
+        if !self.type_first {
+            headers.push(content_type);
+        }
         let head = http::Head {
             status: self.status,
             reason: self.reason.unwrap_or_else(|| http::reason(self.status)),
@@ -172,6 +182,10 @@ mod tests {
         );
         let (bytes, _) = Response::new(200, "application/json", "{}").encode(date, false, false);
         assert!(bytes.ends_with(b"Content-Length: 2\r\nConnection: close\r\nDate: Sun, 06 Dec 2026 21:00:00 GMT\r\n\r\n{}"));
+        let mut poll = Response::new(200, "text/html", "[]").with_headers(&[("A", "1".into())]);
+        poll.type_first = true;
+        let (bytes, _) = poll.encode(date, true, false);
+        assert!(bytes.starts_with(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nA: 1\r\n"));
         for (r, ka, head_only, want, open) in cases {
             let (bytes, stays_open) = r.encode(date, ka, head_only);
             let text = String::from_utf8_lossy(&bytes);
