@@ -134,7 +134,7 @@ def _raw(t, step, request, signed=True, body=b""):
 
 def scenario_wire_raw_heads(t):
     """Heads requests cannot send: HTTP/1.0 (the answer closes, and says so), no Accept header
-    at all on an error page, a HEAD on a JSON route."""
+    at all on an error page, HEADs on JSON routes."""
     info = ('{"info": {"channels": ["%s"]}}' % t.p("none")).encode()
     _raw(t, "HTTP/1.0 POST /info", b"POST /info HTTP/1.0\r\nContent-Length: %d" % len(info),
          body=info)
@@ -144,4 +144,8 @@ def scenario_wire_raw_heads(t):
          signed=False)
     _raw(t, "HTTP/1.1 POST /connect invalid JSON",
          b"POST /connect HTTP/1.1\r\nHost: h\r\nContent-Length: 1", body=b"{")
-    _raw(t, "HTTP/1.1 HEAD /info", b"HEAD /info HTTP/1.1\r\nHost: h")
+    # (a HEAD /info would show the global state: its length depends on concurrent scenarios)
+    _raw(t, "HTTP/1.1 HEAD /disconnect (200 false, CORS, length, no body)",
+         b"HEAD /disconnect?conn_id=%s HTTP/1.1\r\nHost: h" % str(uuidlib.uuid4()).encode())
+    _raw(t, "HTTP/1.1 HEAD /listen malformed conn_id (422)",
+         b"HEAD /listen?conn_id=x HTTP/1.1\r\nHost: h", signed=False)
