@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use herald::proto::http::{
-    decode_chunked, parse_head, parse_request, write_response, ParseLimits, RequestStatus,
+    decode_chunked, parse_head, parse_request, write_response, Head, ParseLimits, RequestStatus,
 };
 
 /// A browser's websocket upgrade (Firefox-like, trimmed to the usual ~300 bytes).
@@ -113,8 +113,7 @@ fn bench_write_response(c: &mut Criterion) {
             out.clear();
             write_response(
                 &mut out,
-                200,
-                black_box(headers),
+                &Head::new(200, black_box(headers)),
                 black_box(body),
                 true,
                 false,

@@ -8,7 +8,8 @@
 //! here crosses threads except `CsMsg`.
 
 use super::front::{self, Front, FrontAction, WsTarget};
-use super::model::{Command, Effects, Model, Now, Reply, ReqRef, SockRef};
+use super::model::{Command, ContentKind, Effects, Model, Now, Reply, ReqRef, SockRef};
+use super::pages;
 use super::strict;
 use crate::auth::Signer;
 use crate::config::Config;
@@ -131,11 +132,20 @@ impl Effects for ModelEffects<'_, '_> {
     }
 }
 
-/// A model reply on the wire. A 500 closes the connection, as the real server's does.
+/// A model reply on the wire, with WebOb's reason phrase. A 500 closes the connection, as
+/// the real server's does.
 fn to_response(reply: Reply) -> Response {
     let mut r = Response::new(reply.status, reply.kind.content_type(), reply.body);
     r.close = reply.status == 500;
-    r
+    finish(r)
+}
+
+/// The last touch on every answer of the dialect: WebOb's reason phrase (`422 Unprocessable
+/// Entity`), and `Content-Type` first on HTML 200s (the long poll and the jinja2 pages set
+/// their type before the CORS headers are added; JSON renderers type their answer last).
+fn finish(mut r: Response) -> Response {
+    r.type_first = r.status == 200 && r.content_type == ContentKind::Html.content_type();
+    pages::with_reason(r)
 }
 
 impl Dialect for Channelstream {
@@ -161,7 +171,7 @@ impl Dialect for Channelstream {
             cors,
         }
         .handle(req);
-        match action {
+        let action = match action {
             FrontAction::Respond(r) => RequestAction::Respond(r),
             FrontAction::Model(cmd) => match self.send_to_model(out, Some(req.at), cmd) {
                 Ok(()) => RequestAction::Park {
@@ -197,6 +207,10 @@ impl Dialect for Channelstream {
                     WsTarget::Channelstream(None) => None,
                 },
             },
+        };
+        match action {
+            RequestAction::Respond(r) => RequestAction::Respond(finish(r)),
+            other => other,
         }
     }
 

@@ -17,6 +17,7 @@ use super::api::router::{route, Route};
 use super::api::schema;
 use super::api::types::SchemaError;
 use super::model::Command;
+use super::pages::{self, PageFormat};
 use super::strict;
 use crate::auth::{self, Signer};
 use crate::config::Config;
@@ -34,8 +35,10 @@ use uuid::Uuid;
 pub const JSON: &str = "application/json";
 /// `Content-Type` of HTML answers (long-poll bodies, Pyramid's error pages).
 pub const HTML: &str = "text/html; charset=UTF-8";
-/// `Content-Type` of plain-text answers.
+/// `Content-Type` of plain-text answers (the CORS preflight's empty 200).
 pub const TEXT: &str = "text/plain; charset=UTF-8";
+/// `Content-Type` of gevent's own `500 Internal Server Error` page (no charset).
+pub const TEXT_NO_CHARSET: &str = "text/plain";
 
 /// The CORS header set (spec §4.3). Pages the front builds itself carry it always; answers
 /// computed by the model carry it when `allow_cors` admits the request's origin
@@ -72,9 +75,16 @@ fn json(status: u16, v: &Value) -> Response {
     Response::new(status, JSON, pyjson::to_string_pretty(v))
 }
 
-/// `500 Internal Server Error`, text/plain, connection closed (spec §4.2).
+/// `500 Internal Server Error`, `text/plain` without charset, connection closed (spec §4.2):
+/// gevent's page for a crashed WSGI app.
 pub fn internal_error() -> Response {
-    Response::text_and_close(500, Bytes::from_static(b"Internal Server Error"))
+    let mut r = Response::new(
+        500,
+        TEXT_NO_CHARSET,
+        Bytes::from_static(b"Internal Server Error"),
+    );
+    r.close = true;
+    r
 }
 
 /// Which websocket handler an upgrade goes to.
@@ -118,19 +128,9 @@ pub struct Front<'a> {
     pub cors: &'static [Header],
 }
 
-/// Whether the client prefers JSON to HTML (`Accept`), for Pyramid's error pages.
-fn wants_json(req: &Request<'_>) -> bool {
-    match req.header("accept") {
-        Some(a) => {
-            let a = String::from_utf8_lossy(a).to_ascii_lowercase();
-            match (a.find("application/json"), a.find("text/html")) {
-                (Some(j), Some(h)) => j < h,
-                (Some(_), None) => true,
-                _ => false,
-            }
-        }
-        None => false,
-    }
+/// The format of Pyramid's error pages for this request (`Accept`, see `pages::negotiate`).
+fn page_format(req: &Request<'_>) -> PageFormat {
+    pages::negotiate(req.header("accept"))
 }
 
 /// Authentication outcome for a Pyramid request (spec §3.1).
@@ -159,7 +159,12 @@ impl Front<'_> {
             return self.upgrade(req, r);
         }
         if self.cfg.enforce_https {
-            return FrontAction::Respond(html_error(406, "SSL is required"));
+            return FrontAction::Respond(pages::error_page(
+                406,
+                "",
+                "SSL is required",
+                page_format(req),
+            ));
         }
         if r == Route::Options {
             return FrontAction::Respond(Response::new(200, TEXT, Bytes::new()).with_headers(CORS));
@@ -300,6 +305,7 @@ impl Front<'_> {
                 Some(s) => match Uuid::parse_str(s.trim()) {
                     Ok(conn_id) => model(Command::Listen {
                         conn_id,
+                        page: page_format(req),
                         callback: req.query_param("callback"),
                     }),
                     Err(_) => {
@@ -458,68 +464,42 @@ fn strip_prefix<'a>(path: &'a [u8], prefix: &[u8]) -> &'a [u8] {
 }
 
 fn forbidden(req: &Request<'_>) -> Response {
-    if wants_json(req) {
-        Response::new(
-            403,
-            JSON,
-            Bytes::from_static(
-                br#"{"message": "Access was denied to this resource.\n\n\n\n\n", "code": "403 Forbidden", "title": "Forbidden"}"#,
-            ),
-        )
-    } else {
-        html_error(403, "Access was denied to this resource.")
-    }
+    pages::error_page(403, pages::FORBIDDEN, "", page_format(req))
 }
 
+/// Pyramid's 404. The detail is the path when no route matched; empty when a route matched
+/// but none of its several views did (Pyramid's `MultiView` raises without one: `/message`
+/// with another method, `/admin/{action}` with an unknown action); Pyramid's predicate
+/// mismatch message for a single view with another method.
 fn not_found(req: &Request<'_>, path: &[u8], mismatch: Option<(&str, Method)>) -> Response {
     let detail = match mismatch {
-        Some((view, m)) => format!(
-            "predicate mismatch for view {view} (request_method = {})",
-            allowed_methods(view, m)
-        ),
-        None => String::from_utf8_lossy(path).into_owned(),
+        Some(("message", _)) => String::new(),
+        Some((view, m)) => {
+            let (view, methods) = view_methods(view, m);
+            format!("predicate mismatch for view {view} (request_method = {methods})")
+        }
+        None if is_admin_action(path) => String::new(),
+        None => pages::path_info(path),
     };
-    if wants_json(req) {
-        let v = serde_json::json!({
-            "message": format!("The resource could not be found.\n\n\n{detail}\n\n"),
-            "code": "404 Not Found",
-            "title": "Not Found",
-        });
-        Response::new(404, JSON, serde_json::to_string(&v).unwrap_or_default())
-    } else {
-        html_error(
-            404,
-            &format!(
-                "The resource could not be found.<br/><br/>\n{}",
-                html_escape(&detail)
-            ),
-        )
-    }
+    pages::error_page(404, pages::NOT_FOUND, &detail, page_format(req))
 }
 
-fn allowed_methods(view: &str, _m: Method) -> &'static str {
+/// `/admin/{action}`: one non-empty segment under `/admin/` (the known actions are routed
+/// before this; an unknown one matches the route but none of its views).
+fn is_admin_action(path: &[u8]) -> bool {
+    path.strip_prefix(b"/admin/")
+        .is_some_and(|a| !a.is_empty() && !a.contains(&b'/'))
+}
+
+/// The view name and allowed methods Pyramid names in a predicate mismatch.
+fn view_methods(view: &str, _m: Method) -> (&str, &'static str) {
     match view {
-        "listen" => "GET,HEAD",
-        "admin_json" => "GET,POST",
-        "admin_connections" | "static" => "GET,HEAD",
-        "message" => "POST",
-        _ => "POST",
+        "listen" => (view, "GET,HEAD"),
+        // The admin JSON view is a method of the `ServerViews` class, which Pyramid names.
+        "admin_json" => ("ServerViews", "GET,HEAD,POST"),
+        "admin_connections" | "static" => (view, "GET,HEAD"),
+        _ => (view, "POST"),
     }
-}
-
-/// A Pyramid-style HTML error page.
-fn html_error(status: u16, detail: &str) -> Response {
-    let title = format!("{status} {}", crate::proto::http::reason(status));
-    let body = format!(
-        "<html>\n <head>\n  <title>{title}</title>\n </head>\n <body>\n  <h1>{title}</h1>\n  {detail}<br/><br/>\n\n\n\n </body>\n</html>"
-    );
-    Response::new(status, HTML, body)
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 fn constant_eq(a: &[u8], b: &[u8]) -> bool {

@@ -10,6 +10,7 @@ pub mod api;
 pub mod dialect;
 pub mod front;
 pub mod model;
+pub mod pages;
 pub mod strict;
 
 pub use dialect::{Channelstream, CsMsg};

@@ -1,8 +1,12 @@
 //! The one HTTP response type every dialect answers with, and its serialisation.
 //!
-//! A dialect builds a `Response` (status, content type, its own headers, body, whether the
-//! connection closes after it); the connection adds `Date`, `Content-Length` and the
-//! keep-alive decision when it writes it. CORS and other dialect policies are plain headers
+//! A dialect builds a `Response` (status, optionally its framework's reason phrase, content
+//! type, its own headers, body, whether the connection closes after it); the connection adds
+//! `Date`, `Content-Length` and the keep-alive decision when it writes it.
+//!
+//! Header order on the wire (that of gevent's WSGI server, which Channelstream 0.7.1 runs
+//! on): the dialect's headers, `Content-Type` (or `Content-Type` first with `type_first`), `Connection: close` when the response itself
+//! closes, `Content-Length`, `Connection: close` when only the request asked for it, `Date`. CORS and other dialect policies are plain headers
 //! here: the core knows no dialect's header set.
 
 use crate::proto::http;
@@ -45,10 +49,16 @@ impl From<&'static str> for HeaderValue {
 /// An HTTP answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
-    /// Status code; the reason phrase comes from `proto::http::reason`.
+    /// Status code.
     pub status: u16,
+    /// Reason phrase of the status line; `None`: the RFC's (`proto::http::reason`). A dialect
+    /// sets its framework's phrase here (Channelstream: WebOb's `422 Unprocessable Entity`).
+    pub reason: Option<&'static str>,
     /// `Content-Type` value.
     pub content_type: &'static str,
+    /// Write `Content-Type` before the other headers instead of after them (Channelstream's
+    /// long-poll answers, which its view builds type first).
+    pub type_first: bool,
     /// Headers besides `Date`, `Content-Type`, `Content-Length` and `Connection`.
     pub headers: Vec<Header>,
     /// The body (not sent for `HEAD`).
@@ -62,7 +72,9 @@ impl Response {
     pub fn new(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Self {
         Response {
             status,
+            reason: None,
             content_type,
+            type_first: false,
             headers: Vec::new(),
             body: body.into(),
             close: false,
@@ -96,23 +108,29 @@ impl Response {
     /// Serialise as one chunk. `keep_alive` is the request's wish; a `close` response closes
     /// regardless. Returns the bytes and whether the connection stays open.
     pub fn encode(&self, date: &[u8], keep_alive: bool, head_only: bool) -> (Bytes, bool) {
-        let keep_alive = keep_alive && !self.close;
-        let mut headers: Vec<(&str, &[u8])> = Vec::with_capacity(4 + self.headers.len());
-        headers.push(("Date", date));
-        headers.push(("Content-Type", self.content_type.as_bytes()));
+        let stays_open = keep_alive && !self.close;
+        let mut headers: Vec<(&str, &[u8])> = Vec::with_capacity(1 + self.headers.len());
+        let content_type = ("Content-Type", self.content_type.as_bytes());
+        if self.type_first {
+            headers.push(content_type);
+        }
         for (k, v) in &self.headers {
             headers.push((k, v.as_bytes()));
         }
+        if !self.type_first {
+            headers.push(content_type);
+        }
+        let head = http::Head {
+            status: self.status,
+            reason: self.reason.unwrap_or_else(|| http::reason(self.status)),
+            headers: &headers,
+            trailing: &[("Date", date)],
+            // A response that closes by itself says so before its length, as gevent does.
+            early_close: self.close,
+        };
         let mut out = BytesMut::with_capacity(256 + self.body.len());
-        http::write_response(
-            &mut out,
-            self.status,
-            &headers,
-            &self.body,
-            keep_alive,
-            head_only,
-        );
-        (out.freeze(), keep_alive)
+        http::write_response(&mut out, &head, &self.body, keep_alive, head_only);
+        (out.freeze(), stays_open)
     }
 }
 
@@ -151,6 +169,23 @@ mod tests {
                 true,
             ),
         ];
+        let mut unprocessable = Response::new(422, "application/json", "{}");
+        unprocessable.reason = Some("Unprocessable Entity");
+        let (bytes, _) = unprocessable.encode(date, true, false);
+        assert!(bytes.starts_with(b"HTTP/1.1 422 Unprocessable Entity\r\n"));
+        let (bytes, _) = Response::text_and_close(500, "x")
+            .with_headers(&[("A", HeaderValue::Static(b"1"))])
+            .encode(date, true, false);
+        assert_eq!(
+            &bytes[..],
+            &b"HTTP/1.1 500 Internal Server Error\r\nA: 1\r\nContent-Type: text/plain; charset=UTF-8\r\nConnection: close\r\nContent-Length: 1\r\nDate: Sun, 06 Dec 2026 21:00:00 GMT\r\n\r\nx"[..]
+        );
+        let (bytes, _) = Response::new(200, "application/json", "{}").encode(date, false, false);
+        assert!(bytes.ends_with(b"Content-Length: 2\r\nConnection: close\r\nDate: Sun, 06 Dec 2026 21:00:00 GMT\r\n\r\n{}"));
+        let mut poll = Response::new(200, "text/html", "[]").with_headers(&[("A", "1".into())]);
+        poll.type_first = true;
+        let (bytes, _) = poll.encode(date, true, false);
+        assert!(bytes.starts_with(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nA: 1\r\n"));
         for (r, ka, head_only, want, open) in cases {
             let (bytes, stays_open) = r.encode(date, ka, head_only);
             let text = String::from_utf8_lossy(&bytes);

@@ -27,10 +27,9 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use ops::UNAUTHORIZED_PAGE;
-
 use crate::channelstream::api::schema;
 use crate::channelstream::api::types::{DeleteCmd, EditCmd, MessageCmd, SchemaError, SubscribeCmd};
+use crate::channelstream::pages::PageFormat;
 use crate::proto::ws::CloseCode;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -62,10 +61,12 @@ pub struct Now {
 pub enum ContentKind {
     /// `application/json`
     Json,
-    /// `text/html; charset=UTF-8` (long-poll bodies, Pyramid's 401 page)
+    /// `text/html; charset=UTF-8` (long-poll bodies, Pyramid's HTML 401 page)
     Html,
-    /// `text/plain` (500 "Internal Server Error")
+    /// `text/plain` without charset (gevent's 500 "Internal Server Error")
     Text,
+    /// `text/plain; charset=UTF-8` (Pyramid's plain-text error pages)
+    Plain,
 }
 
 impl ContentKind {
@@ -74,7 +75,8 @@ impl ContentKind {
         match self {
             ContentKind::Json => "application/json",
             ContentKind::Html => "text/html; charset=UTF-8",
-            ContentKind::Text => "text/plain; charset=UTF-8",
+            ContentKind::Text => "text/plain",
+            ContentKind::Plain => "text/plain; charset=UTF-8",
         }
     }
 }
@@ -135,6 +137,8 @@ pub enum Command {
         conn_id: Uuid,
         /// JSONP callback name from the `callback` query parameter, if any.
         callback: Option<String>,
+        /// The format of the 401 page for an unknown connection (the request's `Accept`).
+        page: PageFormat,
     },
     /// The HTTP client of a pending `/listen` went away.
     ListenAborted {
@@ -301,8 +305,12 @@ impl Model {
                 Some(self.admin_json(now))
             }
             Command::AdminConnections => Some(self.admin_connections()),
-            Command::Listen { conn_id, callback } => {
-                self.listen(req, conn_id, callback, now, fx);
+            Command::Listen {
+                conn_id,
+                callback,
+                page,
+            } => {
+                self.listen(req, (conn_id, page), callback, now, fx);
                 None
             }
             Command::ListenAborted { conn_id } => {

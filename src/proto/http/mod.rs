@@ -11,7 +11,7 @@
 //! - [`body`]: body framing ([`BodyKind`]) and chunked decoding ([`decode_chunked`]).
 //! - [`request`]: head + body as one incremental step ([`parse_request`]).
 //! - [`query`]: query strings and percent-decoding ([`query_param`]).
-//! - [`response`]: [`write_response`], reason phrases, [`CONTINUE_100`].
+//! - [`response`]: [`write_response`] of a [`Head`], reason phrases, [`CONTINUE_100`].
 //! - [`error`]: [`HttpError`] and its status code.
 //!
 //! Invariants the reactor relies on:
@@ -38,7 +38,7 @@ pub use error::HttpError;
 pub use head::{parse_head, Method, RequestHead, Span, MAX_HEADERS};
 pub use query::{percent_decode, query_param};
 pub use request::{parse_request, Body, ParsedRequest, RequestStatus};
-pub use response::{reason, write_response, CONTINUE_100};
+pub use response::{reason, write_response, Head, CONTINUE_100};
 
 /// Limits applied while parsing.
 #[derive(Clone, Copy, Debug)]

@@ -64,22 +64,56 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Append a full response: status line, the given headers, `Content-Length` (always, also for
-/// HEAD where the body is then omitted), `Connection: close` when `!keep_alive`, and the body.
+/// The head of a response as [`write_response`] writes it.
+#[derive(Clone, Copy, Debug)]
+pub struct Head<'a> {
+    /// Status code.
+    pub status: u16,
+    /// Reason phrase for the status line (normally [`reason`]`(status)`; a dialect may use
+    /// its framework's phrase).
+    pub reason: &'a str,
+    /// Headers written before `Content-Length`.
+    pub headers: &'a [(&'a str, &'a [u8])],
+    /// Headers written last, after `Content-Length` and `Connection` (`Date`, where the
+    /// servers Herald copies put it).
+    pub trailing: &'a [(&'a str, &'a [u8])],
+    /// The response closes the connection by itself: `Connection: close` goes right after
+    /// `headers`, before `Content-Length` (gevent's order for its own error pages), whatever
+    /// `keep_alive` says.
+    pub early_close: bool,
+}
+
+impl<'a> Head<'a> {
+    /// A head with the RFC reason phrase and no trailing headers.
+    pub fn new(status: u16, headers: &'a [(&'a str, &'a [u8])]) -> Self {
+        Head {
+            status,
+            reason: reason(status),
+            headers,
+            trailing: &[],
+            early_close: false,
+        }
+    }
+}
+
+/// Append a full response: status line, `head.headers`, `Content-Length` (always, also for
+/// HEAD where the body is then omitted), `Connection: close` when `!keep_alive`,
+/// `head.trailing`, and the body.
 ///
 /// Exceptions required by RFC 9110 §8.6/§15.2: 1xx responses get neither `Content-Length`,
 /// `Connection` nor a body, and 204 gets no `Content-Length` and no body.
-/// `headers` must not contain `Content-Length` or `Connection`; names and values are trusted
+/// The headers must not contain `Content-Length` or `Connection`; names and values are trusted
 /// (they come from our own code, never from a peer).
 pub fn write_response(
     out: &mut BytesMut,
-    status: u16,
-    headers: &[(&str, &[u8])],
+    head: &Head<'_>,
     body: &[u8],
     keep_alive: bool,
     head_only: bool,
 ) {
-    debug_assert!(headers.iter().all(|(n, _)| {
+    let status = head.status;
+    let keep_alive = keep_alive && !head.early_close;
+    debug_assert!(head.headers.iter().chain(head.trailing).all(|(n, _)| {
         !n.eq_ignore_ascii_case("content-length") && !n.eq_ignore_ascii_case("connection")
     }));
     // 1xx is an interim answer; the real response follows on the same connection, so it
@@ -87,16 +121,18 @@ pub fn write_response(
     let interim = (100..200).contains(&status);
     let length_header = !interim && status != 204;
     let send_body = length_header && !head_only;
-    let reason = reason(status);
+    let reason = head.reason;
+    let header_len = |hs: &[(&str, &[u8])]| {
+        hs.iter()
+            .map(|(n, v)| n.len() + 2 + v.len() + 2)
+            .sum::<usize>()
+    };
 
     // One reservation for the whole response, so the puts below never reallocate. Numbers are
     // counted at their widest (5 digits for a u16, 20 for a u64): over-reserving a few bytes
     // is cheaper than formatting twice.
     let mut len = b"HTTP/1.1 ".len() + 5 + 1 + reason.len() + 2 + 2;
-    len += headers
-        .iter()
-        .map(|(n, v)| n.len() + 2 + v.len() + 2)
-        .sum::<usize>();
+    len += header_len(head.headers) + header_len(head.trailing);
     if length_header {
         len += b"Content-Length: ".len() + 20 + 2;
     }
@@ -113,23 +149,32 @@ pub fn write_response(
     out.put_u8(b' ');
     out.put_slice(reason.as_bytes());
     out.put_slice(b"\r\n");
-    for (name, value) in headers {
-        out.put_slice(name.as_bytes());
-        out.put_slice(b": ");
-        out.put_slice(value);
-        out.put_slice(b"\r\n");
+    put_headers(out, head.headers);
+    let close_header = !interim && !keep_alive;
+    if close_header && head.early_close {
+        out.put_slice(b"Connection: close\r\n");
     }
     if length_header {
         out.put_slice(b"Content-Length: ");
         put_decimal(out, body.len() as u64);
         out.put_slice(b"\r\n");
     }
-    if !interim && !keep_alive {
+    if close_header && !head.early_close {
         out.put_slice(b"Connection: close\r\n");
     }
+    put_headers(out, head.trailing);
     out.put_slice(b"\r\n");
     if send_body {
         out.put_slice(body);
+    }
+}
+
+fn put_headers(out: &mut BytesMut, headers: &[(&str, &[u8])]) {
+    for (name, value) in headers {
+        out.put_slice(name.as_bytes());
+        out.put_slice(b": ");
+        out.put_slice(value);
+        out.put_slice(b"\r\n");
     }
 }
 
@@ -163,7 +208,13 @@ mod tests {
         head_only: bool,
     ) -> String {
         let mut out = BytesMut::new();
-        write_response(&mut out, status, headers, body, keep_alive, head_only);
+        write_response(
+            &mut out,
+            &Head::new(status, headers),
+            body,
+            keep_alive,
+            head_only,
+        );
         String::from_utf8(out.to_vec()).expect("ascii")
     }
 
@@ -204,10 +255,27 @@ mod tests {
     }
 
     #[test]
+    fn reason_override_and_trailing_headers() {
+        let mut out = BytesMut::new();
+        let head = Head {
+            status: 422,
+            reason: "Unprocessable Entity",
+            headers: &[("Content-Type", b"application/json")],
+            trailing: &[("Date", b"D")],
+            early_close: false,
+        };
+        write_response(&mut out, &head, b"{}", false, false);
+        assert_eq!(
+            &out[..],
+            b"HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\nDate: D\r\n\r\n{}"
+        );
+    }
+
+    #[test]
     fn write_response_appends_and_counts_large_bodies() {
         let mut out = BytesMut::from(&b"prefix"[..]);
         let body = vec![b'x'; 1_234_567];
-        write_response(&mut out, 200, &[], &body, true, false);
+        write_response(&mut out, &Head::new(200, &[]), &body, true, false);
         let head = b"prefixHTTP/1.1 200 OK\r\nContent-Length: 1234567\r\n\r\n";
         assert_eq!(&out[..head.len()], head);
         assert_eq!(out.len(), head.len() + body.len());

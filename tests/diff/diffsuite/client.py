@@ -217,6 +217,43 @@ class SourceAddressAdapter(HTTPAdapter):
         return super(SourceAddressAdapter, self).init_poolmanager(*args, **kw)
 
 
+HTTP_DATE_RE = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} "
+                          r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
+                          r"\d{2}:\d{2}:\d{2} GMT$")
+
+
+def status_line(raw_response):
+    """The full status line as sent: version, code and reason phrase ("HTTP/1.1 422 Unprocessable
+    Entity"), so a server that only gets the code right does not pass."""
+    version = {10: "HTTP/1.0", 11: "HTTP/1.1"}.get(raw_response.version, str(raw_response.version))
+    return "%s %d %s" % (version, raw_response.status, raw_response.reason)
+
+
+def header_list(raw_response, base, loose=(), long_poll=False):
+    """Every response header, in the order sent, names as sent, duplicates kept (http.client's
+    message keeps all three).  Normalised, and only here:
+    * Date: the clock, not the server, decides it; only its format (IMF-fixdate) is compared.
+    * any value containing the base URL (Location): A and B listen on different ports; the base
+      becomes <base>.
+    * the headers the step names in ``loose`` (its caller says why): the value becomes <loose>.
+    * long_poll (a 200 of /listen): the framing headers are dropped.  0.7.1 streams the answer
+      (gevent: Transfer-Encoding: chunked, after Date), Herald sends it whole with a
+      Content-Length (a deliberate difference, ARCHITECTURE.md); the decoded body is compared.
+    """
+    out = []
+    for name, value in raw_response.msg.items():
+        if long_poll and name.lower() in ("transfer-encoding", "content-length"):
+            continue
+        if name.lower() == "date":
+            value = "<http-date>" if HTTP_DATE_RE.match(value) else value
+        elif name.lower() in loose:
+            value = "<loose>"
+        else:
+            value = value.replace(base, "<base>")
+        out.append([name, value])
+    return out
+
+
 FRAME_TIMEOUT = 8.0  # max wait for frames that must come
 
 
@@ -271,14 +308,16 @@ class Recorder(object):
 
     # -- HTTP ------------------------------------------------------------------------------------
     def http(self, step, method, path, body=None, raw=None, signed=True, secret=None,
-             headers=None, params=None, keep_headers=(), record_body=None, transform=None,
-             timing_since=None, source=None, cookies=None, form=None):
+             headers=None, params=None, record_body=None, transform=None,
+             timing_since=None, source=None, cookies=None, form=None, loose_headers=()):
         """Perform one HTTP request and record it.
 
         body: JSON-serialised; raw: bytes/str sent as-is (b"" = empty body).
         secret: explicit x-channelstream-secret value (overrides ``signed``).
-        keep_headers: response headers to record (value or None when absent).
-        record_body: force recording/omitting the body; default = omit for non-JSON errors.
+        The status line and every response header are always recorded (see header_list).
+        record_body: False omits the body (the scenario records what it needs of it).
+        loose_headers: lowercased header names whose values are masked; only for steps whose
+        body legitimately differs (then Content-Length does too), with the reason beside the call.
         transform: fn(parsed_body) -> value, applied before recording (filter global state).
         source: local address to send from; cookies: dict; form: dict sent form-encoded.
         """
@@ -306,19 +345,26 @@ class Recorder(object):
                                    cookies=cookies)
         took = time.monotonic() - started
         fam = mime_family(resp.headers.get("Content-Type"))
-        entry = {"step": step, "status": resp.status_code, "ctype": fam}
+        original = resp.raw._original_response
+        if transform is not None:
+            # The recorded body is filtered down to this scenario's names; the length counts
+            # the global state of every concurrent scenario, so it cannot be compared.
+            loose_headers = tuple(loose_headers) + ("content-length",)
+        long_poll = path.startswith("/listen") and resp.status_code == 200
+        entry = {"step": step, "status": resp.status_code, "ctype": fam,
+                 "line": status_line(original),
+                 "headers": header_list(original, self.base, loose_headers, long_poll)}
         text = resp.content.decode("utf8", "replace")
         if record_body is None:
-            # Error pages (HTML/plain) are framework-specific: compare status + family only.
-            record_body = fam == "application/json" or resp.status_code < 400
+            # Every body is compared, error pages too: Herald renders Pyramid's pages byte for
+            # byte (HTML, JSON or plain text by Accept).
+            record_body = True
         parsed = None
         if record_body:
             parsed = parse_body(text) if text != "" else ""
             entry["body"] = transform(parsed) if transform else parsed
         elif fam == "application/json":
             parsed = parse_body(text)
-        if keep_headers:
-            entry["headers"] = {h: resp.headers.get(h) for h in keep_headers}
         if timing_since is not None:
             entry["at"] = bucket(time.monotonic() - timing_since)
         self.add(entry)
@@ -374,10 +420,10 @@ class Recorder(object):
                 if "resp" not in result:
                     rec.add({"step": step, "error": repr(result.get("exc", "timeout"))})
                     return None
-                status, fam, text, ended = result["resp"]
-                entry = {"step": step, "status": status, "ctype": fam}
-                if status < 400 or fam == "application/json":
-                    entry["body"] = parse_body(text) if text else ""
+                status, fam, text, ended, line, hdrs = result["resp"]
+                entry = {"step": step, "status": status, "ctype": fam, "line": line,
+                         "headers": hdrs}
+                entry["body"] = parse_body(text) if text else ""
                 if timing_since is not None:
                     entry["at"] = bucket(ended - timing_since)
                 rec.add(entry)
@@ -390,8 +436,11 @@ class Recorder(object):
         if callback:
             params["callback"] = callback
         resp = requests.get(self.base + "/listen", params=params, timeout=15)
+        original = resp.raw._original_response
         return (resp.status_code, mime_family(resp.headers.get("Content-Type")),
-                resp.content.decode("utf8", "replace"), time.monotonic())
+                resp.content.decode("utf8", "replace"), time.monotonic(),
+                status_line(original),
+                header_list(original, self.base, long_poll=resp.status_code == 200))
 
     # -- websockets ------------------------------------------------------------------------------
     def ws(self, name, conn_id=None, query=None, sync=True):

@@ -94,6 +94,14 @@ def _wait_frames_stored(t, chan, timeout=5.0):
         time.sleep(0.2)
 
 
+# The admin pages (/admin, /admin/sign_in) and their 302s are being rebuilt as the admin web
+# app in another work item: until then their bodies differ from 0.7.1's, so their lengths do.
+# Their Set-Cookie values differ by design (Herald's admin cookie is its own format, read only by
+# Herald; the parts a browser acts on are compared by scenario_admin_sign_in's "cookie" notes).
+# Only those steps pass this as loose_headers.
+ADMIN_PAGE_LOOSE = ("content-length", "set-cookie")
+
+
 def _loc_path(loc):
     if not loc:
         return loc

@@ -24,15 +24,13 @@ use super::msg::poll_body;
 use super::state::{ConnRecord, ConnSlot, PendingPoll};
 use super::{ContentKind, Model, Now, Reply};
 use crate::channelstream::api::types::SchemaError;
+use crate::channelstream::pages::{self, PageFormat};
 use crate::py::json as pyjson;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use slab::Slab;
 use std::collections::HashMap;
 use uuid::Uuid;
-
-/// Pyramid's `HTTPUnauthorized` page, as `/listen` sends it for an unknown `conn_id`.
-pub const UNAUTHORIZED_PAGE: &str = "<html>\n <head>\n  <title>401 Unauthorized</title>\n </head>\n <body>\n  <h1>401 Unauthorized</h1>\n  This server could not verify that you are authorized to access the document you requested.  Either you supplied the wrong credentials (e.g., bad password), or your browser does not understand how to supply the credentials required.<br/><br/>\n\n\n\n </body>\n</html>";
 
 // One constructor per kind of answer; the operations use these and never build a `Reply`.
 
@@ -72,12 +70,18 @@ pub(crate) fn schema_error(e: SchemaError) -> Reply {
     }
 }
 
-/// 401 with Pyramid's HTML page.
-fn unauthorized() -> Reply {
+/// 401 with Pyramid's `HTTPUnauthorized` page in the format the request's `Accept` chose, as
+/// `/listen` sends it for an unknown `conn_id`.
+fn unauthorized(page: PageFormat) -> Reply {
+    let (_, body) = pages::render(401, pages::UNAUTHORIZED, "", page);
     Reply {
         status: 401,
-        kind: ContentKind::Html,
-        body: Bytes::from_static(UNAUTHORIZED_PAGE.as_bytes()),
+        kind: match page {
+            PageFormat::Html => ContentKind::Html,
+            PageFormat::Json => ContentKind::Json,
+            PageFormat::Plain => ContentKind::Plain,
+        },
+        body: Bytes::from(body),
     }
 }
 

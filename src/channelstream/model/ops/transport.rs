@@ -7,6 +7,7 @@ use crate::channelstream::model::clock::POLL_FIRST_WAIT;
 use crate::channelstream::model::deliver::touch_user;
 use crate::channelstream::model::state::{mark_for_gc, LongPoll, PendingPoll, Sock, Timer};
 use crate::channelstream::model::{Effects, ReqRef, SockRef};
+use crate::channelstream::pages::PageFormat;
 use uuid::Uuid;
 
 impl Model {
@@ -15,7 +16,7 @@ impl Model {
     pub fn listen(
         &mut self,
         req: Option<ReqRef>,
-        conn_id: Uuid,
+        (conn_id, page): (Uuid, PageFormat),
         callback: Option<String>,
         now: Now,
         fx: &mut dyn Effects,
@@ -23,7 +24,7 @@ impl Model {
         let now_t = self.clock_at(now);
         let Some((slot, conn)) = conn_by_id(&self.by_id, &mut self.conns, &conn_id) else {
             if let Some(r) = req {
-                fx.reply(r, unauthorized());
+                fx.reply(r, unauthorized(page));
             }
             return;
         };

@@ -220,8 +220,13 @@ impl World {
     }
     fn listen(&mut self, ms: u64, r: ReqRef, id: Uuid, cb: Option<&str>) {
         let now = self.now(ms);
-        self.m
-            .listen(Some(r), id, cb.map(str::to_owned), now, &mut self.fx);
+        self.m.listen(
+            Some(r),
+            (id, PageFormat::Html),
+            cb.map(str::to_owned),
+            now,
+            &mut self.fx,
+        );
     }
     /// `/channel_config` for one channel, answer ignored.
     fn configure(&mut self, ms: u64, name: &str, config: Option<ChannelConfig>) {
