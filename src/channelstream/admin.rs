@@ -9,8 +9,8 @@
 //! Caching: pages reference assets as `static/herald/<file>?v=<ASSET_VERSION>`, a hash of every
 //! embedded asset computed at compile time. An asset asked for with the current version is
 //! `immutable` for a year; without it (or with a stale one) it is `no-cache`, so a new binary
-//! is never hidden behind an old copy. Pages themselves are `no-store`: they sit behind the
-//! admin session.
+//! is never hidden behind an old copy. Pages carry no cache header, as 0.7.1's: their HTML holds
+//! no data (the dashboard fetches it through the session).
 //!
 //! The admin session on the server API: the dashboard and the explorer call `/message`,
 //! `/channel_config`, `/info`... with the admin cookie instead of a signature. The front
@@ -103,7 +103,8 @@ pub enum Page {
     Explorer,
 }
 
-/// A page, 200, `text/html`, `Cache-Control: no-store`, asset URLs versioned.
+/// A page, 200, `text/html`, asset URLs versioned. No cache header, as 0.7.1's pages: the
+/// HTML holds no data (the dashboard fetches it with the session).
 pub fn page(p: Page) -> Response {
     let (bytes, failed) = match p {
         Page::SignIn { failed } => (SIGN_IN_HTML, failed),
@@ -117,10 +118,7 @@ pub fn page(p: Page) -> Response {
             "<p class=\"error\" id=\"error\">Wrong user name or password.</p>",
         );
     }
-    let mut r = Response::new(200, HTML, html);
-    r.headers
-        .push(("Cache-Control", HeaderValue::Static(b"no-store")));
-    r
+    Response::new(200, HTML, html)
 }
 
 fn version_string() -> String {
