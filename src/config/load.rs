@@ -138,8 +138,24 @@ pub fn load(
     };
     let mut cfg = apply_channelstream(&raw, &origin)?;
     cfg.ini_path = ini_path;
+    apply_pusher_env(&mut cfg, env);
     apply_flags(&mut cfg, cli);
     Ok(Action::Run(Box::new(cfg), ignored))
+}
+
+/// The Pusher dialect's default app, from `HERALD_DEFAULT_APP_{ID,KEY,SECRET}`. Read whether
+/// or not an ini file is given: these are Herald's own variables, not Channelstream's.
+fn apply_pusher_env(cfg: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
+    let non_empty = |k: &str| env(k).filter(|v| !v.is_empty());
+    if let Some(v) = non_empty("HERALD_DEFAULT_APP_ID") {
+        cfg.default_app_id = v;
+    }
+    if let Some(v) = non_empty("HERALD_DEFAULT_APP_KEY") {
+        cfg.default_app_key = v;
+    }
+    if let Some(v) = non_empty("HERALD_DEFAULT_APP_SECRET") {
+        cfg.default_app_secret = v;
+    }
 }
 
 /// `CHANNELSTREAM_` + key in upper case.

@@ -122,6 +122,12 @@ pub struct Config {
     pub strict: bool,
     /// Resource limits (the `--max-*` and timeout flags).
     pub limits: Limits,
+    /// The Pusher dialect's default app id (`HERALD_DEFAULT_APP_ID`; soketi's default).
+    pub default_app_id: String,
+    /// The Pusher dialect's default app key (`HERALD_DEFAULT_APP_KEY`).
+    pub default_app_key: String,
+    /// The Pusher dialect's default app secret (`HERALD_DEFAULT_APP_SECRET`).
+    pub default_app_secret: String,
     /// The ini file the settings came from, if any (for the start-up log).
     pub ini_path: Option<PathBuf>,
 }
@@ -191,6 +197,9 @@ impl Default for Config {
             echo_path: None,
             strict: false,
             limits: Limits::default(),
+            default_app_id: "app-id".into(),
+            default_app_key: "app-key".into(),
+            default_app_secret: "app-secret".into(),
             ini_path: None,
         }
     }

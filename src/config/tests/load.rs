@@ -481,3 +481,32 @@ fn strict_mode_from_ini_env_and_flag() {
     let off = "[channelstream]\nstrict = false\n";
     assert!(!cfg(&["-i", "/o.ini"], &[], Some(("/o.ini", off))).0.strict);
 }
+
+// ---------------------------------------------------------------- Pusher default app
+
+#[test]
+fn pusher_default_app_from_env() {
+    let c = cfg(&[], &[], None).0;
+    assert_eq!(
+        (c.default_app_id.as_str(), c.default_app_key.as_str()),
+        ("app-id", "app-key")
+    );
+    assert_eq!(c.default_app_secret, "app-secret");
+    let env = [
+        ("HERALD_DEFAULT_APP_ID", "12345"),
+        ("HERALD_DEFAULT_APP_KEY", "k"),
+        ("HERALD_DEFAULT_APP_SECRET", "s"),
+    ];
+    let c = cfg(&[], &env, None).0;
+    assert_eq!(c.default_app_id, "12345");
+    assert_eq!(c.default_app_key, "k");
+    assert_eq!(c.default_app_secret, "s");
+    // Read even when an ini file is given (Herald's own variables).
+    let c = cfg(
+        &["-i", "x.ini"],
+        &env,
+        Some(("x.ini", "[channelstream]\nport = 8001\n")),
+    )
+    .0;
+    assert_eq!(c.default_app_key, "k");
+}
