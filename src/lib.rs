@@ -37,6 +37,7 @@ pub mod ids;
 pub mod mem;
 pub mod net;
 pub mod proto;
+pub mod pusher;
 pub mod py;
 pub mod server;
 pub mod shard;

@@ -1,30 +1,41 @@
-//! The server as shipped: the reactor with the Channelstream dialect plugged in. `main` and
-//! the integration tests start it from here; the reactor itself names no dialect.
+//! The server as shipped: the reactor with two dialects on one port, Pusher (it claims
+//! `/app/` and `/apps/` paths) and Channelstream (everything else, exactly as before), through
+//! `dialect::Pair`. `main` and the integration tests start it from here; the reactor itself
+//! names no dialect.
 
 use crate::channelstream::{Channelstream, CsMsg};
 use crate::config::Config;
+use crate::dialect::{Either, Pair};
+use crate::pusher::{Pusher, PusherMsg};
 use crate::shard;
 use mio::net::TcpListener;
 use std::io;
 use std::sync::Arc;
 
+/// The dialects served.
+pub type Served = Pair<Pusher, Channelstream>;
+/// What the dialects' instances send each other.
+pub type Msg = Either<PusherMsg, CsMsg>;
 /// What the shards of this server share.
-pub type Shared = shard::Shared<CsMsg>;
+pub type Shared = shard::Shared<Msg>;
 /// A started server.
-pub type Running = shard::Running<CsMsg>;
+pub type Running = shard::Running<Msg>;
+
+fn make(cfg: &Arc<Config>, id: crate::ids::ShardId, shards: usize) -> Served {
+    Pair::new(
+        Pusher::new(cfg, shards),
+        Channelstream::new(cfg.clone(), id),
+    )
+}
 
 /// Start the configured number of shards on the configured address.
 pub fn spawn(cfg: Arc<Config>) -> io::Result<Running> {
     let dialect_cfg = cfg.clone();
-    shard::spawn(cfg, move |id, _| {
-        Channelstream::new(dialect_cfg.clone(), id)
-    })
+    shard::spawn(cfg, move |id, n| make(&dialect_cfg, id, n))
 }
 
 /// Start one shard per listener (tests: a port per shard puts a client on a chosen shard).
 pub fn spawn_on(cfg: Arc<Config>, listeners: Vec<TcpListener>) -> io::Result<Running> {
     let dialect_cfg = cfg.clone();
-    shard::spawn_on(cfg, listeners, move |id, _| {
-        Channelstream::new(dialect_cfg.clone(), id)
-    })
+    shard::spawn_on(cfg, listeners, move |id, n| make(&dialect_cfg, id, n))
 }

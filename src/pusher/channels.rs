@@ -1,0 +1,144 @@
+//! Pusher channels: name rules, kinds, which shard owns a channel, and the owner's table of
+//! subscribers.
+//!
+//! Why sharded by channel: Pusher's state is per channel (no operation spans two channels),
+//! so each channel has one owner shard, `hash(app, channel) % shards`; subscribes,
+//! unsubscribes and publishes for it are routed there, and the owner fans a publish out with
+//! one `Outbox::deliver`. The hash is SipHash with fixed keys (`DefaultHasher::new`), so every
+//! shard computes the same owner.
+
+use super::apps::AppIdx;
+use crate::ids::{ShardId, SockRef};
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+/// Longest channel name accepted (the npm SDK's and soketi's limit).
+pub const MAX_CHANNEL_NAME: usize = 200;
+
+/// What a channel's name makes of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Anyone may subscribe.
+    Public,
+    /// `private-…` (also `private-encrypted-…`): needs a channel auth signature.
+    Private,
+    /// `presence-…`: not served yet.
+    Presence,
+}
+
+/// The kind of a valid channel name; `None` if the name is not valid (empty, too long,
+/// characters outside `[A-Za-z0-9_\-=@,.;]`, or `#…`, reserved to server-to-user channels).
+pub fn kind(name: &str) -> Option<Kind> {
+    let ok_char = |b: u8| b.is_ascii_alphanumeric() || b"_-=@,.;".contains(&b);
+    if name.is_empty() || name.len() > MAX_CHANNEL_NAME || !name.bytes().all(ok_char) {
+        return None;
+    }
+    Some(if name.starts_with("private-") {
+        Kind::Private
+    } else if name.starts_with("presence-") {
+        Kind::Presence
+    } else {
+        Kind::Public
+    })
+}
+
+/// The shard that owns `channel` of `app`.
+pub fn owner(app: AppIdx, channel: &str, shards: usize) -> ShardId {
+    let mut h = DefaultHasher::new();
+    app.hash(&mut h);
+    channel.hash(&mut h);
+    let n = u64::try_from(shards.max(1)).unwrap_or(1);
+    ShardId(u16::try_from(h.finish() % n).unwrap_or(0))
+}
+
+/// The subscribers of the channels this shard owns.
+#[derive(Debug, Default)]
+pub struct Registry {
+    channels: HashMap<(AppIdx, Box<str>), Vec<SockRef>>,
+}
+
+impl Registry {
+    /// Add `sock` to the channel; false if it was already there.
+    pub fn subscribe(&mut self, app: AppIdx, channel: &str, sock: SockRef) -> bool {
+        let subs = self.channels.entry((app, channel.into())).or_default();
+        if subs.contains(&sock) {
+            return false;
+        }
+        subs.push(sock);
+        true
+    }
+
+    /// Remove `sock` from the channel (a channel without subscribers is dropped).
+    pub fn unsubscribe(&mut self, app: AppIdx, channel: &str, sock: SockRef) {
+        let key = (app, Box::<str>::from(channel));
+        if let Some(subs) = self.channels.get_mut(&key) {
+            subs.retain(|s| *s != sock);
+            if subs.is_empty() {
+                self.channels.remove(&key);
+            }
+        }
+    }
+
+    /// The channel's subscribers (empty if none).
+    pub fn subscribers(&self, app: AppIdx, channel: &str) -> &[SockRef] {
+        self.channels
+            .get(&(app, Box::<str>::from(channel)))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// How many channels have subscribers.
+    pub fn len(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Whether no channel has subscribers.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_kinds() {
+        assert_eq!(kind("my-channel"), Some(Kind::Public));
+        assert_eq!(kind("private-x"), Some(Kind::Private));
+        assert_eq!(kind("private-encrypted-x"), Some(Kind::Private));
+        assert_eq!(kind("presence-x"), Some(Kind::Presence));
+        assert_eq!(kind(""), None);
+        assert_eq!(kind("a b"), None);
+        assert_eq!(kind("#server-to-user-1"), None);
+        assert_eq!(kind(&"a".repeat(201)), None);
+    }
+
+    #[test]
+    fn owner_is_stable_and_in_range() {
+        for s in 1..5 {
+            let o = owner(0, "room", s);
+            assert!(o.index() < s);
+            assert_eq!(o, owner(0, "room", s));
+        }
+        let spread: std::collections::HashSet<_> =
+            (0..64).map(|i| owner(0, &format!("c{i}"), 4)).collect();
+        assert_eq!(spread.len(), 4);
+    }
+
+    #[test]
+    fn registry() {
+        let mut r = Registry::default();
+        let a = SockRef::new(0, 1, 1);
+        let b = SockRef::new(1, 1, 1);
+        assert!(r.subscribe(0, "c", a));
+        assert!(!r.subscribe(0, "c", a));
+        assert!(r.subscribe(0, "c", b));
+        assert!(r.subscribe(1, "c", b));
+        assert_eq!(r.subscribers(0, "c"), &[a, b]);
+        r.unsubscribe(0, "c", a);
+        assert_eq!(r.subscribers(0, "c"), &[b]);
+        r.unsubscribe(0, "c", b);
+        assert!(r.subscribers(0, "c").is_empty());
+        assert_eq!(r.len(), 1);
+    }
+}

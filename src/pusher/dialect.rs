@@ -1,0 +1,381 @@
+//! Pusher as a dialect of the reactor: the websocket protocol on each socket's own shard,
+//! channel membership and fan-out on each channel's owner shard.
+//!
+//! Why this split: a socket's events (ping, subscribe) are answered where the socket lives,
+//! with no hop; channel state lives only on the owner (`channels::owner`), so a publish is
+//! one message to one shard, which delivers one encoded frame to all subscribers with one
+//! `Outbox::deliver` (one refcount bump per subscriber, one message per other shard). The
+//! owner, not the socket's shard, sends `subscription_succeeded`, so a client that saw it is
+//! already in the table for every later publish (inbox order is preserved).
+
+use super::api::{self, ApiAction, Publish};
+use super::apps::{AppIdx, Apps};
+use super::channels::{self, Kind, Registry};
+use super::protocol::{self, ClientMsg};
+use super::sign;
+use super::socket_id;
+use crate::config::Config;
+use crate::dialect::{
+    CounterDef, Dialect, Outbox, Request, RequestAction, Response, WsMessage, WsRole,
+};
+use crate::ids::SockRef;
+use crate::proto::handshake;
+use crate::proto::ws::CloseCode;
+use bytes::Bytes;
+use serde_json::json;
+use std::time::Instant;
+
+/// What Pusher instances send each other (each boxed: an inbox slot holds 40 bytes).
+#[derive(Debug)]
+pub enum PusherMsg {
+    /// Add a socket to a channel this shard owns, then tell it `subscription_succeeded`.
+    Subscribe(Box<ChannelOp>),
+    /// Remove a socket from a channel this shard owns.
+    Unsubscribe(Box<ChannelOp>),
+    /// Deliver an event to a channel this shard owns.
+    Publish(Box<Publish>),
+}
+
+/// A socket joining or leaving a channel.
+#[derive(Debug)]
+pub struct ChannelOp {
+    /// The app.
+    pub app: AppIdx,
+    /// The channel.
+    pub channel: Box<str>,
+    /// The socket.
+    pub sock: SockRef,
+}
+
+/// A Pusher websocket's state.
+#[derive(Debug)]
+pub struct PusherSocket {
+    app: AppIdx,
+    /// A close code to refuse the socket with at open (unknown app, bad protocol).
+    refuse: Option<u16>,
+    /// The channels it is subscribed to (unsubscribed at its owners when it closes).
+    channels: Vec<Box<str>>,
+}
+
+/// The Pusher dialect, one per shard.
+pub struct Pusher {
+    apps: Apps,
+    shards: usize,
+    registry: Registry,
+    max_channels: usize,
+}
+
+impl Pusher {
+    /// The instance for one of `shards` shards.
+    pub fn new(cfg: &Config, shards: usize) -> Self {
+        Pusher {
+            apps: Apps::from_config(cfg),
+            shards,
+            registry: Registry::default(),
+            max_channels: cfg.limits.max_channels_per_connection,
+        }
+    }
+
+    /// Run `msg` on the shard that owns its channel: inline if that is this one.
+    fn route(
+        &mut self,
+        out: &mut dyn Outbox<PusherMsg>,
+        app: AppIdx,
+        channel: &str,
+        msg: PusherMsg,
+    ) -> Result<(), ()> {
+        let owner = channels::owner(app, channel, self.shards);
+        if owner == out.shard() {
+            self.on_message(out, msg);
+            Ok(())
+        } else {
+            out.send(owner, msg).map_err(drop)
+        }
+    }
+
+    fn handle_upgrade(&self, req: &Request<'_>) -> RequestAction<PusherSocket> {
+        let accept = match handshake::validate(req.head, req.buf) {
+            Ok(a) => a,
+            Err(e) => {
+                let mut r = Response::new(e.status(), "text/plain", Bytes::from(e.to_string()));
+                r.close = true;
+                return RequestAction::Respond(r);
+            }
+        };
+        let path = String::from_utf8_lossy(req.path()).into_owned();
+        let key = path.strip_prefix("/app/").unwrap_or("");
+        let app = self.apps.by_key(key).map(|(i, _)| i);
+        let protocol = req
+            .query_param("protocol")
+            .and_then(|p| p.parse::<u32>().ok());
+        let refuse = match (app, protocol) {
+            (None, _) => Some(protocol::CODE_NO_APP),
+            (_, Some(5..=7)) => None,
+            _ => Some(protocol::CODE_BAD_PROTOCOL),
+        };
+        RequestAction::Upgrade {
+            accept,
+            role: Some(WsRole::Dialect(PusherSocket {
+                app: app.unwrap_or(0),
+                refuse,
+                channels: Vec::new(),
+            })),
+        }
+    }
+
+    fn subscribe(
+        &mut self,
+        out: &mut dyn Outbox<PusherMsg>,
+        sock: SockRef,
+        ws: &mut PusherSocket,
+        channel: String,
+        auth: Option<String>,
+    ) {
+        let reply = |out: &mut dyn Outbox<PusherMsg>, f: Bytes| out.deliver(&f, &[sock]);
+        let Some(app) = self.apps.get(ws.app) else {
+            return;
+        };
+        match channels::kind(&channel) {
+            None => {
+                let f = protocol::subscription_error(
+                    &channel,
+                    "InvalidChannel",
+                    "Invalid channel name",
+                    400,
+                );
+                return reply(out, f);
+            }
+            Some(Kind::Presence) => {
+                let f = protocol::subscription_error(
+                    &channel,
+                    "UnsupportedFeature",
+                    "Presence channels are not supported yet",
+                    501,
+                );
+                return reply(out, f);
+            }
+            Some(Kind::Private) => {
+                let sid = socket_id::format(sock);
+                if !sign::channel_auth_ok(app, &sid, &channel, auth.as_deref().unwrap_or("")) {
+                    let f = protocol::subscription_error(
+                        &channel,
+                        "AuthError",
+                        "Invalid signature",
+                        401,
+                    );
+                    return reply(out, f);
+                }
+            }
+            Some(Kind::Public) => {}
+        }
+        let already = ws.channels.iter().any(|c| **c == *channel);
+        if !already && ws.channels.len() >= self.max_channels {
+            let f = protocol::error(
+                protocol::CODE_TOO_MANY_CHANNELS,
+                "Too many channels on this connection",
+            );
+            return reply(out, f);
+        }
+        let op = ChannelOp {
+            app: ws.app,
+            channel: channel.as_str().into(),
+            sock,
+        };
+        if self
+            .route(out, ws.app, &channel, PusherMsg::Subscribe(Box::new(op)))
+            .is_err()
+        {
+            let f = protocol::error(protocol::CODE_OVER_CAPACITY, "Over capacity, try again");
+            return reply(out, f);
+        }
+        if !already {
+            ws.channels.push(channel.into());
+        }
+    }
+
+    fn unsubscribe(
+        &mut self,
+        out: &mut dyn Outbox<PusherMsg>,
+        sock: SockRef,
+        app: AppIdx,
+        channel: &str,
+    ) {
+        let op = ChannelOp {
+            app,
+            channel: channel.into(),
+            sock,
+        };
+        if self
+            .route(out, app, channel, PusherMsg::Unsubscribe(Box::new(op)))
+            .is_err()
+        {
+            // The owner keeps a dead `SockRef`: deliveries to it are dropped by generation.
+            tracing::warn!("pusher: owner inbox full, unsubscribe lost");
+        }
+    }
+
+    fn publish(&mut self, out: &mut dyn Outbox<PusherMsg>, p: &Publish) {
+        let subs = self.registry.subscribers(p.app, &p.channel);
+        match p.except {
+            Some(ex) if subs.contains(&ex) => {
+                let to: Vec<SockRef> = subs.iter().copied().filter(|s| *s != ex).collect();
+                out.deliver(&p.frame, &to);
+            }
+            _ => out.deliver(&p.frame, subs),
+        }
+    }
+}
+
+impl Dialect for Pusher {
+    type Msg = PusherMsg;
+    type Ws = PusherSocket;
+
+    fn counters() -> Vec<CounterDef> {
+        vec![CounterDef {
+            name: "herald_pusher_channels",
+            kind: "gauge",
+            help: "Pusher channels with subscribers, on their owner shards",
+        }]
+    }
+
+    fn claims(&self, req: &Request<'_>) -> bool {
+        let p = req.path();
+        p.starts_with(b"/app/") || p.starts_with(b"/apps/")
+    }
+
+    fn on_request(
+        &mut self,
+        out: &mut dyn Outbox<PusherMsg>,
+        req: &Request<'_>,
+    ) -> RequestAction<PusherSocket> {
+        if req.path().starts_with(b"/app/") {
+            return self.handle_upgrade(req);
+        }
+        match api::handle(&self.apps, req) {
+            ApiAction::Respond(r) => RequestAction::Respond(r),
+            ApiAction::Publish(ps) => {
+                for p in ps {
+                    let (app, channel) = (p.app, p.channel.clone());
+                    if self
+                        .route(out, app, &channel, PusherMsg::Publish(Box::new(p)))
+                        .is_err()
+                    {
+                        return RequestAction::Respond(Response::busy());
+                    }
+                }
+                RequestAction::Respond(api::json_response(200, &json!({})))
+            }
+        }
+    }
+
+    fn on_ws_open(
+        &mut self,
+        out: &mut dyn Outbox<PusherMsg>,
+        sock: SockRef,
+        ws: &mut PusherSocket,
+    ) -> Result<(), CloseCode> {
+        if let Some(code) = ws.refuse {
+            let msg = if code == protocol::CODE_NO_APP {
+                "App key does not exist"
+            } else {
+                "Unsupported protocol version"
+            };
+            out.deliver(&protocol::error(code, msg), &[sock]);
+            return Err(CloseCode::from(code));
+        }
+        let f = protocol::connection_established(&socket_id::format(sock));
+        out.deliver(&f, &[sock]);
+        Ok(())
+    }
+
+    fn on_ws_message(
+        &mut self,
+        out: &mut dyn Outbox<PusherMsg>,
+        sock: SockRef,
+        ws: &mut PusherSocket,
+        msg: WsMessage<'_>,
+        _now: Instant,
+    ) {
+        let WsMessage::Text(text) = msg else {
+            let f = protocol::error(
+                protocol::CODE_BAD_MESSAGE,
+                "Binary frames are not supported",
+            );
+            return out.deliver(&f, &[sock]);
+        };
+        match protocol::parse(text) {
+            Err(e) => out.deliver(
+                &protocol::error(protocol::CODE_BAD_MESSAGE, e.message()),
+                &[sock],
+            ),
+            Ok(ClientMsg::Ping) => out.deliver(&protocol::pong(), &[sock]),
+            Ok(ClientMsg::Subscribe { channel, auth, .. }) => {
+                self.subscribe(out, sock, ws, channel, auth)
+            }
+            Ok(ClientMsg::Unsubscribe { channel }) => {
+                if let Some(i) = ws.channels.iter().position(|c| **c == *channel) {
+                    ws.channels.swap_remove(i);
+                    self.unsubscribe(out, sock, ws.app, &channel);
+                }
+            }
+            Ok(ClientMsg::ClientEvent { .. }) => {
+                let f = protocol::error(
+                    protocol::CODE_CLIENT_EVENT,
+                    "The app does not have client messaging enabled.",
+                );
+                out.deliver(&f, &[sock]);
+            }
+            Ok(ClientMsg::Other(_)) => {}
+        }
+    }
+
+    fn on_ws_closed(&mut self, out: &mut dyn Outbox<PusherMsg>, sock: SockRef, ws: PusherSocket) {
+        for c in &ws.channels {
+            self.unsubscribe(out, sock, ws.app, c);
+        }
+    }
+
+    fn on_message(&mut self, out: &mut dyn Outbox<PusherMsg>, msg: PusherMsg) {
+        match msg {
+            PusherMsg::Subscribe(op) => {
+                self.registry.subscribe(op.app, &op.channel, op.sock);
+                out.deliver(&protocol::subscription_succeeded(&op.channel), &[op.sock]);
+            }
+            PusherMsg::Unsubscribe(op) => self.registry.unsubscribe(op.app, &op.channel, op.sock),
+            PusherMsg::Publish(p) => self.publish(out, &p),
+        }
+        out.set_counter(0, u64::try_from(self.registry.len()).unwrap_or(u64::MAX));
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    fn on_timer(&mut self, _out: &mut dyn Outbox<PusherMsg>, _now: Instant) {}
+
+    fn on_shutdown(&mut self, _out: &mut dyn Outbox<PusherMsg>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn message_fits_an_inbox_slot() {
+        let n = std::mem::size_of::<super::PusherMsg>();
+        assert!(
+            n <= crate::shard::inbox::MAX_DIALECT_MSG,
+            "PusherMsg is {n} bytes"
+        );
+        let n = std::mem::size_of::<
+            crate::dialect::Either<super::PusherMsg, crate::channelstream::CsMsg>,
+        >();
+        assert!(
+            n <= crate::shard::inbox::MAX_DIALECT_MSG,
+            "the pair's message is {n} bytes"
+        );
+    }
+
+    #[test]
+    fn socket_state_is_small() {
+        assert!(std::mem::size_of::<super::PusherSocket>() <= 32);
+    }
+}
