@@ -54,6 +54,10 @@ step "Channelstream JS client and demo backend, end to end"
 bash tests/e2e/setup.sh
 bash tests/e2e/run.sh "$HERALD" || fail=1
 
+step "pusher-js and the npm pusher SDK against the Pusher dialect"
+bash tests/pusher-js/setup.sh
+bash tests/pusher-js/run.sh "$HERALD" || fail=1
+
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzzing, $FUZZ_SECONDS s per target"
   bash scripts/fuzz.sh "$FUZZ_SECONDS" || fail=1

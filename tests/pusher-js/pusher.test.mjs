@@ -1,0 +1,104 @@
+// pusher-js 8 (Node build, `ws` transport only) and the npm `pusher` SDK 5 against a running
+// Herald: connect, public channels with an HTTP trigger and socket_id exclusion, private
+// channels authorised by the SDK, refused private auth, protocol pings.
+//
+//   PUSHER_HOST=127.0.0.1 PUSHER_PORT=6001 node --test pusher.test.mjs   (run.sh starts Herald)
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const PusherClient = require('pusher-js');
+const PusherServer = require('pusher');
+
+const HOST = process.env.PUSHER_HOST || '127.0.0.1';
+const PORT = Number(process.env.PUSHER_PORT || 6001);
+const APP = { appId: 'app-id', key: 'app-key', secret: 'app-secret' };
+
+const backend = new PusherServer({ ...APP, host: HOST, port: String(PORT), useTLS: false });
+const clients = [];
+after(() => clients.forEach((c) => c.disconnect()));
+
+function client(extra = {}) {
+  const c = new PusherClient(APP.key, {
+    wsHost: HOST, wsPort: PORT, wssPort: PORT, forceTLS: false,
+    enabledTransports: ['ws'], enableStats: false, cluster: 'mt1',
+    channelAuthorization: {
+      customHandler: ({ socketId, channelName }, cb) =>
+        cb(null, backend.authorizeChannel(socketId, channelName)),
+    },
+    ...extra,
+  });
+  clients.push(c);
+  return c;
+}
+
+const within = (ms, what, p) =>
+  Promise.race([p, new Promise((_, no) => setTimeout(() => no(new Error(`timeout: ${what}`)), ms))]);
+const connected = (c) => within(5000, 'connected', new Promise((ok) => {
+  if (c.connection.state === 'connected') return ok();
+  c.connection.bind('connected', () => ok());
+}));
+const subscribed = (ch) => within(5000, `subscribed ${ch.name}`,
+  new Promise((ok, no) => {
+    ch.bind('pusher:subscription_succeeded', () => ok());
+    ch.bind('pusher:subscription_error', (e) => no(new Error(JSON.stringify(e))));
+  }));
+const nextEvent = (ch, name) => within(5000, `event ${name}`, new Promise((ok) => ch.bind(name, ok)));
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+
+test('pusher-js connects and gets a socket id', async () => {
+  const c = client();
+  await connected(c);
+  assert.match(c.connection.socket_id, /^\d+\.\d+$/);
+});
+
+test('public channel: SDK trigger reaches subscribers, socket_id is excluded', async () => {
+  const a = client();
+  const b = client();
+  await Promise.all([connected(a), connected(b)]);
+  const [ca, cb] = [a.subscribe('my-channel'), b.subscribe('my-channel')];
+  await Promise.all([subscribed(ca), subscribed(cb)]);
+  const got = Promise.all([nextEvent(ca, 'my-event'), nextEvent(cb, 'my-event')]);
+  const r = await backend.trigger('my-channel', 'my-event', { hello: 'world' });
+  assert.equal(r.status, 200);
+  assert.deepEqual(await got, [{ hello: 'world' }, { hello: 'world' }]);
+
+  let aGot = 0;
+  ca.bind('second', () => { aGot += 1; });
+  const bGot = nextEvent(cb, 'second');
+  await backend.trigger('my-channel', 'second', 'x', { socket_id: a.connection.socket_id });
+  assert.equal(await bGot, 'x');
+  await sleep(300);
+  assert.equal(aGot, 0, 'the excluded socket got the event');
+});
+
+test('private channel: authorised by the SDK, events arrive', async () => {
+  const c = client();
+  await connected(c);
+  const ch = c.subscribe('private-room');
+  await subscribed(ch);
+  const got = nextEvent(ch, 'secret');
+  await backend.trigger(['private-room', 'other'], 'secret', { n: 1 });
+  assert.deepEqual(await got, { n: 1 });
+});
+
+test('private channel: a wrong signature is refused', async () => {
+  const c = client({
+    channelAuthorization: { customHandler: (_p, cb) => cb(null, { auth: 'app-key:00' }) },
+  });
+  await connected(c);
+  const ch = c.subscribe('private-nope');
+  const err = await within(5000, 'subscription_error',
+    new Promise((ok) => ch.bind('pusher:subscription_error', ok)));
+  assert.equal(err.status, 401);
+});
+
+test('protocol pings keep the connection', async () => {
+  const c = client({ activityTimeout: 500, pongTimeout: 1000 });
+  await connected(c);
+  const id = c.connection.socket_id;
+  await sleep(2500);
+  assert.equal(c.connection.state, 'connected');
+  assert.equal(c.connection.socket_id, id);
+});
