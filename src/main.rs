@@ -69,7 +69,7 @@ fn run(cfg: Arc<config::Config>, ignored: &[String]) -> ExitCode {
         %addr,
         shards = handles.len(),
         echo = cfg.echo_path.as_deref().unwrap_or("off"),
-        "Herald serving on http://{addr} (Channelstream 0.7.1 API)"
+        "Herald serving on http://{addr} (Channelstream 0.7.1 API; Pusher protocol 7 on /app/ and /apps/)"
     );
     if cfg.uses_default_secret() {
         tracing::warn!("Using default secret! Remember to set that for production.");

@@ -39,3 +39,16 @@ pub fn spawn_on(cfg: Arc<Config>, listeners: Vec<TcpListener>) -> io::Result<Run
     let dialect_cfg = cfg.clone();
     shard::spawn_on(cfg, listeners, move |id, n| make(&dialect_cfg, id, n))
 }
+
+#[cfg(test)]
+mod tests {
+    /// The pair's message keeps an inbox slot at 64 B.
+    #[test]
+    fn message_fits_an_inbox_slot() {
+        let n = std::mem::size_of::<super::Msg>();
+        assert!(
+            n <= crate::shard::inbox::MAX_DIALECT_MSG,
+            "Msg is {n} bytes"
+        );
+    }
+}

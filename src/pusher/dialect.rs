@@ -365,13 +365,6 @@ mod tests {
             n <= crate::shard::inbox::MAX_DIALECT_MSG,
             "PusherMsg is {n} bytes"
         );
-        let n = std::mem::size_of::<
-            crate::dialect::Either<super::PusherMsg, crate::channelstream::CsMsg>,
-        >();
-        assert!(
-            n <= crate::shard::inbox::MAX_DIALECT_MSG,
-            "the pair's message is {n} bytes"
-        );
     }
 
     #[test]
