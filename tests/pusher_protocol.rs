@@ -279,7 +279,13 @@ fn publish_reaches_subscribers_on_two_shards() {
     let (mut b, b_id) = connect(&server.shard(1));
     assert!(a_id.starts_with("0.") && b_id.starts_with("1."));
     // Channels owned by either shard: every route (local, remote) is taken.
-    for ch in ["room-1", "room-2", "room-3", "room-4", "room-5", "room-6"] {
+    let rooms = ["room-1", "room-2", "room-3", "room-4", "room-5", "room-6"];
+    let owners: std::collections::HashSet<_> = rooms
+        .iter()
+        .map(|c| herald::pusher::channels::owner(0, c, 2))
+        .collect();
+    assert_eq!(owners.len(), 2, "the rooms must be owned by both shards");
+    for ch in rooms {
         assert_eq!(
             subscribe(&mut a, ch, "")["event"],
             "pusher_internal:subscription_succeeded"

@@ -100,11 +100,18 @@ fn events(app: AppIdx, body: &[u8]) -> Result<Vec<Publish>, (u16, &'static str)>
     if data.len() > MAX_DATA {
         return Err((413, "data is larger than 10 KB"));
     }
-    let names: Vec<&str> = match (v.get("channels"), v.get("channel")) {
-        (Some(Value::Array(a)), _) => a.iter().filter_map(Value::as_str).collect(),
+    let mut names: Vec<&str> = match (v.get("channels"), v.get("channel")) {
+        (Some(Value::Array(a)), _) => a
+            .iter()
+            .map(Value::as_str)
+            .collect::<Option<_>>()
+            .ok_or((400, "channels must be strings"))?,
         (None, Some(Value::String(c))) => vec![c.as_str()],
         _ => return Err((400, "channel or channels is required")),
     };
+    // A channel named twice gets the event once.
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|c| seen.insert(*c));
     if names.is_empty() || names.len() > MAX_CHANNELS {
         return Err((400, "channels must name 1 to 100 channels"));
     }
@@ -151,6 +158,10 @@ mod tests {
             400
         );
         assert_eq!(events(0, br#"{"name":"e","data":"x"}"#).unwrap_err().0, 400);
+        let p = events(0, br#"{"name":"e","data":"x","channels":["a","b","a"]}"#).unwrap();
+        assert_eq!(p.len(), 2);
+        let body = br#"{"name":"e","data":"x","channels":["a",1]}"#;
+        assert_eq!(events(0, body).unwrap_err().0, 400);
         assert_eq!(
             events(0, br#"{"name":"e","data":"x","channel":"a b"}"#)
                 .unwrap_err()

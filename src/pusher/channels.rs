@@ -51,16 +51,25 @@ pub fn owner(app: AppIdx, channel: &str, shards: usize) -> ShardId {
     ShardId(u16::try_from(h.finish() % n).unwrap_or(0))
 }
 
-/// The subscribers of the channels this shard owns.
+/// The subscribers of the channels this shard owns (per app, then by name: a lookup borrows
+/// the name). Removal scans the channel's list: fine for this slice, a set when it matters.
 #[derive(Debug, Default)]
 pub struct Registry {
-    channels: HashMap<(AppIdx, Box<str>), Vec<SockRef>>,
+    apps: HashMap<AppIdx, HashMap<Box<str>, Vec<SockRef>>>,
+    channels: usize,
 }
 
 impl Registry {
     /// Add `sock` to the channel; false if it was already there.
     pub fn subscribe(&mut self, app: AppIdx, channel: &str, sock: SockRef) -> bool {
-        let subs = self.channels.entry((app, channel.into())).or_default();
+        let chans = self.apps.entry(app).or_default();
+        let subs = match chans.get_mut(channel) {
+            Some(s) => s,
+            None => {
+                self.channels += 1;
+                chans.entry(channel.into()).or_default()
+            }
+        };
         if subs.contains(&sock) {
             return false;
         }
@@ -70,30 +79,34 @@ impl Registry {
 
     /// Remove `sock` from the channel (a channel without subscribers is dropped).
     pub fn unsubscribe(&mut self, app: AppIdx, channel: &str, sock: SockRef) {
-        let key = (app, Box::<str>::from(channel));
-        if let Some(subs) = self.channels.get_mut(&key) {
+        let Some(chans) = self.apps.get_mut(&app) else {
+            return;
+        };
+        if let Some(subs) = chans.get_mut(channel) {
             subs.retain(|s| *s != sock);
             if subs.is_empty() {
-                self.channels.remove(&key);
+                chans.remove(channel);
+                self.channels -= 1;
             }
         }
     }
 
     /// The channel's subscribers (empty if none).
     pub fn subscribers(&self, app: AppIdx, channel: &str) -> &[SockRef] {
-        self.channels
-            .get(&(app, Box::<str>::from(channel)))
+        self.apps
+            .get(&app)
+            .and_then(|c| c.get(channel))
             .map_or(&[], Vec::as_slice)
     }
 
     /// How many channels have subscribers.
     pub fn len(&self) -> usize {
-        self.channels.len()
+        self.channels
     }
 
     /// Whether no channel has subscribers.
     pub fn is_empty(&self) -> bool {
-        self.channels.is_empty()
+        self.channels == 0
     }
 }
 
@@ -137,8 +150,13 @@ mod tests {
         assert_eq!(r.subscribers(0, "c"), &[a, b]);
         r.unsubscribe(0, "c", a);
         assert_eq!(r.subscribers(0, "c"), &[b]);
+        assert_eq!(r.len(), 2);
         r.unsubscribe(0, "c", b);
+        r.unsubscribe(0, "c", b);
+        r.unsubscribe(7, "c", b);
         assert!(r.subscribers(0, "c").is_empty());
         assert_eq!(r.len(), 1);
+        r.unsubscribe(1, "c", b);
+        assert!(r.is_empty());
     }
 }
