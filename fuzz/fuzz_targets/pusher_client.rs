@@ -1,0 +1,29 @@
+//! Arbitrary bytes -> the Pusher dialect's parsers: a client frame, a socket id, a channel
+//! name, an HTTP API query string with its body.
+//! Properties: nothing panics; a parsed socket id formats back to an id naming the same
+//! socket; a frame that parses is a JSON object.
+#![no_main]
+use herald::pusher::apps::App;
+use herald::pusher::{channels, protocol, sign, socket_id};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if protocol::parse(data).is_ok() {
+        let v: serde_json::Value = serde_json::from_slice(data).unwrap();
+        assert!(v.is_object());
+    }
+    let text = String::from_utf8_lossy(data);
+    if let Some(s) = socket_id::parse(&text) {
+        assert_eq!(socket_id::parse(&socket_id::format(s)), Some(s));
+    }
+    let _ = channels::kind(&text);
+    let _ = channels::owner(0, &text, 3);
+    let app = App {
+        id: "app-id".into(),
+        key: "app-key".into(),
+        secret: "app-secret".into(),
+    };
+    let (query, body) = data.split_at(data.len() / 2);
+    let _ = sign::verify_api(&app, "POST", "/apps/app-id/events", query, body, 1_700_000_000);
+    let _ = sign::channel_auth_ok(&app, "1.2", "private-c", &text);
+});
