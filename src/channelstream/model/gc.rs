@@ -14,7 +14,7 @@ use super::clock::{MonoTime, CONN_TIMEOUT, GC_EVERY, HEARTBEAT, USER_GC_EVERY, U
 use super::deliver::flush;
 use super::msg::HEARTBEAT_FRAME;
 use super::ops::{internal_error, poll_reply};
-use super::state::{ChannelIdx, ConnSlot, LongPoll, Sock, Timer};
+use super::state::{grid_point_after as grid_after, ChannelIdx, ConnSlot, LongPoll, Sock, Timer};
 use super::{CloseCode, Effects, Model, Now};
 use bytes::Bytes;
 use std::cmp::Reverse;
@@ -26,15 +26,6 @@ use std::time::Instant;
 /// in no channel is never collected (it stays known to `/listen`, `/ws`, `/subscribe`). We
 /// keep that behaviour for compatibility; flip this to collect such connections too.
 const COLLECT_CHANNELLESS: bool = false;
-
-/// The first point of a grid (`next`, `next + step`, ...) strictly after `after`.
-fn grid_after(next: MonoTime, step: i64, after: MonoTime) -> MonoTime {
-    if next > after {
-        return next;
-    }
-    let behind = after.0.saturating_sub(next.0);
-    next.plus((behind / step).saturating_add(1).saturating_mul(step))
-}
 
 impl Model {
     /// Run due timers: heartbeats, long-poll completion, connection GC, user GC.
