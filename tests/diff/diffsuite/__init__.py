@@ -4,12 +4,12 @@ Layout: ``signing`` (the itsdangerous-compatible signer and token forgeries), ``
 parsing, the recording websocket client, the ``Recorder`` every scenario drives), ``normalise``
 (transcript normalisation and rendering), ``helpers`` (shared by scenarios) and the scenarios by
 concern: ``scenarios_auth``, ``scenarios_connect``, ``scenarios_messages``,
-``scenarios_transport``, ``scenarios_timers``. Every ``scenario_xxx(t)`` function in those
+``scenarios_transport``, ``scenarios_timers``, ``scenarios_lifetime``. Every ``scenario_xxx(t)`` function in those
 modules is registered by name.
 """
 
-from . import (scenarios_auth, scenarios_connect, scenarios_messages, scenarios_timers,
-               scenarios_transport)
+from . import (scenarios_auth, scenarios_connect, scenarios_lifetime, scenarios_messages,
+               scenarios_timers, scenarios_transport)
 
 SCENARIO_MODULES = (scenarios_auth, scenarios_connect, scenarios_messages, scenarios_transport,
-                    scenarios_timers)
+                    scenarios_timers, scenarios_lifetime)
