@@ -17,11 +17,14 @@ CS_VENV="${CS_VENV:-/tmp/csenv38}"
 CS_SECRET="${CS_SECRET:-secret}"
 PORT=8000
 NODE="${NODE:-node}"
+# Every *.test.mjs here (chat: Node client; *.browser.test.mjs: the client in Chromium).
+TESTS=()
+for f in "$here"/*.test.mjs; do TESTS+=("$(basename "$f")"); done
 
 if [[ "$SERVER" == http://* || "$SERVER" == https://* ]]; then
     "$here/setup.sh"
     cd "$here"
-    exec env E2E_SERVER_KIND="${E2E_SERVER_KIND:-}" CS_URL="$SERVER" CS_SECRET="$CS_SECRET" "$NODE" --test chat.test.mjs
+    exec env E2E_SERVER_KIND="${E2E_SERVER_KIND:-}" CS_URL="$SERVER" CS_SECRET="$CS_SECRET" "$NODE" --test "${TESTS[@]}"
 fi
 
 if [ "$SERVER" = channelstream ]; then
@@ -99,7 +102,7 @@ echo "run.sh: server $SERVER up on 127.0.0.1:$PORT in netns $ns"
 cd "$here"
 status=0
 ip netns exec "$ns" env E2E_SERVER_KIND="$kind" CS_URL="http://127.0.0.1:$PORT" CS_SECRET="$CS_SECRET" \
-    timeout 120 "$NODE" --test chat.test.mjs || status=$?
+    timeout 240 "$NODE" --test "${TESTS[@]}" || status=$?
 if [ "$status" != 0 ]; then
     echo "run.sh: tests failed (exit $status); last lines of the server log:" >&2
     tail -n 40 "$log" >&2

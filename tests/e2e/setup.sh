@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup for the end-to-end tests (see README.md).
 #
-#   tests/e2e/setup.sh                # JS client files + npm packages
+#   tests/e2e/setup.sh                # JS client files + npm packages + Chromium (apt)
 #   tests/e2e/setup.sh --channelstream   # also the real Channelstream 0.7.1 server in $CS_VENV
 #
 # The real JS client is not on the npm registry reachable here, but the very same files
@@ -44,14 +44,22 @@ PY
     (cd vendor && sha256sum --quiet -c ../vendor.sha256)
 fi
 
-# --- 2. npm packages: ws (WebSocket) and xhr2 (XMLHttpRequest) -----------------------------
+# --- 2. npm packages: ws (WebSocket), xhr2 (XMLHttpRequest), playwright-core (drives Chromium)
 if [ ! -f node_modules/ws/package.json ] || [ ! -f node_modules/xhr2/package.json ] \
+    || [ ! -f node_modules/playwright-core/package.json ] \
     || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "setup: npm ci"
     npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# --- 3. optionally, the real server (spec §12): Python 3.8 venv with channelstream 0.7.1 --
+# --- 3. Chromium for the *.browser.test.mjs files (Debian package; CHROMIUM overrides the path)
+if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+    echo "setup: apt-get install chromium"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+# --- 4. optionally, the real server (spec §12): Python 3.8 venv with channelstream 0.7.1 --
 if [ "$want_server" = 1 ] && [ ! -x "$CS_VENV/bin/channelstream" ]; then
     # several people may share $CS_VENV on one machine: serialise the install
     exec 9>"$CS_VENV.lock"
