@@ -222,3 +222,39 @@ def scenario_lifetime_close_replaced_socket(t):
     t.frames("bob: alice parted", ws_b, 1, timeout=5)
     t.http("disconnect after the pass -> false", "GET", "/disconnect", signed=False,
            params={"conn_id": a})
+
+
+def scenario_lifetime_two_conns_one_pass_each(t):
+    """Two marked connections of one user next to each other in a channel's list: gc_conns
+    removes from the list it iterates, so it skips the second; it goes one pass later (the
+    user's `parted` and its /info entry wait for that second pass)."""
+    alice, bob = t.p("alice"), t.p("bob")
+    room, cfg = _room(t, "room")
+    b = t.connect("connect bob", bob, channels=[room], channel_configs=cfg)
+    ws_b = t.ws("bob", b)
+    a1 = t.connect("connect alice", alice, channels=[room])
+    t.frames("bob: alice joined", ws_b, 1)
+    a2 = t.connect("connect alice again (second connection)", alice, channels=[room])
+    _after_gc_pass(t)
+    for n, cid in (("first", a1), ("second", a2)):
+        t.http("disconnect alice's %s connection -> true" % n, "GET", "/disconnect",
+               signed=False, params={"conn_id": cid})
+    seen = []
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        r = requests.post(t.base + "/info", json={"info": {"channels": [room]}},
+                          headers={"x-channelstream-secret": sign()}, timeout=10)
+        try:
+            n = r.json()["channels"][room]["total_connections"]
+        except Exception:
+            n = None
+        if not seen or seen[-1] != n:
+            seen.append(n)
+        if n == 1:  # bob alone
+            break
+        time.sleep(0.05)
+    t.note("room total_connections as the passes go (3 = bob + alice x2)", seen)
+    t.frames("bob: alice parted", ws_b, 1, timeout=5)
+    for n, cid in (("first", a1), ("second", a2)):
+        t.http("disconnect alice's %s connection after the passes -> false" % n, "GET",
+               "/disconnect", signed=False, params={"conn_id": cid})

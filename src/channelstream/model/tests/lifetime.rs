@@ -154,3 +154,55 @@ fn presence_lists_follow_first_join_order_and_info_sorts() {
         "Channel.get_info sorts"
     );
 }
+
+#[test]
+fn two_marked_connections_of_one_user_in_a_row_take_two_passes() {
+    let mut w = World::new();
+    w.configure(0, "c", Some(presence_config()));
+    w.configure(0, "d", None);
+    let (bob, _) = w.connect(0, connect_cmd("bob", &["c"]));
+    w.ws(1, bob, sock(9));
+    let (a1, _) = w.connect(10, connect_cmd("alice", &["c", "d"]));
+    let mut second = connect_cmd("alice", &["c"]);
+    second.conn_id = Uuid::new_v4();
+    let (a2, _) = w.connect(20, second);
+    w.ws(30, a1, sock(1));
+    w.fx.frames.clear();
+    w.m.disconnect(a1, w.now(100));
+    w.m.disconnect(a2, w.now(110));
+    w.tick(1_000);
+    // a1 went (first in the list), a2 was skipped: alice is still a member, no parted.
+    assert!(!w.m.has_connection(&a1));
+    assert!(w.m.has_connection(&a2));
+    assert_eq!(w.fx.closes, vec![(sock(1), CloseCode::Normal)]);
+    assert!(w.fx.take_for(sock(9)).is_empty());
+    assert_eq!(w.info()["channels"]["c"]["total_connections"], 2);
+    assert_eq!(w.info()["channels"]["d"]["total_connections"], 0);
+    w.tick(2_000);
+    assert!(!w.m.has_connection(&a2));
+    let got = w.fx.take_for(sock(9));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0][0]["message"]["action"], "parted");
+    assert_eq!(w.info()["channels"]["c"]["users"], json!(["bob"]));
+}
+
+#[test]
+fn a_connection_skipped_in_one_channel_stays_there_as_a_ghost_for_one_pass() {
+    let mut w = World::new();
+    let mut first = connect_cmd("alice", &["c"]);
+    first.conn_id = Uuid::new_v4();
+    let (a1, _) = w.connect(0, first);
+    let (a2, _) = w.connect(10, connect_cmd("alice", &["c", "d"]));
+    w.m.disconnect(a1, w.now(100));
+    w.m.disconnect(a2, w.now(110));
+    w.tick(1_000);
+    // In "c" a2 was skipped after a1; in "d" it was removed, so it is collected (gone from
+    // the id map and the user) but still counted in "c" until the next pass.
+    assert!(!w.m.has_connection(&a1) && !w.m.has_connection(&a2));
+    assert_eq!(w.info()["channels"]["c"]["total_connections"], 1);
+    assert_eq!(w.info()["channels"]["d"]["total_connections"], 0);
+    let admin = body_json(&w.m.admin_json(w.now(1_000)));
+    assert_eq!(admin["total_connections"], 0);
+    w.tick(2_000);
+    assert_eq!(w.info()["channels"]["c"]["total_connections"], 0);
+}
