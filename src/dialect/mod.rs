@@ -218,7 +218,9 @@ pub trait Dialect: 'static {
         now: Instant,
     );
 
-    /// One of the dialect's websockets is gone (reaped; its slot may be reused after this).
+    /// One of the dialect's websockets ended: called once, when the close handshake is done
+    /// or the protocol failed (the connection may still linger to flush its close frame), or
+    /// else when it is reaped (its slot may be reused after this).
     fn on_ws_closed(&mut self, out: &mut dyn Outbox<Self::Msg>, sock: SockRef, ws: Self::Ws);
 
     /// A message from another shard's instance arrived.

@@ -398,16 +398,15 @@ impl<D: Dialect> Shard<D> {
                 return;
             };
             let (text, payload) = match conn.next_ws_step(max_message, self.table.max_queued) {
-                WsStep::Wait { .. } | WsStep::Closed => {
-                    return self.table.mark_dirty_if_needed(key)
-                }
+                WsStep::Wait { .. } => return self.table.mark_dirty_if_needed(key),
+                WsStep::Closed => return self.ws_ended(key),
                 WsStep::ProtocolError { code } => {
                     self.table
                         .stats
                         .ws_protocol_errors
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(peer = %conn.peer, %code, "websocket protocol error");
-                    return self.table.mark_dirty_if_needed(key);
+                    return self.ws_ended(key);
                 }
                 WsStep::Message { text, payload } => (text, payload),
             };
@@ -428,6 +427,21 @@ impl<D: Dialect> Shard<D> {
             }
             self.table.mark_dirty_if_needed(key);
         }
+    }
+
+    /// The websocket protocol ended (close handshake or protocol error; the connection only
+    /// lingers to deliver the close frame): the dialect hears `on_ws_closed` now, as a ws4py
+    /// application's `closed()` runs at the handshake, not when the TCP connection goes
+    /// (`reap_closed` then finds no dialect state and says nothing more).
+    fn ws_ended(&mut self, key: usize) {
+        if let Some(conn) = self.table.slab.get_mut(key) {
+            let gen = conn.gen;
+            if let Some(w) = conn.take_dialect_state() {
+                let sock = self.sock_ref(key, gen);
+                self.dialect.on_ws_closed(outbox!(self), sock, w);
+            }
+        }
+        self.table.mark_dirty_if_needed(key);
     }
 
     fn sock_ref(&self, key: usize, gen: Gen) -> SockRef {

@@ -14,7 +14,9 @@ use super::clock::{MonoTime, CONN_TIMEOUT, GC_EVERY, HEARTBEAT, USER_GC_EVERY, U
 use super::deliver::flush;
 use super::msg::HEARTBEAT_FRAME;
 use super::ops::{internal_error, poll_reply};
-use super::state::{ChannelIdx, ConnSlot, LongPoll, Sock, Timer};
+use super::state::{
+    grid_point_after as grid_after, ChannelIdx, ConnSlot, Keys, LongPoll, Sock, Timer,
+};
 use super::{CloseCode, Effects, Model, Now};
 use bytes::Bytes;
 use std::cmp::Reverse;
@@ -26,15 +28,6 @@ use std::time::Instant;
 /// in no channel is never collected (it stays known to `/listen`, `/ws`, `/subscribe`). We
 /// keep that behaviour for compatibility; flip this to collect such connections too.
 const COLLECT_CHANNELLESS: bool = false;
-
-/// The first point of a grid (`next`, `next + step`, ...) strictly after `after`.
-fn grid_after(next: MonoTime, step: i64, after: MonoTime) -> MonoTime {
-    if next > after {
-        return next;
-    }
-    let behind = after.0.saturating_sub(next.0);
-    next.plus((behind / step).saturating_add(1).saturating_mul(step))
-}
 
 impl Model {
     /// Run due timers: heartbeats, long-poll completion, connection GC, user GC.
@@ -186,9 +179,15 @@ impl Model {
     }
 
     /// Remove stale connections as `gc_conns` does: channel by channel (creation order), user
-    /// by user (join order), sending `parted` when a user's list empties; then drop each from
-    /// its user and the id map, answer its parked poll (500, as the crashed greenlet did) and
-    /// close its socket with 1000.
+    /// by user (join order), sending `parted` when a user's list empties; then drop each
+    /// removed one from its user and the id map, answer its parked poll (500, as the crashed
+    /// greenlet did) and close its socket with 1000.
+    ///
+    /// `gc_conns` removes from the list it iterates, so the entry after a removed one is not
+    /// looked at in that pass (two stale connections of one user in one channel take two
+    /// passes). A connection removed from one channel but skipped in another stays in the
+    /// latter as a ghost (unreachable by id, no socket, no queue) until the next pass; one
+    /// skipped everywhere is left for the next pass as it is.
     fn collect(&mut self, dying: &[ConnSlot], now: Now, fx: &mut dyn Effects) {
         let set: HashSet<ConnSlot> = dying.iter().copied().collect();
         let mut ch_idxs: Vec<ChannelIdx> = dying
@@ -199,6 +198,7 @@ impl Model {
         ch_idxs.sort_unstable();
         ch_idxs.dedup();
         let mut order: Vec<ConnSlot> = Vec::with_capacity(dying.len());
+        let mut removed: Vec<(ConnSlot, ChannelIdx)> = Vec::with_capacity(dying.len());
         for ch_idx in ch_idxs {
             let Some((_, ch)) = self.channels.get_index(ch_idx.0) else {
                 continue;
@@ -216,13 +216,19 @@ impl Model {
                 let Some(slots) = ch.members.get_mut(&*name) else {
                     continue;
                 };
-                slots.retain(|s| {
-                    let stale = set.contains(s);
-                    if stale {
-                        order.push(*s);
+                let mut kept = Keys::new();
+                let mut skip = false;
+                for &s in slots.iter() {
+                    if !skip && set.contains(&s) {
+                        order.push(s);
+                        removed.push((s, ch_idx));
+                        skip = true;
+                    } else {
+                        kept.push(s);
+                        skip = false;
                     }
-                    !stale
-                });
+                }
+                *slots = kept;
                 if slots.is_empty() {
                     ch.members.shift_remove(&*name);
                     if ch.config.notify_presence {
@@ -231,30 +237,32 @@ impl Model {
                 }
             }
         }
-        order.extend_from_slice(dying);
+        for (slot, ch_idx) in removed {
+            if let Some(conn) = self.conns.get_mut(slot.0) {
+                conn.channels.retain(|c| *c != ch_idx);
+            }
+        }
         let mut done = HashSet::with_capacity(dying.len());
         for slot in order {
             if done.insert(slot) {
                 self.drop_conn(slot, fx);
             }
         }
-    }
-
-    fn drop_conn(&mut self, slot: ConnSlot, fx: &mut dyn Effects) {
-        let Some(conn) = self.conns.try_remove(slot.0) else {
-            return;
-        };
-        // Channel lists were emptied by `collect`; this only guards the invariant.
-        for &ch_idx in &conn.channels {
-            if let Some((_, ch)) = self.channels.get_index_mut(ch_idx.0) {
-                if let Some(slots) = ch.members.get_mut(&*conn.username) {
-                    slots.retain(|s| *s != slot);
-                    if slots.is_empty() {
-                        ch.members.shift_remove(&*conn.username);
-                    }
+        for &slot in dying {
+            if !done.contains(&slot) {
+                if let Some(conn) = self.conns.get_mut(slot.0) {
+                    self.timers.queue_gc(slot, conn);
                 }
             }
         }
+    }
+
+    /// The second half of a collection: forget the connection (user, id map), end its poll
+    /// and socket; free its slot unless it is still a ghost member of some channel.
+    fn drop_conn(&mut self, slot: ConnSlot, fx: &mut dyn Effects) {
+        let Some(conn) = self.conns.get_mut(slot.0) else {
+            return;
+        };
         if let Some(user) = self.users.get_mut(&*conn.username) {
             if let Some(i) = user.conns.iter().position(|&s| s == slot) {
                 user.conns.remove(i);
@@ -265,13 +273,24 @@ impl Model {
         if self.by_id.get(&conn.id) == Some(&slot) {
             self.by_id.remove(&conn.id);
         }
-        if let LongPoll::Polling(p) = conn.lp {
+        // `conn.queue = None`
+        if let LongPoll::Polling(p) = std::mem::replace(&mut conn.lp, LongPoll::None) {
             if let Some(req) = p.req {
                 self.timers.at(p.deadline, Timer::Orphan { req });
             }
         }
-        if let Sock::Open(s) = conn.sock {
-            fx.close(s, CloseCode::Normal);
+        // `conn.socket.close()`: the socket stays attached, terminated.
+        match conn.sock {
+            Sock::Open(s) => {
+                fx.close(s, CloseCode::Normal);
+                conn.sock = Sock::Closed;
+            }
+            Sock::Closed | Sock::None => {}
+        }
+        if conn.channels.is_empty() {
+            self.conns.try_remove(slot.0);
+        } else {
+            self.timers.queue_gc(slot, conn);
         }
     }
 

@@ -6,7 +6,9 @@
 //! order. Channels are never deleted (0.7.1 has no channel GC), so a channel's index is
 //! stable and doubles as its creation rank.
 
-use super::clock::{MonoTime, CHANNEL_FRAMES, POLL_GAP, POLL_MAX_ITEMS, USER_FRAMES};
+use super::clock::{
+    MonoTime, CHANNEL_FRAMES, CONN_TIMEOUT, GC_EVERY, POLL_GAP, POLL_MAX_ITEMS, USER_FRAMES,
+};
 use super::msg::Msg;
 use super::{ReqRef, SockRef};
 use crate::channelstream::api::types::{ChannelConfig, StateMap, Timestamp};
@@ -289,6 +291,30 @@ impl Timers {
         self.heap.push(Reverse((due, timer)));
     }
 
+    /// Move the GC grid past the passes that were skipped because nothing could be due.
+    ///
+    /// `tick` only runs (and advances the grid) when `next_deadline` says a pass can collect
+    /// something, so after an idle spell `gc_next` lies in the past. 0.7.1's loop ran those
+    /// passes anyway (finding nothing), so the pass that collects a connection marked now is
+    /// the first grid point after now; with a stale `gc_next` the mark would be collected at
+    /// once (a websocket close immediately followed by `/disconnect` answered `false`). A pass
+    /// that is really due (its threshold already past the oldest key) is left for `tick`.
+    pub(crate) fn catch_up_gc_grid(&mut self, now_t: MonoTime) {
+        let Some(next) = self.gc_next else {
+            return;
+        };
+        if next > now_t {
+            return;
+        }
+        let due = self
+            .gc
+            .peek()
+            .map(|Reverse((key, ..))| grid_point_after(next, GC_EVERY, key.plus(CONN_TIMEOUT)));
+        if due.is_none_or(|d| d > now_t) {
+            self.gc_next = Some(grid_point_after(next, GC_EVERY, now_t));
+        }
+    }
+
     /// Queue `conn` for the GC at its current `last_active`, invalidating older entries.
     pub(crate) fn queue_gc(&mut self, slot: ConnSlot, conn: &mut ConnRecord) {
         conn.gc_seq = conn.gc_seq.wrapping_add(1);
@@ -296,6 +322,15 @@ impl Timers {
         self.gc
             .push(Reverse((conn.last_active, slot, conn.gen, conn.gc_seq)));
     }
+}
+
+/// The first point of a grid (`next`, `next + step`, ...) strictly after `after`.
+pub(crate) fn grid_point_after(next: MonoTime, step: i64, after: MonoTime) -> MonoTime {
+    if next > after {
+        return next;
+    }
+    let behind = after.0.saturating_sub(next.0);
+    next.plus((behind / step).saturating_add(1).saturating_mul(step))
 }
 
 /// `mark_for_gc`: push `last_active` 60 days back, so the next pass collects the connection.

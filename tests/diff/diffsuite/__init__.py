@@ -4,13 +4,13 @@ Layout: ``signing`` (the itsdangerous-compatible signer and token forgeries), ``
 parsing, the recording websocket client, the ``Recorder`` every scenario drives), ``normalise``
 (transcript normalisation and rendering), ``helpers`` (shared by scenarios) and the scenarios by
 concern: ``scenarios_auth``, ``scenarios_connect``, ``scenarios_messages``,
-``scenarios_transport``, ``scenarios_timers``, ``scenarios_wire`` (status lines, headers,
-error pages). Every ``scenario_xxx(t)`` function in those
-modules is registered by name.
+``scenarios_transport``, ``scenarios_timers``, ``scenarios_lifetime``, ``scenarios_wire``
+(status lines, headers, error pages). Every ``scenario_xxx(t)`` function in those modules is
+registered by name.
 """
 
-from . import (scenarios_auth, scenarios_connect, scenarios_messages, scenarios_timers,
-               scenarios_transport, scenarios_wire)
+from . import (scenarios_auth, scenarios_connect, scenarios_lifetime, scenarios_messages,
+               scenarios_timers, scenarios_transport, scenarios_wire)
 
 SCENARIO_MODULES = (scenarios_auth, scenarios_connect, scenarios_messages, scenarios_transport,
-                    scenarios_timers, scenarios_wire)
+                    scenarios_timers, scenarios_lifetime, scenarios_wire)

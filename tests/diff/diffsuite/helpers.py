@@ -40,7 +40,8 @@ def _aligned_second():
 
 def _admin_view(prefix):
     """admin.json is global: keep the key order and types of the counters (values depend on all
-    concurrent scenarios), and only this scenario's channels/users (users sorted: dict order)."""
+    concurrent scenarios), and only this scenario's channels/users (users in server_state.users
+    insertion order, which 0.7.1 keeps: a dict)."""
     def tr(body):
         if not isinstance(body, dict):
             return body
@@ -51,7 +52,7 @@ def _admin_view(prefix):
             elif k == "users" and isinstance(v, list):
                 mine = [u for u in v if isinstance(u, dict)
                         and str(u.get("user", "")).startswith(prefix)]
-                out[k] = sorted(mine, key=lambda u: str(u.get("user")))
+                out[k] = mine
             elif isinstance(v, int) and not isinstance(v, bool):
                 out[k] = "<int>"
             else:

@@ -112,13 +112,15 @@ impl Model {
         self.epoch
     }
 
-    /// A time on the model's line for `now` (also starts the GC grids on first use).
+    /// A time on the model's line for `now` (also starts the GC grids on first use, and
+    /// keeps the connection GC grid current: see `Timers::catch_up_gc_grid`).
     pub(crate) fn clock_at(&mut self, now: Now) -> MonoTime {
         let now_t = self.clock.at(now.mono);
         if self.timers.gc_next.is_none() {
             self.timers.gc_next = Some(now_t.plus(super::clock::GC_EVERY));
             self.timers.user_gc_next = Some(now_t.plus(super::clock::USER_GC_EVERY));
         }
+        self.timers.catch_up_gc_grid(now_t);
         now_t
     }
 }

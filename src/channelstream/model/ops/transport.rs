@@ -86,15 +86,18 @@ impl Model {
         self.deliver_catchup(slot, now, fx);
     }
 
-    /// The attached socket closed: the connection goes to the next GC pass. A socket that is
-    /// not (or no longer) the attached one changes nothing.
+    /// A websocket of `conn_id` closed (`ChatApplicationSocket.closed`): the connection is
+    /// marked for GC and stays in the model (user, channel lists, `/disconnect` → `true`)
+    /// until the next 1 s pass collects it. As in 0.7.1 this holds for any socket opened on
+    /// the id, also one a later socket replaced; only the attached one becomes `Closed`, so
+    /// a send or heartbeat to a live replacement before the pass revives the connection.
     pub fn ws_closed(&mut self, conn_id: Uuid, sock: SockRef, now: Now) {
         self.clock_at(now);
         if let Some((slot, conn)) = conn_by_id(&self.by_id, &mut self.conns, &conn_id) {
             if conn.sock == Sock::Open(sock) {
                 conn.sock = Sock::Closed;
-                mark_for_gc(slot, conn, &mut self.timers);
             }
+            mark_for_gc(slot, conn, &mut self.timers);
         }
     }
 

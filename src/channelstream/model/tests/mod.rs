@@ -11,6 +11,7 @@ mod catchup;
 mod connect;
 mod dispatch;
 mod gc;
+mod lifetime;
 mod long_poll;
 mod messages;
 mod pieces;
