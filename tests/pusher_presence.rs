@@ -304,3 +304,35 @@ fn bad_channel_names_refused() {
     let r = publish(&server, &json!({"name":"e","data":"x","channel":long}));
     assert_eq!(r.status, 400);
 }
+
+#[test]
+fn presence_member_limit_refuses_the_101st_user() {
+    let server = Server::start(1);
+    let ch = "presence-full";
+    let mut socks = Vec::new();
+    for i in 0..herald::pusher::presence::MAX_MEMBERS {
+        let (mut ws, sid) = connect(&server);
+        let d = format!(r#"{{"user_id":"u{i}"}}"#);
+        assert_eq!(members(&join(&mut ws, &sid, ch, &d))["count"], i + 1);
+        socks.push(ws);
+    }
+    let (mut late, late_id) = connect(&server);
+    let v = join(&mut late, &late_id, ch, r#"{"user_id":"late"}"#);
+    assert_eq!(v["event"], "pusher:subscription_error");
+    assert_eq!(v["data"]["type"], "LimitReached");
+    // Not a member: its client events reach nobody.
+    send(
+        &mut late,
+        json!({"event":"client-x","channel":ch,"data":{}}),
+    );
+    // Another connection of a member still joins.
+    let (mut again, again_id) = connect(&server);
+    let p = members(&join(&mut again, &again_id, ch, r#"{"user_id":"u0"}"#));
+    assert_eq!(p["count"], 100);
+    // The first member saw 99 joins and nothing else.
+    let first = &mut socks[0];
+    for _ in 1..100 {
+        assert_eq!(next(first)["event"], "pusher_internal:member_added");
+    }
+    assert_silent(first);
+}
