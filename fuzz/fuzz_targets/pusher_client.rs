@@ -1,10 +1,10 @@
 //! Arbitrary bytes -> the Pusher dialect's parsers: a client frame, a socket id, a channel
-//! name, an HTTP API query string with its body.
+//! name, a presence `channel_data`, an HTTP API query string with its body.
 //! Properties: nothing panics; a parsed socket id formats back to an id naming the same
-//! socket; a frame that parses is a JSON object.
+//! socket; a frame that parses is a JSON object; a member's user id is 1 to 128 bytes.
 #![no_main]
 use herald::pusher::apps::App;
-use herald::pusher::{channels, protocol, sign, socket_id};
+use herald::pusher::{channels, presence, protocol, sign, socket_id};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -18,6 +18,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = channels::kind(&text);
     let _ = channels::owner(0, &text, 3);
+    let _ = channels::is_cache(&text);
+    if let Some(m) = presence::parse_channel_data(&text) {
+        assert!(!m.user_id.is_empty() && m.user_id.len() <= presence::MAX_USER_ID);
+    }
     let app = App {
         id: "app-id".into(),
         key: "app-key".into(),
@@ -26,4 +30,5 @@ fuzz_target!(|data: &[u8]| {
     let (query, body) = data.split_at(data.len() / 2);
     let _ = sign::verify_api(&app, "POST", "/apps/app-id/events", query, body, 1_700_000_000);
     let _ = sign::channel_auth_ok(&app, "1.2", "private-c", &text);
+    let _ = sign::presence_auth_ok(&app, "1.2", "presence-c", &text, &text);
 });

@@ -12,18 +12,28 @@ use crate::ids::{ShardId, SockRef};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-/// Longest channel name accepted (the npm SDK's and soketi's limit).
-pub const MAX_CHANNEL_NAME: usize = 200;
+/// Longest channel name accepted, prefix included (Pusher's documented limit; the npm SDK and
+/// soketi allow 200, so a name they accept may still be refused here).
+pub const MAX_CHANNEL_NAME: usize = 164;
 
 /// What a channel's name makes of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// Anyone may subscribe.
     Public,
-    /// `private-…` (also `private-encrypted-…`): needs a channel auth signature.
+    /// `private-…`: needs a channel auth signature.
     Private,
-    /// `presence-…`: not served yet.
+    /// `private-encrypted-…`: signed like private; payloads are opaque, no client events.
+    Encrypted,
+    /// `presence-…`: signed over `channel_data`, with a member list.
     Presence,
+}
+
+impl Kind {
+    /// Whether members may send `client-…` events on it.
+    pub fn allows_client_events(self) -> bool {
+        matches!(self, Kind::Private | Kind::Presence)
+    }
 }
 
 /// The kind of a valid channel name; `None` if the name is not valid (empty, too long,
@@ -33,13 +43,27 @@ pub fn kind(name: &str) -> Option<Kind> {
     if name.is_empty() || name.len() > MAX_CHANNEL_NAME || !name.bytes().all(ok_char) {
         return None;
     }
-    Some(if name.starts_with("private-") {
+    Some(if name.starts_with("private-encrypted-") {
+        Kind::Encrypted
+    } else if name.starts_with("private-") {
         Kind::Private
     } else if name.starts_with("presence-") {
         Kind::Presence
     } else {
         Kind::Public
     })
+}
+
+/// Whether the owner keeps the channel's last HTTP API event for new subscribers.
+pub fn is_cache(name: &str) -> bool {
+    [
+        "cache-",
+        "private-cache-",
+        "private-encrypted-cache-",
+        "presence-cache-",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
 }
 
 /// The shard that owns `channel` of `app`.
@@ -118,12 +142,26 @@ mod tests {
     fn names_and_kinds() {
         assert_eq!(kind("my-channel"), Some(Kind::Public));
         assert_eq!(kind("private-x"), Some(Kind::Private));
-        assert_eq!(kind("private-encrypted-x"), Some(Kind::Private));
+        assert_eq!(kind("private-encrypted-x"), Some(Kind::Encrypted));
         assert_eq!(kind("presence-x"), Some(Kind::Presence));
         assert_eq!(kind(""), None);
         assert_eq!(kind("a b"), None);
         assert_eq!(kind("#server-to-user-1"), None);
-        assert_eq!(kind(&"a".repeat(201)), None);
+        assert_eq!(kind(&"a".repeat(165)), None);
+        assert_eq!(kind(&"a".repeat(164)), Some(Kind::Public));
+        assert_eq!(kind("x:y"), None);
+        assert_eq!(kind("-_=@,.;Az09"), Some(Kind::Public));
+        assert!(Kind::Presence.allows_client_events() && Kind::Private.allows_client_events());
+        assert!(!Kind::Public.allows_client_events() && !Kind::Encrypted.allows_client_events());
+        for c in [
+            "cache-a",
+            "private-cache-a",
+            "private-encrypted-cache-a",
+            "presence-cache-a",
+        ] {
+            assert!(is_cache(c), "{c}");
+        }
+        assert!(!is_cache("a-cache-b") && !is_cache("private-a"));
     }
 
     #[test]

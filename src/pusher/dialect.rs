@@ -10,7 +10,10 @@
 
 use super::api::{self, ApiAction, Publish};
 use super::apps::{AppIdx, Apps};
+use super::cache::Cache;
 use super::channels::{self, Kind, Registry};
+use super::client_events::{self, Rate};
+use super::presence::{self, Join, Member, Presence};
 use super::protocol::{self, ClientMsg};
 use super::sign;
 use super::socket_id;
@@ -23,6 +26,7 @@ use crate::proto::handshake;
 use crate::proto::ws::CloseCode;
 use bytes::Bytes;
 use serde_json::json;
+use std::num::NonZeroU16;
 use std::time::Instant;
 
 /// What Pusher instances send each other (each boxed: an inbox slot holds 40 bytes).
@@ -34,6 +38,23 @@ pub enum PusherMsg {
     Unsubscribe(Box<ChannelOp>),
     /// Deliver an event to a channel this shard owns.
     Publish(Box<Publish>),
+    /// Deliver a client event to a channel this shard owns, except to its sender.
+    ClientEvent(Box<ClientEventOp>),
+}
+
+/// A client event on its way to the channel's owner.
+#[derive(Debug)]
+pub struct ClientEventOp {
+    /// The app.
+    pub app: AppIdx,
+    /// The channel.
+    pub channel: Box<str>,
+    /// The sender (not delivered to; its presence `user_id` is added).
+    pub sock: SockRef,
+    /// The event name.
+    pub event: Box<str>,
+    /// The payload string.
+    pub data: Box<str>,
 }
 
 /// A socket joining or leaving a channel.
@@ -45,6 +66,8 @@ pub struct ChannelOp {
     pub channel: Box<str>,
     /// The socket.
     pub sock: SockRef,
+    /// On a presence subscribe: the member its `channel_data` names.
+    pub member: Option<Member>,
 }
 
 /// A Pusher websocket's state.
@@ -52,7 +75,9 @@ pub struct ChannelOp {
 pub struct PusherSocket {
     app: AppIdx,
     /// A close code to refuse the socket with at open (unknown app, bad protocol).
-    refuse: Option<u16>,
+    refuse: Option<NonZeroU16>,
+    /// Its client events in the current second.
+    rate: Rate,
     /// The channels it is subscribed to (unsubscribed at its owners when it closes).
     channels: Vec<Box<str>>,
 }
@@ -62,7 +87,11 @@ pub struct Pusher {
     apps: Apps,
     shards: usize,
     registry: Registry,
+    presence: Presence,
+    cache: Cache,
     max_channels: usize,
+    /// What client event rate windows count seconds from.
+    epoch: Instant,
 }
 
 impl Pusher {
@@ -72,7 +101,10 @@ impl Pusher {
             apps: Apps::from_config(cfg),
             shards,
             registry: Registry::default(),
+            presence: Presence::default(),
+            cache: Cache::default(),
             max_channels: cfg.limits.max_channels_per_connection,
+            epoch: Instant::now(),
         }
     }
 
@@ -112,12 +144,14 @@ impl Pusher {
             (None, _) => Some(protocol::CODE_NO_APP),
             (_, Some(5..=7)) => None,
             _ => Some(protocol::CODE_BAD_PROTOCOL),
-        };
+        }
+        .and_then(NonZeroU16::new);
         RequestAction::Upgrade {
             accept,
             role: Some(WsRole::Dialect(PusherSocket {
                 app: app.unwrap_or(0),
                 refuse,
+                rate: Rate::default(),
                 channels: Vec::new(),
             })),
         }
@@ -130,11 +164,13 @@ impl Pusher {
         ws: &mut PusherSocket,
         channel: String,
         auth: Option<String>,
+        channel_data: Option<String>,
     ) {
         let reply = |out: &mut dyn Outbox<PusherMsg>, f: Bytes| out.deliver(&f, &[sock]);
         let Some(app) = self.apps.get(ws.app) else {
             return;
         };
+        let mut member = None;
         match channels::kind(&channel) {
             None => {
                 let f = protocol::subscription_error(
@@ -146,15 +182,32 @@ impl Pusher {
                 return reply(out, f);
             }
             Some(Kind::Presence) => {
-                let f = protocol::subscription_error(
-                    &channel,
-                    "UnsupportedFeature",
-                    "Presence channels are not supported yet",
-                    501,
-                );
-                return reply(out, f);
+                let sid = socket_id::format(sock);
+                let data = channel_data.as_deref().unwrap_or("");
+                let auth = auth.as_deref().unwrap_or("");
+                if !sign::presence_auth_ok(app, &sid, &channel, data, auth) {
+                    let f = protocol::subscription_error(
+                        &channel,
+                        "AuthError",
+                        "Invalid signature",
+                        401,
+                    );
+                    return reply(out, f);
+                }
+                match presence::parse_channel_data(data) {
+                    Some(m) => member = Some(m),
+                    None => {
+                        let f = protocol::subscription_error(
+                            &channel,
+                            "InvalidChannelData",
+                            "channel_data must be a JSON object with a user_id",
+                            400,
+                        );
+                        return reply(out, f);
+                    }
+                }
             }
-            Some(Kind::Private) => {
+            Some(Kind::Private | Kind::Encrypted) => {
                 let sid = socket_id::format(sock);
                 if !sign::channel_auth_ok(app, &sid, &channel, auth.as_deref().unwrap_or("")) {
                     let f = protocol::subscription_error(
@@ -180,6 +233,7 @@ impl Pusher {
             app: ws.app,
             channel: channel.as_str().into(),
             sock,
+            member,
         };
         if self
             .route(out, ws.app, &channel, PusherMsg::Subscribe(Box::new(op)))
@@ -204,6 +258,7 @@ impl Pusher {
             app,
             channel: channel.into(),
             sock,
+            member: None,
         };
         if self
             .route(out, app, channel, PusherMsg::Unsubscribe(Box::new(op)))
@@ -214,7 +269,124 @@ impl Pusher {
         }
     }
 
+    /// A client event from `sock`: checked here, fanned out by the channel's owner.
+    fn client_event(
+        &mut self,
+        out: &mut dyn Outbox<PusherMsg>,
+        sock: SockRef,
+        ws: &mut PusherSocket,
+        ev: (String, String, String),
+        now: Instant,
+    ) {
+        let (event, channel, data) = ev;
+        let secs = now.saturating_duration_since(self.epoch).as_secs();
+        if !ws.rate.allow(secs) {
+            let f = protocol::error(
+                protocol::CODE_RATE_LIMIT,
+                "The rate limit for sending client events exceeded the quota.",
+            );
+            out.deliver(&f, &[sock]);
+            return out.close(sock, CloseCode::from(protocol::CODE_RATE_LIMIT));
+        }
+        let subscribed = ws.channels.iter().any(|c| **c == *channel);
+        if let Err(msg) = client_events::check(channels::kind(&channel), subscribed, &event, &data)
+        {
+            return out.deliver(&protocol::error(protocol::CODE_CLIENT_EVENT, msg), &[sock]);
+        }
+        let op = ClientEventOp {
+            app: ws.app,
+            channel: channel.as_str().into(),
+            sock,
+            event: event.into(),
+            data: data.into(),
+        };
+        if self
+            .route(out, ws.app, &channel, PusherMsg::ClientEvent(Box::new(op)))
+            .is_err()
+        {
+            let f = protocol::error(protocol::CODE_OVER_CAPACITY, "Over capacity, try again");
+            out.deliver(&f, &[sock]);
+        }
+    }
+
+    /// On the owner: add a socket to a channel, answer it, tell the other members.
+    fn owner_subscribe(&mut self, out: &mut dyn Outbox<PusherMsg>, op: ChannelOp) {
+        let (app, channel, sock) = (op.app, &*op.channel, op.sock);
+        if let Some(member) = op.member {
+            let info = member.user_info.clone();
+            let uid = member.user_id.clone();
+            match self.presence.join(app, channel, sock, member) {
+                Join::Full => {
+                    let f = protocol::subscription_error(
+                        channel,
+                        "LimitReached",
+                        "The maximum members amount has been reached",
+                        4100,
+                    );
+                    return out.deliver(&f, &[sock]);
+                }
+                Join::Added => {
+                    let f = protocol::member_added(channel, &uid, &info);
+                    let others: Vec<SockRef> = self
+                        .registry
+                        .subscribers(app, channel)
+                        .iter()
+                        .copied()
+                        .filter(|s| *s != sock)
+                        .collect();
+                    out.deliver(&f, &others);
+                }
+                Join::Again => {}
+            }
+            self.registry.subscribe(app, channel, sock);
+            let snap = self.presence.snapshot(app, channel);
+            out.deliver(&protocol::presence_succeeded(channel, &snap), &[sock]);
+        } else {
+            self.registry.subscribe(app, channel, sock);
+            out.deliver(&protocol::subscription_succeeded(channel), &[sock]);
+        }
+        if channels::is_cache(channel) {
+            let f = match self.cache.get(app, channel, Instant::now()) {
+                Some(f) => f,
+                None => protocol::cache_miss(channel),
+            };
+            out.deliver(&f, &[sock]);
+        }
+    }
+
+    /// On the owner: remove a socket from a channel; `member_removed` on its user's last.
+    fn owner_unsubscribe(&mut self, out: &mut dyn Outbox<PusherMsg>, op: &ChannelOp) {
+        let (app, channel, sock) = (op.app, &*op.channel, op.sock);
+        self.registry.unsubscribe(app, channel, sock);
+        if channels::kind(channel) == Some(Kind::Presence) {
+            if let Some(uid) = self.presence.leave(app, channel, sock) {
+                let f = protocol::member_removed(channel, &uid);
+                out.deliver(&f, self.registry.subscribers(app, channel));
+            }
+        }
+    }
+
+    /// On the owner: a client event to every subscriber but its sender.
+    fn owner_client_event(&mut self, out: &mut dyn Outbox<PusherMsg>, op: &ClientEventOp) {
+        let (app, channel) = (op.app, &*op.channel);
+        let subs = self.registry.subscribers(app, channel);
+        if !subs.contains(&op.sock) {
+            return;
+        }
+        let user = match channels::kind(channel) {
+            Some(Kind::Presence) => self.presence.user_of(app, channel, op.sock),
+            _ => None,
+        };
+        let f = protocol::client_event(&op.event, channel, &op.data, user);
+        let to: Vec<SockRef> = subs.iter().copied().filter(|s| *s != op.sock).collect();
+        out.deliver(&f, &to);
+    }
+
     fn publish(&mut self, out: &mut dyn Outbox<PusherMsg>, p: &Publish) {
+        if channels::is_cache(&p.channel) {
+            self.cache
+                .put(p.app, &p.channel, p.frame.clone(), Instant::now());
+        }
         let subs = self.registry.subscribers(p.app, &p.channel);
         match p.except {
             Some(ex) if subs.contains(&ex) => {
@@ -274,7 +446,7 @@ impl Dialect for Pusher {
         sock: SockRef,
         ws: &mut PusherSocket,
     ) -> Result<(), CloseCode> {
-        if let Some(code) = ws.refuse {
+        if let Some(code) = ws.refuse.map(NonZeroU16::get) {
             let msg = if code == protocol::CODE_NO_APP {
                 "App key does not exist"
             } else {
@@ -294,7 +466,7 @@ impl Dialect for Pusher {
         sock: SockRef,
         ws: &mut PusherSocket,
         msg: WsMessage<'_>,
-        _now: Instant,
+        now: Instant,
     ) {
         let WsMessage::Text(text) = msg else {
             let f = protocol::error(
@@ -309,22 +481,22 @@ impl Dialect for Pusher {
                 &[sock],
             ),
             Ok(ClientMsg::Ping) => out.deliver(&protocol::pong(), &[sock]),
-            Ok(ClientMsg::Subscribe { channel, auth, .. }) => {
-                self.subscribe(out, sock, ws, channel, auth)
-            }
+            Ok(ClientMsg::Subscribe {
+                channel,
+                auth,
+                channel_data,
+            }) => self.subscribe(out, sock, ws, channel, auth, channel_data),
             Ok(ClientMsg::Unsubscribe { channel }) => {
                 if let Some(i) = ws.channels.iter().position(|c| **c == *channel) {
                     ws.channels.swap_remove(i);
                     self.unsubscribe(out, sock, ws.app, &channel);
                 }
             }
-            Ok(ClientMsg::ClientEvent { .. }) => {
-                let f = protocol::error(
-                    protocol::CODE_CLIENT_EVENT,
-                    "The app does not have client messaging enabled.",
-                );
-                out.deliver(&f, &[sock]);
-            }
+            Ok(ClientMsg::ClientEvent {
+                event,
+                channel,
+                data,
+            }) => self.client_event(out, sock, ws, (event, channel, data), now),
             Ok(ClientMsg::Other(_)) => {}
         }
     }
@@ -337,12 +509,10 @@ impl Dialect for Pusher {
 
     fn on_message(&mut self, out: &mut dyn Outbox<PusherMsg>, msg: PusherMsg) {
         match msg {
-            PusherMsg::Subscribe(op) => {
-                self.registry.subscribe(op.app, &op.channel, op.sock);
-                out.deliver(&protocol::subscription_succeeded(&op.channel), &[op.sock]);
-            }
-            PusherMsg::Unsubscribe(op) => self.registry.unsubscribe(op.app, &op.channel, op.sock),
+            PusherMsg::Subscribe(op) => self.owner_subscribe(out, *op),
+            PusherMsg::Unsubscribe(op) => self.owner_unsubscribe(out, &op),
             PusherMsg::Publish(p) => self.publish(out, &p),
+            PusherMsg::ClientEvent(op) => self.owner_client_event(out, &op),
         }
         out.set_counter(0, u64::try_from(self.registry.len()).unwrap_or(u64::MAX));
     }

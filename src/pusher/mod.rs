@@ -1,15 +1,21 @@
-//! The Pusher Channels protocol 7 dialect (first slice): websockets on `/app/{key}` with
-//! public and private channels, ping/pong, and the HTTP API's `POST /apps/{id}/events`.
+//! The Pusher Channels protocol 7 dialect: websockets on `/app/{key}` with public, private,
+//! encrypted, presence and cache channels, client events, ping/pong, and the HTTP API.
 //!
 //! Why its own folder beside `channelstream`: it is a second wire dialect of the same reactor,
 //! served on the same port through `dialect::Pair` (it claims `/app/` and `/apps/` paths).
 //! Channel state is sharded by channel hash (`channels::owner`); `dialect.rs` routes
-//! subscribes, unsubscribes and publishes to the owner shard through `Outbox::send`.
+//! subscribes, unsubscribes, publishes and client events to the owner shard through
+//! `Outbox::send`; the owner alone keeps subscribers (`channels`), presence members
+//! (`presence`) and cached events (`cache`), and the socket's own shard checks signatures and
+//! client-event rules (`sign`, `client_events`) before anything leaves it.
 
 pub mod api;
 pub mod apps;
+pub mod cache;
 pub mod channels;
+pub mod client_events;
 pub mod dialect;
+pub mod presence;
 pub mod protocol;
 pub mod sign;
 pub mod socket_id;

@@ -24,6 +24,8 @@ pub const CODE_BAD_PROTOCOL: u16 = 4007;
 pub const CODE_OVER_CAPACITY: u16 = 4100;
 /// `pusher:error` code: client events refused.
 pub const CODE_CLIENT_EVENT: u16 = 4301;
+/// Close code: more client events per second than allowed.
+pub const CODE_RATE_LIMIT: u16 = 4301;
 /// `pusher:error` code: too many channels on this connection.
 pub const CODE_TOO_MANY_CHANNELS: u16 = 4302;
 
@@ -50,6 +52,10 @@ pub enum ClientMsg {
     ClientEvent {
         /// The event name.
         event: String,
+        /// The channel.
+        channel: String,
+        /// The payload as relayed: a string as sent, anything else as its JSON text.
+        data: String,
     },
     /// Any other event (ignored).
     Other(String),
@@ -62,7 +68,8 @@ pub enum ParseError {
     Json,
     /// No string `event`.
     NoEvent,
-    /// `pusher:subscribe` / `pusher:unsubscribe` without a string `data.channel`.
+    /// `pusher:subscribe` / `pusher:unsubscribe` without a string `data.channel`, or a client
+    /// event without a string `channel`.
     NoChannel,
 }
 
@@ -104,6 +111,16 @@ pub fn parse(text: &[u8]) -> Result<ClientMsg, ParseError> {
         },
         e if e.starts_with("client-") => ClientMsg::ClientEvent {
             event: e.to_owned(),
+            channel: obj
+                .get("channel")
+                .and_then(Value::as_str)
+                .ok_or(ParseError::NoChannel)?
+                .to_owned(),
+            data: match obj.get("data") {
+                Some(Value::String(s)) => s.clone(),
+                Some(d) => d.to_string(),
+                None => String::new(),
+            },
         },
         e => ClientMsg::Other(e.to_owned()),
     })
@@ -147,6 +164,48 @@ pub fn subscription_error(channel: &str, kind: &str, error: &str, status: u16) -
     }))
 }
 
+/// `pusher_internal:subscription_succeeded` for a presence channel: `presence` is
+/// `{"ids":[…],"hash":{id: info},"count":n}`.
+pub fn presence_succeeded(channel: &str, presence: &Value) -> Bytes {
+    frame(&json!({
+        "event": "pusher_internal:subscription_succeeded",
+        "channel": channel,
+        "data": json!({ "presence": presence }).to_string(),
+    }))
+}
+
+/// `pusher_internal:member_added` (to the channel's other members).
+pub fn member_added(channel: &str, user_id: &str, user_info: &Value) -> Bytes {
+    frame(&json!({
+        "event": "pusher_internal:member_added",
+        "channel": channel,
+        "data": json!({"user_id": user_id, "user_info": user_info}).to_string(),
+    }))
+}
+
+/// `pusher_internal:member_removed` (the user's last connection left).
+pub fn member_removed(channel: &str, user_id: &str) -> Bytes {
+    frame(&json!({
+        "event": "pusher_internal:member_removed",
+        "channel": channel,
+        "data": json!({ "user_id": user_id }).to_string(),
+    }))
+}
+
+/// `pusher:cache_miss`: a cache channel has no event to replay.
+pub fn cache_miss(channel: &str) -> Bytes {
+    frame(&json!({"event": "pusher:cache_miss", "channel": channel}))
+}
+
+/// A client event as relayed to the channel's other members; `user_id` on presence channels.
+pub fn client_event(event: &str, channel: &str, data: &str, user_id: Option<&str>) -> Bytes {
+    let mut v = json!({"event": event, "channel": channel, "data": data});
+    if let (Some(u), Some(o)) = (user_id, v.as_object_mut()) {
+        o.insert("user_id".into(), Value::from(u));
+    }
+    frame(&v)
+}
+
 /// A channel event: `data` is the string the backend posted.
 pub fn channel_event(event: &str, channel: &str, data: &str) -> Bytes {
     frame(&json!({"event": event, "channel": channel, "data": data}))
@@ -184,6 +243,18 @@ mod tests {
                 channel: "c".into()
             })
         );
+        assert_eq!(
+            parse(br#"{"event":"client-a","channel":"private-c","data":{"x":1}}"#),
+            Ok(ClientMsg::ClientEvent {
+                event: "client-a".into(),
+                channel: "private-c".into(),
+                data: r#"{"x":1}"#.into()
+            })
+        );
+        assert_eq!(
+            parse(br#"{"event":"client-a","data":"s"}"#),
+            Err(ParseError::NoChannel)
+        );
         assert_eq!(parse(b"{nope"), Err(ParseError::Json));
         assert_eq!(parse(b"[1]"), Err(ParseError::Json));
         assert_eq!(parse(br#"{"data":1}"#), Err(ParseError::NoEvent));
@@ -205,6 +276,14 @@ mod tests {
         assert_eq!(
             payload(&channel_event("e", "c", "{\"a\":1}")),
             r#"{"event":"e","channel":"c","data":"{\"a\":1}"}"#
+        );
+        assert_eq!(
+            payload(&client_event("client-e", "presence-c", "x", Some("7"))),
+            r#"{"event":"client-e","channel":"presence-c","data":"x","user_id":"7"}"#
+        );
+        assert_eq!(
+            payload(&cache_miss("cache-c")),
+            r#"{"event":"pusher:cache_miss","channel":"cache-c"}"#
         );
     }
 }

@@ -1,9 +1,11 @@
 //! Shared helpers for the integration tests: an in-process Herald on 127.0.0.1:0, raw HTTP
 //! over `TcpStream`, signed requests, websocket clients (tungstenite) with timeouts.
-//! Submodules hold what only some suites use: `hostile` (the hostile-client tables' runner).
+//! Submodules hold what only some suites use: `hostile` (the hostile-client tables' runner),
+//! `pusher` (a Pusher protocol client: events, channel auth, signed HTTP API publishes).
 #![allow(dead_code)]
 
 pub mod hostile;
+pub mod pusher;
 
 use herald::config::Config;
 use herald::server::Shared;

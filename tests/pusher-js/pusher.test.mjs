@@ -1,6 +1,7 @@
 // pusher-js 8 (Node build, `ws` transport only) and the npm `pusher` SDK 5 against a running
 // Herald: connect, public channels with an HTTP trigger and socket_id exclusion, private
-// channels authorised by the SDK, refused private auth, protocol pings.
+// channels authorised by the SDK, refused private auth, protocol pings, presence members and
+// client events.
 //
 //   PUSHER_HOST=127.0.0.1 PUSHER_PORT=6001 node --test pusher.test.mjs   (run.sh starts Herald)
 import { test, after } from 'node:test';
@@ -101,4 +102,69 @@ test('protocol pings keep the connection', async () => {
   await sleep(2500);
   assert.equal(c.connection.state, 'connected');
   assert.equal(c.connection.socket_id, id);
+});
+
+// A client whose channel authorisation signs presence as `user` (the SDK's authorizeChannel;
+// given presence data it signs `socket_id:channel:channel_data`, so only for presence-).
+const member = (user) => client({
+  channelAuthorization: {
+    customHandler: ({ socketId, channelName }, cb) => cb(null, channelName.startsWith('presence-')
+      ? backend.authorizeChannel(socketId, channelName, user)
+      : backend.authorizeChannel(socketId, channelName)),
+  },
+});
+const until = (ms, what, f) => within(ms, what, new Promise((ok) => {
+  const t = setInterval(() => { if (f()) { clearInterval(t); ok(); } }, 20);
+}));
+
+test('presence channel: members, member_added once per user, member_removed on the last', async () => {
+  const ann = { user_id: 'ann', user_info: { name: 'Ann' } };
+  const [ann1, bob] = [member(ann), member({ user_id: 7, user_info: { name: 'Bob' } })];
+  await Promise.all([connected(ann1), connected(bob)]);
+  const ca = ann1.subscribe('presence-js');
+  await subscribed(ca);
+  assert.equal(ca.members.count, 1);
+  assert.deepEqual(ca.members.me, { id: 'ann', info: { name: 'Ann' } });
+  const added = nextEvent(ca, 'pusher:member_added');
+  const cb = bob.subscribe('presence-js');
+  await subscribed(cb);
+  assert.equal(cb.members.count, 2);
+  assert.deepEqual(cb.members.get('ann'), { id: 'ann', info: { name: 'Ann' } });
+  assert.deepEqual(await added, { id: '7', info: { name: 'Bob' } });
+
+  const seen = { added: 0, removed: [] };
+  cb.bind('pusher:member_added', () => { seen.added += 1; });
+  cb.bind('pusher:member_removed', (m) => seen.removed.push(m.id));
+  const ann2 = member(ann);
+  await connected(ann2);
+  const c2 = ann2.subscribe('presence-js');
+  await subscribed(c2);
+  assert.equal(c2.members.count, 2);
+  ann1.disconnect();
+  await sleep(300);
+  assert.deepEqual(seen.removed, [], 'ann still has a connection');
+  ann2.disconnect();
+  await until(5000, 'member_removed', () => seen.removed.length > 0);
+  assert.deepEqual(seen.removed, ['ann']);
+  assert.equal(seen.added, 0);
+  assert.equal(cb.members.count, 1);
+});
+
+test('client events: to the other members, not the sender; user_id on presence', async () => {
+  const [a, b] = [member({ user_id: 'a' }), member({ user_id: 'b' })];
+  await Promise.all([connected(a), connected(b)]);
+  for (const name of ['private-js-chat', 'presence-js-chat']) {
+    const [ca, cb] = [a.subscribe(name), b.subscribe(name)];
+    await Promise.all([subscribed(ca), subscribed(cb)]);
+    let echoed = 0;
+    ca.bind('client-typing', () => { echoed += 1; });
+    const got = within(5000, `client event on ${name}`,
+      new Promise((ok) => cb.bind('client-typing', (data, meta) => ok({ data, meta }))));
+    assert.equal(ca.trigger('client-typing', { who: 'a' }), true);
+    const { data, meta } = await got;
+    assert.deepEqual(data, { who: 'a' });
+    assert.equal(meta?.user_id, name.startsWith('presence-') ? 'a' : undefined);
+    await sleep(200);
+    assert.equal(echoed, 0, 'the sender got its own client event');
+  }
 });
