@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every Herald test, installing what the tests need (Rust tools from crates.io, the real
 # Channelstream 0.7.1 from PyPI, Autobahn|Testsuite from PyPI under Python 2.7, npm packages for
-# the JS client).
+# the JS clients, pysher and the PyPI pusher SDK).
 #
 #   ./scripts/test.sh            everything (what CI runs)
 #   QUICK=1 ./scripts/test.sh    Rust tests only (no installs, no external suites)
@@ -57,6 +57,10 @@ bash tests/e2e/run.sh "$HERALD" || fail=1
 step "pusher-js and the npm pusher SDK against the Pusher dialect"
 bash tests/pusher-js/setup.sh
 bash tests/pusher-js/run.sh "$HERALD" || fail=1
+
+step "pysher and the PyPI pusher SDK against the Pusher dialect"
+bash tests/pusher-py/setup.sh
+bash tests/pusher-py/run.sh "$HERALD" || fail=1
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzzing, $FUZZ_SECONDS s per target"

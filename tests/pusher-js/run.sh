@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run pusher.test.mjs (pusher-js + the npm pusher SDK) against a Herald binary started on a
-# free loopback port with two shards (so channels are owned by both), then stop it.
+# Run pusher.test.mjs and spec_port.test.mjs (pusher-js + the npm pusher SDK) against a Herald
+# binary started on a free loopback port with two shards (so channels are owned by both), then
+# stop it.
 #
 #   tests/pusher-js/run.sh [path/to/herald]     # default: target/release/herald
 set -euo pipefail
@@ -22,6 +23,6 @@ for _ in $(seq 1 100); do
 done
 cd "$here"
 status=0
-PUSHER_HOST=127.0.0.1 PUSHER_PORT="$PORT" timeout 120 node --test pusher.test.mjs || status=$?
+PUSHER_HOST=127.0.0.1 PUSHER_PORT="$PORT" timeout 180 node --test pusher.test.mjs spec_port.test.mjs || status=$?
 [ "$status" = 0 ] || { echo "run.sh: tests failed; herald log:" >&2; tail -n 40 "$log" >&2; }
 exit "$status"

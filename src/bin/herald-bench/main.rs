@@ -8,11 +8,16 @@
 //! client's own CPU small and predictable, so on a 2-core machine the other core is the
 //! server's.
 //!
+//! Scenarios named `pusher-…` speak Pusher protocol 7 instead (see `pusher.rs`): subscribers
+//! open `GET /app/app-key?protocol=7` and send `pusher:subscribe`, publishers send signed
+//! `POST /apps/app-id/events`.
+//!
 //! Side-by-side mode runs the same scenarios against several targets interleaved
 //! (A B A B …) and prints ratios, the only comparison that survives a noisy shared machine.
 
 mod client;
 mod http;
+mod pusher;
 mod report;
 mod scenario;
 mod sys;
@@ -32,7 +37,9 @@ use scenario::{Overrides, Target};
     name = "herald-bench",
     about = "Channelstream-protocol load client: fan-out latency, deliveries/s, loss, CPU and RSS per connection",
     after_help = "Scenarios: idle-10k, fanout-1k-r5, fanout-1k-r25, fanout-10k-r2, fanout-1k-4KiB-r10, \
-channels-1000x10-r2000, fanout-1k-r200-sat, publish-rest, custom, all.\n\
+channels-1000x10-r2000, fanout-1k-r200-sat, publish-rest, pusher-fanout-1k-r25, \
+pusher-publish-rest, custom, all.\n\
+Scenarios named pusher-* speak the Pusher dialect (app app-id / app-key / app-secret).\n\
 Only 127.0.0.0/8 targets are accepted. Example (A/B, server pinned to cpu0, client to cpu1):\n  \
 herald-bench --target A=http://127.0.0.1:8000 --target B=http://127.0.0.1:8001 \\\n    \
 --server-pid A=1234 --server-pid B=1235 --server-cores 0 --pin-cpu 1 \\\n    \

@@ -67,6 +67,8 @@ pub const PRESETS: &[&str] = &[
     "channels-1000x10-r2000",
     "fanout-1k-r200-sat",
     "publish-rest",
+    "pusher-fanout-1k-r25",
+    "pusher-publish-rest",
 ];
 
 /// A preset by name (`custom` is a small open-loop default meant to be overridden).
@@ -92,6 +94,9 @@ pub fn preset(name: &str) -> Option<Scenario> {
         "channels-1000x10-r2000" => s(10_000, 1_000, 2_000.0, 64, 20.0, 16, OpenLoop, 3.0),
         "fanout-1k-r200-sat" => s(1_000, 1, 200.0, 64, 10.0, 8, OpenLoop, 5.0),
         "publish-rest" => s(0, 1, 0.0, 64, 10.0, 32, ClosedLoop, 1.0),
+        // The Pusher dialect (subscribe over the websocket, signed `POST /apps/{id}/events`).
+        "pusher-fanout-1k-r25" => s(1_000, 1, 25.0, 64, 20.0, 4, OpenLoop, 3.0),
+        "pusher-publish-rest" => s(0, 1, 0.0, 64, 10.0, 32, ClosedLoop, 1.0),
         "custom" => s(100, 1, 10.0, 64, 5.0, 4, OpenLoop, 2.0),
         _ => return None,
     })
@@ -174,6 +179,11 @@ impl Scenario {
             return lim(format!("at most {MAX_PUBLISHERS} publisher connections"));
         }
         Ok(())
+    }
+
+    /// Whether the run speaks Pusher (names `pusher-…`) instead of the Channelstream API.
+    pub fn is_pusher(&self) -> bool {
+        self.name.starts_with(crate::pusher::PREFIX)
     }
 
     /// Messages the open-loop schedule offers over the whole run.

@@ -196,6 +196,15 @@ impl Engine<'_> {
     /// Hand the next `/connect` to every idle control connection.
     pub(super) fn feed_controls(&mut self) {
         let subs = self.cfg.scenario.subs;
+        if self.pusher.is_some() {
+            while self.next_sub < subs && self.pending_subs < self.cfg.connect_concurrency {
+                let idx = self.next_sub;
+                self.next_sub += 1;
+                self.pending_subs += 1;
+                self.open_sub(idx, "");
+            }
+            return;
+        }
         while self.next_sub < subs && self.pending_subs < self.cfg.connect_concurrency {
             let Some(key) = self.idle_controls.pop() else {
                 break;

@@ -53,6 +53,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::http::{self, MessageTemplate};
+use crate::pusher::Publisher as PusherPublisher;
 use crate::report::{CpuReport, Percentiles, RunResult};
 use crate::scenario::{Mode, Scenario, Target};
 use crate::sys::{self, TimerFd};
@@ -144,6 +145,8 @@ enum Phase {
 enum SubState {
     Connecting,
     Handshake,
+    /// Pusher only: upgraded, `pusher:subscribe` sent, awaiting `subscription_succeeded`.
+    Subscribing,
     Open,
     Closed,
 }
@@ -205,6 +208,11 @@ struct Engine<'a> {
     phase: Phase,
     stats: Stats,
     tpl: MessageTemplate,
+    /// The Pusher wire (scenarios named `pusher-…`): subscribe frames, signed publishes.
+    pusher: Option<PusherPublisher>,
+    /// The delivery's `t` and `s` keys as they appear on the wire.
+    t_key: &'static [u8],
+    s_key: &'static [u8],
     chan_prefix: String,
     /// Open subscribers per channel: the expected fan-out of a message to that channel.
     chan_subs: Vec<u32>,
@@ -240,6 +248,14 @@ pub fn run(cfg: &RunConfig<'_>, auth: &mut Auth) -> io::Result<RunResult> {
     let (token, _) = auth.token(sys::unix_secs());
     let chan_prefix = format!("{}-c", cfg.tag);
     let tpl = MessageTemplate::new(&cfg.target.host, token, &chan_prefix, sc.channels, sc.size);
+    let pusher = sc
+        .is_pusher()
+        .then(|| PusherPublisher::new(&cfg.target.host, &chan_prefix, sc.channels, sc.size));
+    let (t_key, s_key): (&'static [u8], &'static [u8]) = if pusher.is_some() {
+        (crate::pusher::T_KEY, crate::pusher::S_KEY)
+    } else {
+        (b"\"t\"", b"\"s\"")
+    };
     let capacity = if sc.subs > 0 {
         sc.total_messages() as usize + 16
     } else {
@@ -256,6 +272,9 @@ pub fn run(cfg: &RunConfig<'_>, auth: &mut Auth) -> io::Result<RunResult> {
         phase: Phase::Connecting,
         stats: Stats::new(capacity),
         tpl,
+        pusher,
+        t_key,
+        s_key,
         chan_prefix,
         chan_subs: vec![0; sc.channels as usize],
         next_sub: 0,
@@ -299,7 +318,13 @@ impl Engine<'_> {
         let sc = self.cfg.scenario;
         self.rss_before = self.cfg.server_pid.and_then(sys::read_vmrss_kib);
         self.connect_start = self.rel_now();
-        for _ in 0..CONTROL_CONNS.min(sc.subs as usize) {
+        // Pusher subscribers need no `/connect`: they open their websocket directly.
+        let controls = if self.pusher.is_some() {
+            0
+        } else {
+            CONTROL_CONNS
+        };
+        for _ in 0..controls.min(sc.subs as usize) {
             self.open_http(Role::Control)?;
         }
         if sc.mode != Mode::Idle {
@@ -321,7 +346,10 @@ impl Engine<'_> {
             inflight: Inflight::Idle,
             rbuf: Vec::new(),
             wbuf: Vec::with_capacity(if role == Role::Publisher {
-                self.tpl.bytes.len()
+                match &self.pusher {
+                    Some(p) => p.request_len_hint(),
+                    None => self.tpl.bytes.len(),
+                }
             } else {
                 512
             }),

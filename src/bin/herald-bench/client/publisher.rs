@@ -81,7 +81,10 @@ impl Engine<'_> {
         if c.state != HttpState::Ready || c.inflight != Inflight::Idle {
             return false;
         }
-        self.tpl.write_into(&mut c.wbuf, chan, t, seq);
+        match &mut self.pusher {
+            Some(p) => p.write_into(&mut c.wbuf, chan, t, seq, sys::unix_secs()),
+            None => self.tpl.write_into(&mut c.wbuf, chan, t, seq),
+        }
         c.wpos = 0;
         c.inflight = Inflight::Message {
             seq,

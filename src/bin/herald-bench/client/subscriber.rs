@@ -120,7 +120,11 @@ impl Engine<'_> {
                 Ok(None) => return Ok(0),
                 Ok(Some((101, n))) => {
                     pos = n;
-                    self.sub_opened(key);
+                    if self.pusher.is_some() {
+                        self.sub_upgraded(key);
+                    } else {
+                        self.sub_opened(key);
+                    }
                 }
                 Ok(Some((code, _))) => {
                     let snippet =
@@ -148,7 +152,13 @@ impl Engine<'_> {
                 wsframe::unmask(payload, m);
             }
             match head.op {
-                Op::Text | Op::Binary | Op::Continuation => self.on_data(payload, now),
+                Op::Text | Op::Binary | Op::Continuation => {
+                    if self.pusher.is_some() {
+                        self.on_pusher_data(key, payload, now)?;
+                    } else {
+                        self.on_data(payload, now);
+                    }
+                }
                 Op::Ping => self.queue_pong(key, payload),
                 Op::Pong => {}
                 Op::Close => {
@@ -166,8 +176,8 @@ impl Engine<'_> {
             self.stats.heartbeats += 1;
             return;
         }
-        let t = wsframe::find_u64_field(payload, b"\"t\"");
-        let s = wsframe::find_u64_field(payload, b"\"s\"");
+        let t = wsframe::find_u64_field(payload, self.t_key);
+        let s = wsframe::find_u64_field(payload, self.s_key);
         let (Some(t), Some(s)) = (t, s) else {
             self.stats.other_frames += 1;
             return;
@@ -181,6 +191,56 @@ impl Engine<'_> {
         match usize::try_from(s).ok().and_then(|i| st.msgs.get_mut(i)) {
             Some(rec) => rec.count = rec.count.saturating_add(1),
             None => st.unexpected += 1,
+        }
+    }
+
+    /// Pusher: a frame before the subscription settles it; after, pings are answered and the
+    /// rest is counted like any delivery.
+    fn on_pusher_data(&mut self, key: usize, payload: &[u8], now: u64) -> Result<(), String> {
+        let subscribing =
+            matches!(self.slots.get(key), Some(Slot::Sub(s)) if s.state == SubState::Subscribing);
+        if subscribing {
+            return match crate::pusher::classify_setup(payload) {
+                crate::pusher::Setup::Subscribed => {
+                    self.sub_opened(key);
+                    Ok(())
+                }
+                crate::pusher::Setup::Refused => Err(format!(
+                    "pusher:subscribe refused: {}",
+                    String::from_utf8_lossy(
+                        payload.get(..payload.len().min(200)).unwrap_or_default()
+                    )
+                )),
+                crate::pusher::Setup::Other => Ok(()),
+            };
+        }
+        if crate::pusher::is_ping(payload) {
+            self.stats.heartbeats += 1;
+            let mask = self.next_mask();
+            if let Some(Slot::Sub(sub)) = self.slots.get_mut(key) {
+                crate::pusher::pong_frame(mask, &mut sub.wbuf);
+                let _ = flush_vec(&mut sub.stream, &mut sub.wbuf);
+            }
+            return Ok(());
+        }
+        self.on_data(payload, now);
+        Ok(())
+    }
+
+    fn next_mask(&mut self) -> [u8; 4] {
+        self.pong_mask = self.pong_mask.rotate_left(7) ^ 0x9e37_79b9;
+        self.pong_mask.to_be_bytes()
+    }
+
+    /// Pusher: the upgrade is done; subscribe to the subscriber's channel.
+    pub(super) fn sub_upgraded(&mut self, key: usize) {
+        let mask = self.next_mask();
+        let (prefix, channels) = (&self.chan_prefix, self.cfg.scenario.channels);
+        if let Some(Slot::Sub(sub)) = self.slots.get_mut(key) {
+            sub.state = SubState::Subscribing;
+            let name = http::channel_name(prefix, sub.chan, channels);
+            crate::pusher::subscribe_frame(&name, mask, &mut sub.wbuf);
+            let _ = flush_vec(&mut sub.stream, &mut sub.wbuf);
         }
     }
 
@@ -222,7 +282,7 @@ impl Engine<'_> {
             _ => return false,
         };
         match state {
-            SubState::Connecting | SubState::Handshake => {
+            SubState::Connecting | SubState::Handshake | SubState::Subscribing => {
                 let why = if why.is_empty() {
                     "ws: closed before 101".into()
                 } else {
@@ -268,7 +328,10 @@ impl Engine<'_> {
             chan,
             state: SubState::Connecting,
             rbuf: Vec::new(),
-            wbuf: http::ws_request(&self.cfg.target.host, conn_id),
+            wbuf: match self.pusher {
+                Some(_) => crate::pusher::ws_request(&self.cfg.target.host, crate::pusher::APP_KEY),
+                None => http::ws_request(&self.cfg.target.host, conn_id),
+            },
         };
         if let Err(e) = self.poll.registry().register(
             &mut sub.stream,

@@ -1,0 +1,226 @@
+"""pysher 1.0.8 (websocket client) and the PyPI pusher 3.3.4 server SDK against a running Herald.
+
+run.sh starts Herald with a numeric default app id (the PyPI SDK accepts no other) and passes
+PUSHER_HOST / PUSHER_PORT / PUSHER_APP_ID. Every wait is a queue read with a deadline.
+"""
+
+import json
+import os
+import queue
+import threading
+import time
+
+import pusher
+import pysher
+import pytest
+
+HOST = os.environ.get("PUSHER_HOST", "127.0.0.1")
+PORT = int(os.environ.get("PUSHER_PORT", "6001"))
+APP_ID = os.environ.get("PUSHER_APP_ID", "12345")
+KEY, SECRET = "app-key", "app-secret"
+DEADLINE = 5.0
+
+
+class Client:
+    """A pysher client whose every frame (connection or channel) lands in one queue.
+
+    pysher only routes a channel frame to a Channel object created after it sent the subscribe,
+    so a fast reply could be lost; wrapping the connection's event handler records it first.
+    """
+
+    def __init__(self, secret=""):
+        self.events = queue.Queue()
+        self.p = pysher.Pusher(KEY, secure=False, custom_host=HOST, port=PORT, secret=secret)
+        conn = self.p.connection
+        inner = conn.event_handler
+
+        def record(event, data, channel):
+            self.events.put((channel, event, data))
+            inner(event, data, channel)
+
+        conn.event_handler = record
+        conn.bind("pusher:connection_established", lambda d: self.events.put((None, "established", d)))
+        conn.bind("pusher:error", lambda d: self.events.put((None, "pusher:error", d)))
+        self.p.connect()
+
+    def expect(self, channel, event, timeout=DEADLINE):
+        """The data of the next frame for (channel, event); other frames seen meanwhile are kept."""
+        end = time.monotonic() + timeout
+        skipped = []
+        try:
+            while True:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timeout waiting for {event} on {channel}; saw {skipped}")
+                try:
+                    item = self.events.get(timeout=left)
+                except queue.Empty:
+                    continue
+                if item[0] == channel and item[1] == event:
+                    return item[2]
+                skipped.append(item)
+        finally:
+            for item in skipped:
+                self.events.put(item)
+
+    def none_of(self, channel, event, window):
+        """Assert no (channel, event) frame arrives within `window` seconds (absence check)."""
+        try:
+            got = self.expect(channel, event, timeout=window)
+        except AssertionError:
+            return
+        raise AssertionError(f"unexpected {event} on {channel}: {got!r}")
+
+    def established(self):
+        data = json.loads(self.expect(None, "established"))
+        return data
+
+    def subscribe(self, channel, auth=None):
+        self.p.subscribe(channel, auth=auth)
+
+    def close(self):
+        self.p.disconnect(timeout=2)
+
+
+@pytest.fixture
+def clients():
+    made = []
+
+    def make(**kw):
+        c = Client(**kw)
+        made.append(c)
+        c.established()
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+@pytest.fixture(scope="module")
+def sdk():
+    return pusher.Pusher(app_id=APP_ID, key=KEY, secret=SECRET, ssl=False, host=HOST, port=PORT)
+
+
+def test_pysher_connects_and_gets_connection_established():
+    c = Client()
+    try:
+        data = c.established()
+        assert isinstance(data["socket_id"], str)
+        assert data["socket_id"].replace(".", "", 1).isdigit(), data
+        assert isinstance(data.get("activity_timeout"), int), data
+        assert c.p.connection.socket_id == data["socket_id"]
+    finally:
+        c.close()
+
+
+def test_public_subscribe_and_sdk_trigger_delivers(clients, sdk):
+    c = clients()
+    c.subscribe("py-public")
+    c.expect("py-public", "pusher_internal:subscription_succeeded")
+    assert sdk.trigger("py-public", "greet", {"hello": "world"}) == {}
+    assert json.loads(c.expect("py-public", "greet")) == {"hello": "world"}
+
+
+def test_sdk_trigger_to_several_channels(clients, sdk):
+    c = clients()
+    for ch in ("py-a", "py-b"):
+        c.subscribe(ch)
+        c.expect(ch, "pusher_internal:subscription_succeeded")
+    sdk.trigger(["py-a", "py-b", "py-nobody"], "multi", "plain text")
+    assert c.expect("py-a", "multi") == "plain text"
+    assert c.expect("py-b", "multi") == "plain text"
+
+
+def test_private_channel_with_sdk_authenticate(clients, sdk):
+    c = clients()
+    sid = c.p.connection.socket_id
+    auth = sdk.authenticate(channel="private-py", socket_id=sid)
+    assert auth["auth"].startswith(KEY + ":")
+    c.subscribe("private-py", auth=auth["auth"])
+    c.expect("private-py", "pusher_internal:subscription_succeeded")
+    sdk.trigger("private-py", "secret", {"n": 1})
+    assert json.loads(c.expect("private-py", "secret")) == {"n": 1}
+
+
+def test_private_channel_signed_by_pysher_itself(clients, sdk):
+    c = clients(secret=SECRET)
+    c.subscribe("private-self-signed")
+    c.expect("private-self-signed", "pusher_internal:subscription_succeeded")
+
+
+def test_private_channel_wrong_signature_refused(clients, sdk):
+    c = clients()
+    other = sdk.authenticate(channel="private-py-x", socket_id="1.1")["auth"]  # another socket's
+    c.subscribe("private-py-x", auth=other)
+    err = c.expect("private-py-x", "pusher:subscription_error")
+    assert err["status"] == 401, err
+    sdk.trigger("private-py-x", "leak", "x")
+    c.none_of("private-py-x", "leak", 0.5)
+    c.subscribe("private-py-x", auth=KEY + ":" + "0" * 64)
+    c.expect("private-py-x", "pusher:subscription_error")
+
+
+def test_sdk_trigger_excludes_socket_id(clients, sdk):
+    a, b = clients(), clients()
+    for c in (a, b):
+        c.subscribe("py-excl")
+        c.expect("py-excl", "pusher_internal:subscription_succeeded")
+    sdk.trigger("py-excl", "ev", "one", socket_id=a.p.connection.socket_id)
+    assert b.expect("py-excl", "ev") == "one"
+    # a second, unexcluded event is a marker: once a sees it, the first cannot still be queued
+    sdk.trigger("py-excl", "marker", "two")
+    assert a.expect("py-excl", "marker") == "two"
+    a.none_of("py-excl", "ev", 0.01)
+
+
+def test_unsubscribe_stops_delivery(clients, sdk):
+    c = clients()
+    c.subscribe("py-unsub")
+    c.subscribe("py-keep")
+    c.expect("py-unsub", "pusher_internal:subscription_succeeded")
+    c.expect("py-keep", "pusher_internal:subscription_succeeded")
+    c.p.unsubscribe("py-unsub")
+    # a ping round-trip orders the unsubscribe before the triggers (one socket, in order)
+    pong = threading.Event()
+    c.p.connection.bind("pusher:pong", lambda _d: pong.set())
+    c.p.connection.send_ping()
+    assert pong.wait(DEADLINE)
+    sdk.trigger(["py-unsub", "py-keep"], "after", "x")
+    assert c.expect("py-keep", "after") == "x"
+    c.none_of("py-unsub", "after", 0.3)
+
+
+def test_sdk_refuses_wrong_secret(sdk):
+    bad = pusher.Pusher(app_id=APP_ID, key=KEY, secret="nope", ssl=False, host=HOST, port=PORT)
+    with pytest.raises(pusher.errors.PusherBadAuth):
+        bad.trigger("py-public", "x", "y")
+
+
+def test_sdk_trigger_batch(clients, sdk):
+    pytest.skip("POST /apps/{id}/batch_events is not built yet (HTTP API: events only)")
+    c = clients()
+    c.subscribe("py-batch")
+    c.expect("py-batch", "pusher_internal:subscription_succeeded")
+    sdk.trigger_batch([{"channel": "py-batch", "name": "b1", "data": {"n": 1}},
+                       {"channel": "py-batch", "name": "b2", "data": "two"}])
+    assert json.loads(c.expect("py-batch", "b1")) == {"n": 1}
+    assert c.expect("py-batch", "b2") == "two"
+
+
+def test_sdk_channels_info(clients, sdk):
+    pytest.skip("GET /apps/{id}/channels is not built yet (HTTP API queries in progress)")
+    c = clients()
+    c.subscribe("py-info")
+    c.expect("py-info", "pusher_internal:subscription_succeeded")
+    # the SDK sends body_md5 of the empty body on GET too; the server must accept it
+    info = sdk.channels_info(prefix_filter="py-info", attributes=["subscription_count"])
+    assert "py-info" in info["channels"], info
+
+
+def test_presence_channel():
+    pytest.skip("not ported to pysher yet: presence is covered by tests/pusher_presence.rs and pusher-js (tests/pusher-js/pusher.test.mjs)")
+
+
+def test_webhook_validation_round_trip(sdk):
+    pytest.skip("Herald sends no webhooks yet; validate_webhook has nothing to verify")
