@@ -9,9 +9,10 @@
 //! already in the table for every later publish (inbox order is preserved).
 
 use super::api::{self, ApiAction, Publish};
-use super::apps::{AppIdx, Apps};
+use super::apps::{self, AppIdx, Apps};
 use super::channels::{self, Kind, Registry};
 use super::protocol::{self, ClientMsg};
+use super::query::{self, Gathers, Part, Query};
 use super::sign;
 use super::socket_id;
 use crate::config::Config;
@@ -22,7 +23,6 @@ use crate::ids::SockRef;
 use crate::proto::handshake;
 use crate::proto::ws::CloseCode;
 use bytes::Bytes;
-use serde_json::json;
 use std::time::Instant;
 
 /// What Pusher instances send each other (each boxed: an inbox slot holds 40 bytes).
@@ -34,6 +34,19 @@ pub enum PusherMsg {
     Unsubscribe(Box<ChannelOp>),
     /// Deliver an event to a channel this shard owns.
     Publish(Box<Publish>),
+    /// An HTTP API query about the channels this shard owns (`query.rs`).
+    Query(Box<Query>),
+    /// A shard's answer to a query this shard gathers.
+    Part(Box<Part>),
+}
+
+impl query::Carrier for PusherMsg {
+    fn query(q: Query) -> Self {
+        PusherMsg::Query(Box::new(q))
+    }
+    fn part(p: Part) -> Self {
+        PusherMsg::Part(Box::new(p))
+    }
 }
 
 /// A socket joining or leaving a channel.
@@ -63,6 +76,7 @@ pub struct Pusher {
     shards: usize,
     registry: Registry,
     max_channels: usize,
+    gathers: Gathers,
 }
 
 impl Pusher {
@@ -73,6 +87,7 @@ impl Pusher {
             shards,
             registry: Registry::default(),
             max_channels: cfg.limits.max_channels_per_connection,
+            gathers: Gathers::default(),
         }
     }
 
@@ -104,12 +119,15 @@ impl Pusher {
         };
         let path = String::from_utf8_lossy(req.path()).into_owned();
         let key = path.strip_prefix("/app/").unwrap_or("");
-        let app = self.apps.by_key(key).map(|(i, _)| i);
+        let found = self.apps.by_key(key);
+        let app = found.map(|(i, _)| i);
+        let disabled = found.is_some_and(|(_, a)| !a.enabled);
         let protocol = req
             .query_param("protocol")
             .and_then(|p| p.parse::<u32>().ok());
         let refuse = match (app, protocol) {
             (None, _) => Some(protocol::CODE_NO_APP),
+            _ if disabled => Some(apps::CODE_APP_DISABLED),
             (_, Some(5..=7)) => None,
             _ => Some(protocol::CODE_BAD_PROTOCOL),
         };
@@ -251,19 +269,28 @@ impl Dialect for Pusher {
         if req.path().starts_with(b"/app/") {
             return self.handle_upgrade(req);
         }
-        match api::handle(&self.apps, req) {
-            ApiAction::Respond(r) => RequestAction::Respond(r),
-            ApiAction::Publish(ps) => {
-                for p in ps {
-                    let (app, channel) = (p.app, p.channel.clone());
-                    if self
-                        .route(out, app, &channel, PusherMsg::Publish(Box::new(p)))
-                        .is_err()
-                    {
-                        return RequestAction::Respond(Response::busy());
-                    }
+        let (ps, then) = match api::handle(&self.apps, req) {
+            ApiAction::Respond(r) => return RequestAction::Respond(r),
+            ApiAction::Publish(ps, r) => (ps, Ok(r)),
+            ApiAction::Query(ps, ask) => (ps, Err(ask)),
+        };
+        for p in ps {
+            let (app, channel) = (p.app, p.channel.clone());
+            if self
+                .route(out, app, &channel, PusherMsg::Publish(Box::new(p)))
+                .is_err()
+            {
+                return RequestAction::Respond(Response::busy());
+            }
+        }
+        match then {
+            Ok(r) => RequestAction::Respond(r),
+            Err(ask) => {
+                let (g, reg) = (&mut self.gathers, &self.registry);
+                query::start(g, reg, out, req.at, ask, self.shards);
+                RequestAction::Park {
+                    success_headers: &[],
                 }
-                RequestAction::Respond(api::json_response(200, &json!({})))
             }
         }
     }
@@ -275,10 +302,10 @@ impl Dialect for Pusher {
         ws: &mut PusherSocket,
     ) -> Result<(), CloseCode> {
         if let Some(code) = ws.refuse {
-            let msg = if code == protocol::CODE_NO_APP {
-                "App key does not exist"
-            } else {
-                "Unsupported protocol version"
+            let msg = match code {
+                protocol::CODE_NO_APP => "App key does not exist",
+                apps::CODE_APP_DISABLED => "App is disabled",
+                _ => "Unsupported protocol version",
             };
             out.deliver(&protocol::error(code, msg), &[sock]);
             return Err(CloseCode::from(code));
@@ -343,17 +370,23 @@ impl Dialect for Pusher {
             }
             PusherMsg::Unsubscribe(op) => self.registry.unsubscribe(op.app, &op.channel, op.sock),
             PusherMsg::Publish(p) => self.publish(out, &p),
+            PusherMsg::Query(q) => query::on_query(&self.registry, out, *q),
+            PusherMsg::Part(p) => query::on_part(&mut self.gathers, out, *p),
         }
         out.set_counter(0, u64::try_from(self.registry.len()).unwrap_or(u64::MAX));
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        None
+        self.gathers.next_deadline()
     }
 
-    fn on_timer(&mut self, _out: &mut dyn Outbox<PusherMsg>, _now: Instant) {}
+    fn on_timer(&mut self, out: &mut dyn Outbox<PusherMsg>, now: Instant) {
+        query::on_timer(&mut self.gathers, out, now);
+    }
 
-    fn on_shutdown(&mut self, _out: &mut dyn Outbox<PusherMsg>) {}
+    fn on_shutdown(&mut self, out: &mut dyn Outbox<PusherMsg>) {
+        query::on_shutdown(&mut self.gathers, out);
+    }
 }
 
 #[cfg(test)]

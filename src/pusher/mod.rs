@@ -11,6 +11,7 @@ pub mod apps;
 pub mod channels;
 pub mod dialect;
 pub mod protocol;
+pub mod query;
 pub mod sign;
 pub mod socket_id;
 
