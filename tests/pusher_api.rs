@@ -496,3 +496,70 @@ fn disabled_and_unknown_apps() {
     };
     assert_eq!(get(&server.shard(1), nope, "channels", "").status, 404);
 }
+
+/// A Pusher counter's value in `/metrics` (summed over shards).
+fn metric(server: &Server, name: &str) -> u64 {
+    let t = token();
+    let r = request(
+        server,
+        "GET",
+        "/metrics",
+        &[("X-Channelstream-Secret", &t)],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    let line = text
+        .lines()
+        .find(|l| l.split(' ').next() == Some(name))
+        .unwrap_or_else(|| panic!("{name} in /metrics"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn metrics_count_connections_messages_and_refusals() {
+    let server = two_shards(three_apps);
+    let mut a = connect(&server.shard(0), A.key);
+    let mut b = connect(&server.shard(1), A.key);
+    subscribe(&mut a, "room");
+    subscribe(&mut b, "room");
+    assert_eq!(metric(&server, "herald_pusher_connections"), 2);
+    assert_eq!(metric(&server, "herald_pusher_messages_in_total"), 2);
+    let ev = json!({"name":"e","data":"x","channel":"room"});
+    assert_eq!(post(&server.shard(0), A, "events", &ev).status, 200);
+    next(&mut a);
+    next(&mut b);
+    assert_eq!(metric(&server, "herald_pusher_messages_out_total"), 2);
+    assert_eq!(metric(&server, "herald_pusher_channels"), 1);
+    assert_eq!(post(&server.shard(0), OFF, "events", &ev).status, 403);
+    let forged = Sig {
+        secret: Some("x"),
+        ..Sig::default()
+    };
+    let r = signed(
+        &server.shard(1),
+        A,
+        "GET",
+        "/apps/1001/channels",
+        "",
+        None,
+        forged,
+    );
+    assert_eq!(r.status, 401);
+    assert_eq!(metric(&server, "herald_pusher_api_disabled_total"), 1);
+    assert_eq!(metric(&server, "herald_pusher_api_unauthorized_total"), 1);
+    drop(ws_connect(&server.shard(0), "/app/nope?protocol=7"));
+    drop(a);
+    let mut n = (0, 0);
+    for _ in 0..50 {
+        n = (
+            metric(&server, "herald_pusher_sockets_refused_total"),
+            metric(&server, "herald_pusher_connections"),
+        );
+        if n == (1, 1) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(n, (1, 1));
+}

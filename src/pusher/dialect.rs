@@ -11,6 +11,7 @@
 use super::api::{self, ApiAction, Publish};
 use super::apps::{self, AppIdx, Apps};
 use super::channels::{self, Kind, Registry};
+use super::metrics::{self, Counter, Stats};
 use super::protocol::{self, ClientMsg};
 use super::query::{self, Gathers, Part, Query};
 use super::sign;
@@ -77,6 +78,7 @@ pub struct Pusher {
     registry: Registry,
     max_channels: usize,
     gathers: Gathers,
+    stats: Stats,
 }
 
 impl Pusher {
@@ -88,6 +90,7 @@ impl Pusher {
             registry: Registry::default(),
             max_channels: cfg.limits.max_channels_per_connection,
             gathers: Gathers::default(),
+            stats: Stats::default(),
         }
     }
 
@@ -238,8 +241,12 @@ impl Pusher {
             Some(ex) if subs.contains(&ex) => {
                 let to: Vec<SockRef> = subs.iter().copied().filter(|s| *s != ex).collect();
                 out.deliver(&p.frame, &to);
+                self.stats.add(out, Counter::MessagesOut, to.len() as u64);
             }
-            _ => out.deliver(&p.frame, subs),
+            _ => {
+                out.deliver(&p.frame, subs);
+                self.stats.add(out, Counter::MessagesOut, subs.len() as u64);
+            }
         }
     }
 }
@@ -249,11 +256,7 @@ impl Dialect for Pusher {
     type Ws = PusherSocket;
 
     fn counters() -> Vec<CounterDef> {
-        vec![CounterDef {
-            name: "herald_pusher_channels",
-            kind: "gauge",
-            help: "Pusher channels with subscribers, on their owner shards",
-        }]
+        metrics::defs()
     }
 
     fn claims(&self, req: &Request<'_>) -> bool {
@@ -270,7 +273,10 @@ impl Dialect for Pusher {
             return self.handle_upgrade(req);
         }
         let (ps, then) = match api::handle(&self.apps, req) {
-            ApiAction::Respond(r) => return RequestAction::Respond(r),
+            ApiAction::Respond(r) => {
+                self.stats.api_status(out, r.status);
+                return RequestAction::Respond(r);
+            }
             ApiAction::Publish(ps, r) => (ps, Ok(r)),
             ApiAction::Query(ps, ask) => (ps, Err(ask)),
         };
@@ -308,10 +314,12 @@ impl Dialect for Pusher {
                 _ => "Unsupported protocol version",
             };
             out.deliver(&protocol::error(code, msg), &[sock]);
+            self.stats.add(out, Counter::RefusedSockets, 1);
             return Err(CloseCode::from(code));
         }
         let f = protocol::connection_established(&socket_id::format(sock));
         out.deliver(&f, &[sock]);
+        self.stats.add(out, Counter::Connections, 1);
         Ok(())
     }
 
@@ -323,6 +331,7 @@ impl Dialect for Pusher {
         msg: WsMessage<'_>,
         _now: Instant,
     ) {
+        self.stats.add(out, Counter::MessagesIn, 1);
         let WsMessage::Text(text) = msg else {
             let f = protocol::error(
                 protocol::CODE_BAD_MESSAGE,
@@ -357,6 +366,9 @@ impl Dialect for Pusher {
     }
 
     fn on_ws_closed(&mut self, out: &mut dyn Outbox<PusherMsg>, sock: SockRef, ws: PusherSocket) {
+        if ws.refuse.is_none() {
+            self.stats.sub(out, Counter::Connections, 1);
+        }
         for c in &ws.channels {
             self.unsubscribe(out, sock, ws.app, c);
         }
@@ -373,7 +385,8 @@ impl Dialect for Pusher {
             PusherMsg::Query(q) => query::on_query(&self.registry, out, *q),
             PusherMsg::Part(p) => query::on_part(&mut self.gathers, out, *p),
         }
-        out.set_counter(0, u64::try_from(self.registry.len()).unwrap_or(u64::MAX));
+        let n = u64::try_from(self.registry.len()).unwrap_or(u64::MAX);
+        self.stats.set(out, Counter::Channels, n);
     }
 
     fn next_deadline(&self) -> Option<Instant> {

@@ -10,6 +10,7 @@ pub mod api;
 pub mod apps;
 pub mod channels;
 pub mod dialect;
+pub mod metrics;
 pub mod protocol;
 pub mod query;
 pub mod sign;
