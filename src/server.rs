@@ -6,6 +6,7 @@
 use crate::channelstream::{Channelstream, CsMsg};
 use crate::config::Config;
 use crate::dialect::{Either, Pair};
+use crate::pusher::apps::{Apps, Quotas};
 use crate::pusher::{Pusher, PusherMsg};
 use crate::shard;
 use mio::net::TcpListener;
@@ -21,9 +22,9 @@ pub type Shared = shard::Shared<Msg>;
 /// A started server.
 pub type Running = shard::Running<Msg>;
 
-fn make(cfg: &Arc<Config>, id: crate::ids::ShardId, shards: usize) -> Served {
+fn make(cfg: &Arc<Config>, quotas: &Quotas, id: crate::ids::ShardId, shards: usize) -> Served {
     Pair::new(
-        Pusher::new(cfg, shards),
+        Pusher::sharing(cfg, shards, quotas.clone()),
         Channelstream::new(cfg.clone(), id),
     )
 }
@@ -31,13 +32,17 @@ fn make(cfg: &Arc<Config>, id: crate::ids::ShardId, shards: usize) -> Served {
 /// Start the configured number of shards on the configured address.
 pub fn spawn(cfg: Arc<Config>) -> io::Result<Running> {
     let dialect_cfg = cfg.clone();
-    shard::spawn(cfg, move |id, n| make(&dialect_cfg, id, n))
+    let quotas = Quotas::new(Apps::from_config(&cfg).len());
+    shard::spawn(cfg, move |id, n| make(&dialect_cfg, &quotas, id, n))
 }
 
 /// Start one shard per listener (tests: a port per shard puts a client on a chosen shard).
 pub fn spawn_on(cfg: Arc<Config>, listeners: Vec<TcpListener>) -> io::Result<Running> {
     let dialect_cfg = cfg.clone();
-    shard::spawn_on(cfg, listeners, move |id, n| make(&dialect_cfg, id, n))
+    let quotas = Quotas::new(Apps::from_config(&cfg).len());
+    shard::spawn_on(cfg, listeners, move |id, n| {
+        make(&dialect_cfg, &quotas, id, n)
+    })
 }
 
 #[cfg(test)]

@@ -563,3 +563,48 @@ fn metrics_count_connections_messages_and_refusals() {
     }
     assert_eq!(n, (1, 1));
 }
+
+/// The close code a refused socket gets, after its `pusher:error` with the same code.
+fn refused_with(target: &impl Target, key: &str) -> Option<u16> {
+    let mut ws = ws_connect(target, &format!("/app/{key}?protocol=7"));
+    set_timeout(&ws, Duration::from_secs(5));
+    let v = next(&mut ws);
+    if v["event"] == "pusher:connection_established" {
+        return None;
+    }
+    assert_eq!(v["event"], "pusher:error", "{v}");
+    loop {
+        match ws.read() {
+            Ok(Message::Close(f)) => return f.map(|f| u16::from(f.code)),
+            Ok(_) => continue,
+            Err(_) => return Some(0),
+        }
+    }
+}
+
+#[test]
+fn max_connections_hold_over_both_shards() {
+    let server = two_shards(|c| {
+        let mut a = PusherApp::new(A.id, A.key, A.secret);
+        a.max_connections = 1;
+        c.pusher_apps = vec![a, PusherApp::new(B.id, B.key, B.secret)];
+    });
+    let first = connect(&server.shard(0), A.key);
+    assert_eq!(refused_with(&server.shard(1), A.key), Some(4004));
+    assert_eq!(refused_with(&server.shard(0), A.key), Some(4004));
+    assert_eq!(
+        refused_with(&server.shard(1), B.key),
+        None,
+        "B has no limit"
+    );
+    drop(first);
+    let mut again = Some(4004);
+    for _ in 0..50 {
+        again = refused_with(&server.shard(1), A.key);
+        if again.is_none() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(again, None, "the closed socket's place is free again");
+}

@@ -4,7 +4,8 @@
 //! Why in the ini file Herald already reads: one file configures the server; Channelstream
 //! ignores sections other than `[channelstream]`, so the same file still works with it.
 //! Keys (all but the three credentials optional): `id`, `key`, `secret`, `enabled` (true),
-//! `enable_client_messages` (false), `max_event_size` (10240 bytes, larger `data` → 413),
+//! `enable_client_messages` (false), `max_connections` (0: unlimited; more → close 4004),
+//! `max_event_size` (10240 bytes, larger `data` → 413),
 //! `max_channels_per_event` (100), `max_presence_members` (100).
 
 use super::ini::Ini;
@@ -27,6 +28,8 @@ pub struct PusherApp {
     pub enabled: bool,
     /// Whether clients may send `client-` events.
     pub client_events: bool,
+    /// Most open websockets over all shards (0: unlimited).
+    pub max_connections: u32,
     /// Largest event `data`, in bytes.
     pub max_event_size: usize,
     /// Most channels one event may name.
@@ -43,6 +46,7 @@ impl std::fmt::Debug for PusherApp {
             .field("key", &self.key)
             .field("enabled", &self.enabled)
             .field("client_events", &self.client_events)
+            .field("max_connections", &self.max_connections)
             .field("max_event_size", &self.max_event_size)
             .field("max_channels_per_event", &self.max_channels_per_event)
             .field("max_presence_members", &self.max_presence_members)
@@ -59,6 +63,7 @@ impl PusherApp {
             secret: secret.into(),
             enabled: true,
             client_events: false,
+            max_connections: 0,
             max_event_size: 10 * 1024,
             max_channels_per_event: 100,
             max_presence_members: 100,
@@ -102,6 +107,11 @@ pub(super) fn read(ini: &Ini) -> Result<Vec<PusherApp>, ConfigError> {
                     .ok_or(bad(reason)),
             }
         };
+        if let Some(v) = get("max_connections")? {
+            app.max_connections = py_int(&v)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or(bad("max_connections must be an integer from 0"))?;
+        }
         if let Some(n) = size(
             "max_event_size",
             "max_event_size must be a positive integer",

@@ -7,11 +7,48 @@
 //! use the same channel name without ever seeing each other's events.
 
 use crate::config::Config;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 pub use crate::config::PusherApp as App;
 
 /// Close code for a socket of a disabled app.
 pub const CODE_APP_DISABLED: u16 = 4003;
+/// Close code for a socket over its app's `max_connections`.
+pub const CODE_OVER_QUOTA: u16 = 4004;
+
+/// Every app's open websockets, shared by all shards (one atomic per app), so that
+/// `max_connections` holds over the whole server, not per shard.
+#[derive(Clone, Debug)]
+pub struct Quotas(Arc<[AtomicU32]>);
+
+impl Quotas {
+    /// Zero connections for each of `apps` apps.
+    pub fn new(apps: usize) -> Self {
+        Quotas((0..apps).map(|_| AtomicU32::new(0)).collect())
+    }
+
+    /// Count one more socket for `app` unless that makes more than `max` (0: no limit);
+    /// false if refused.
+    pub fn try_open(&self, app: AppIdx, max: u32) -> bool {
+        let Some(n) = self.0.get(usize::from(app)) else {
+            return false;
+        };
+        let before = n.fetch_add(1, Ordering::Relaxed);
+        if max > 0 && before >= max {
+            n.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// One of `app`'s counted sockets closed.
+    pub fn close(&self, app: AppIdx) {
+        if let Some(n) = self.0.get(usize::from(app)) {
+            let _ = n.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
+        }
+    }
+}
 
 /// An app's index in [`Apps`] (what channel keys and socket state carry).
 pub type AppIdx = u16;
@@ -90,6 +127,18 @@ mod tests {
         );
         assert!(apps.by_key("app-id").is_none());
         assert!(apps.by_id("nope").is_none());
+    }
+
+    #[test]
+    fn quotas_hold_across_clones() {
+        let q = Quotas::new(2);
+        let other_shard = q.clone();
+        assert!(q.try_open(0, 2) && other_shard.try_open(0, 2));
+        assert!(!q.try_open(0, 2));
+        assert!(q.try_open(1, 0), "0 is no limit");
+        other_shard.close(0);
+        assert!(q.try_open(0, 2));
+        assert!(!q.try_open(9, 0), "no such app");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! already in the table for every later publish (inbox order is preserved).
 
 use super::api::{self, ApiAction, Publish};
-use super::apps::{self, AppIdx, Apps};
+use super::apps::{self, AppIdx, Apps, Quotas};
 use super::channels::{self, Kind, Registry};
 use super::metrics::{self, Counter, Stats};
 use super::protocol::{self, ClientMsg};
@@ -79,12 +79,21 @@ pub struct Pusher {
     max_channels: usize,
     gathers: Gathers,
     stats: Stats,
+    quotas: Quotas,
 }
 
 impl Pusher {
-    /// The instance for one of `shards` shards.
+    /// The instance for one of `shards` shards, counting connections on its own.
     pub fn new(cfg: &Config, shards: usize) -> Self {
+        let quotas = Quotas::new(Apps::from_config(cfg).len());
+        Pusher::sharing(cfg, shards, quotas)
+    }
+
+    /// The instance for one of `shards` shards, counting each app's connections in `quotas`
+    /// (the same for every shard).
+    pub fn sharing(cfg: &Config, shards: usize, quotas: Quotas) -> Self {
         Pusher {
+            quotas,
             apps: Apps::from_config(cfg),
             shards,
             registry: Registry::default(),
@@ -311,11 +320,17 @@ impl Dialect for Pusher {
             let msg = match code {
                 protocol::CODE_NO_APP => "App key does not exist",
                 apps::CODE_APP_DISABLED => "App is disabled",
+                apps::CODE_OVER_QUOTA => "Over connection quota",
                 _ => "Unsupported protocol version",
             };
             out.deliver(&protocol::error(code, msg), &[sock]);
             self.stats.add(out, Counter::RefusedSockets, 1);
             return Err(CloseCode::from(code));
+        }
+        let max = self.apps.get(ws.app).map_or(0, |a| a.max_connections);
+        if !self.quotas.try_open(ws.app, max) {
+            ws.refuse = Some(apps::CODE_OVER_QUOTA);
+            return self.on_ws_open(out, sock, ws);
         }
         let f = protocol::connection_established(&socket_id::format(sock));
         out.deliver(&f, &[sock]);
@@ -368,6 +383,7 @@ impl Dialect for Pusher {
     fn on_ws_closed(&mut self, out: &mut dyn Outbox<PusherMsg>, sock: SockRef, ws: PusherSocket) {
         if ws.refuse.is_none() {
             self.stats.sub(out, Counter::Connections, 1);
+            self.quotas.close(ws.app);
         }
         for c in &ws.channels {
             self.unsubscribe(out, sock, ws.app, c);

@@ -517,7 +517,7 @@ fn pusher_apps_from_ini_sections() {
         [pusher_app:main]\nid = 12345\nkey = k1\nsecret = s1%%x\n\
         enable_client_messages = true\nmax_event_size = 2048\n\n\
         [pusher_app:off]\nid = 2\nkey = k2\nsecret = s2\nenabled = no\n\
-        max_channels_per_event = 5\nmax_presence_members = 7\n";
+        max_channels_per_event = 5\nmax_presence_members = 7\nmax_connections = 3\n";
     let (c, ignored) = cfg(&["-i", "a.ini"], &[], Some(("a.ini", ini)));
     assert!(ignored.is_empty());
     assert_eq!(
@@ -535,6 +535,7 @@ fn pusher_apps_from_ini_sections() {
     assert!(!b.enabled && !b.client_events);
     assert_eq!((b.max_event_size, b.max_channels_per_event), (10240, 5));
     assert_eq!(b.max_presence_members, 7);
+    assert_eq!((a.max_connections, b.max_connections), (0, 3));
     assert!(!format!("{a:?}").contains("s1"), "Debug hides the secret");
     // No sections: no apps (the default app is served).
     assert!(cfg(&[], &[], None).0.pusher_apps.is_empty());
@@ -554,6 +555,7 @@ fn pusher_app_sections_refused() {
         "[pusher_app:a]\nid = 1\nkey = k\n",
         "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\nmax_event_size = 0\n",
         "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\nmax_event_size = big\n",
+        "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\nmax_connections = -1\n",
         "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\n[pusher_app:b]\nid = 1\nkey = k2\nsecret = s\n",
     ] {
         let r = load_ini(&format!("{base}{bad}"));
