@@ -548,6 +548,29 @@ fn metrics_count_connections_messages_and_refusals() {
     assert_eq!(r.status, 401);
     assert_eq!(metric(&server, "herald_pusher_api_disabled_total"), 1);
     assert_eq!(metric(&server, "herald_pusher_api_unauthorized_total"), 1);
+    // The same, per app.
+    let per_app = [
+        (r#"herald_pusher_app_connections{app="1001"}"#, 2),
+        (r#"herald_pusher_app_connections{app="1002"}"#, 0),
+        (r#"herald_pusher_app_messages_in_total{app="1001"}"#, 2),
+        (r#"herald_pusher_app_messages_out_total{app="1001"}"#, 2),
+        (r#"herald_pusher_app_messages_out_total{app="1002"}"#, 0),
+        (
+            r#"herald_pusher_app_rejections_total{app="1003",reason="disabled"}"#,
+            1,
+        ),
+        (
+            r#"herald_pusher_app_rejections_total{app="1001",reason="unauthorized"}"#,
+            1,
+        ),
+        (
+            r#"herald_pusher_app_rejections_total{app="1002",reason="unauthorized"}"#,
+            0,
+        ),
+    ];
+    for (name, want) in per_app {
+        assert_eq!(metric(&server, name), want, "{name}");
+    }
     drop(ws_connect(&server.shard(0), "/app/nope?protocol=7"));
     drop(a);
     let mut n = (0, 0);

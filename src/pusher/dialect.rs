@@ -9,6 +9,7 @@
 //! already in the table for every later publish (inbox order is preserved).
 
 use super::api::{self, ApiAction, Publish};
+use super::app_metrics::{AppCounter, AppMetrics};
 use super::apps::{self, AppIdx, Apps, Quotas};
 use super::channels::{self, Kind, Registry};
 use super::metrics::{self, Counter, Stats};
@@ -24,6 +25,7 @@ use crate::ids::SockRef;
 use crate::proto::handshake;
 use crate::proto::ws::CloseCode;
 use bytes::Bytes;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What Pusher instances send each other (each boxed: an inbox slot holds 40 bytes).
@@ -80,20 +82,28 @@ pub struct Pusher {
     gathers: Gathers,
     stats: Stats,
     quotas: Quotas,
+    app_metrics: Arc<AppMetrics>,
 }
 
 impl Pusher {
     /// The instance for one of `shards` shards, counting connections on its own.
     pub fn new(cfg: &Config, shards: usize) -> Self {
-        let quotas = Quotas::new(Apps::from_config(cfg).len());
-        Pusher::sharing(cfg, shards, quotas)
+        let apps = Apps::from_config(cfg);
+        let metrics = Arc::new(AppMetrics::new(&apps, shards));
+        Pusher::sharing(cfg, shards, Quotas::new(apps.len()), metrics)
     }
 
     /// The instance for one of `shards` shards, counting each app's connections in `quotas`
-    /// (the same for every shard).
-    pub fn sharing(cfg: &Config, shards: usize, quotas: Quotas) -> Self {
+    /// and its per-app metrics in `app_metrics` (both the same for every shard).
+    pub fn sharing(
+        cfg: &Config,
+        shards: usize,
+        quotas: Quotas,
+        app_metrics: Arc<AppMetrics>,
+    ) -> Self {
         Pusher {
             quotas,
+            app_metrics,
             apps: Apps::from_config(cfg),
             shards,
             registry: Registry::default(),
@@ -244,17 +254,32 @@ impl Pusher {
         }
     }
 
+    fn count_out(&mut self, out: &mut dyn Outbox<PusherMsg>, app: AppIdx, n: usize) {
+        let n = n as u64;
+        self.stats.add(out, Counter::MessagesOut, n);
+        let c = AppCounter::MessagesOut;
+        self.app_metrics.add(out.shard(), app, c, n);
+    }
+
+    /// The known app an HTTP API path names (`/apps/{id}/…`), for refusal counts.
+    fn api_app(&self, req: &Request<'_>) -> Option<AppIdx> {
+        let path = std::str::from_utf8(req.path()).ok()?;
+        let id = path.strip_prefix("/apps/")?.split('/').next()?;
+        self.apps.by_id(id).map(|(i, _)| i)
+    }
+
     fn publish(&mut self, out: &mut dyn Outbox<PusherMsg>, p: &Publish) {
         let subs = self.registry.subscribers(p.app, &p.channel);
         match p.except {
             Some(ex) if subs.contains(&ex) => {
                 let to: Vec<SockRef> = subs.iter().copied().filter(|s| *s != ex).collect();
                 out.deliver(&p.frame, &to);
-                self.stats.add(out, Counter::MessagesOut, to.len() as u64);
+                self.count_out(out, p.app, to.len());
             }
             _ => {
                 out.deliver(&p.frame, subs);
-                self.stats.add(out, Counter::MessagesOut, subs.len() as u64);
+                let n = subs.len();
+                self.count_out(out, p.app, n);
             }
         }
     }
@@ -284,6 +309,9 @@ impl Dialect for Pusher {
         let (ps, then) = match api::handle(&self.apps, req) {
             ApiAction::Respond(r) => {
                 self.stats.api_status(out, r.status);
+                if let Some(app) = self.api_app(req) {
+                    self.app_metrics.api_status(out.shard(), app, r.status);
+                }
                 return RequestAction::Respond(r);
             }
             ApiAction::Publish(ps, r) => (ps, Ok(r)),
@@ -325,6 +353,9 @@ impl Dialect for Pusher {
             };
             out.deliver(&protocol::error(code, msg), &[sock]);
             self.stats.add(out, Counter::RefusedSockets, 1);
+            if code != protocol::CODE_NO_APP {
+                self.app_metrics.refused_socket(out.shard(), ws.app, code);
+            }
             return Err(CloseCode::from(code));
         }
         let max = self.apps.get(ws.app).map_or(0, |a| a.max_connections);
@@ -335,6 +366,8 @@ impl Dialect for Pusher {
         let f = protocol::connection_established(&socket_id::format(sock));
         out.deliver(&f, &[sock]);
         self.stats.add(out, Counter::Connections, 1);
+        let c = AppCounter::Connections;
+        self.app_metrics.add(out.shard(), ws.app, c, 1);
         Ok(())
     }
 
@@ -347,6 +380,8 @@ impl Dialect for Pusher {
         _now: Instant,
     ) {
         self.stats.add(out, Counter::MessagesIn, 1);
+        let c = AppCounter::MessagesIn;
+        self.app_metrics.add(out.shard(), ws.app, c, 1);
         let WsMessage::Text(text) = msg else {
             let f = protocol::error(
                 protocol::CODE_BAD_MESSAGE,
@@ -384,6 +419,8 @@ impl Dialect for Pusher {
         if ws.refuse.is_none() {
             self.stats.sub(out, Counter::Connections, 1);
             self.quotas.close(ws.app);
+            let c = AppCounter::Connections;
+            self.app_metrics.dec(out.shard(), ws.app, c);
         }
         for c in &ws.channels {
             self.unsubscribe(out, sock, ws.app, c);

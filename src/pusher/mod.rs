@@ -7,6 +7,7 @@
 //! subscribes, unsubscribes and publishes to the owner shard through `Outbox::send`.
 
 pub mod api;
+pub mod app_metrics;
 pub mod apps;
 pub mod channels;
 pub mod dialect;
