@@ -71,6 +71,9 @@ pub struct PusherSocket {
     refuse: Option<u16>,
     /// The channels it is subscribed to (unsubscribed at its owners when it closes).
     channels: Vec<Box<str>>,
+    /// Counted as open (quota, metrics): set by `on_ws_open`, so a socket reaped before it
+    /// opened is not uncounted.
+    opened: bool,
 }
 
 /// The Pusher dialect, one per shard.
@@ -159,6 +162,7 @@ impl Pusher {
                 app: app.unwrap_or(0),
                 refuse,
                 channels: Vec::new(),
+                opened: false,
             })),
         }
     }
@@ -365,6 +369,7 @@ impl Dialect for Pusher {
         }
         let f = protocol::connection_established(&socket_id::format(sock));
         out.deliver(&f, &[sock]);
+        ws.opened = true;
         self.stats.add(out, Counter::Connections, 1);
         let c = AppCounter::Connections;
         self.app_metrics.add(out.shard(), ws.app, c, 1);
@@ -416,7 +421,7 @@ impl Dialect for Pusher {
     }
 
     fn on_ws_closed(&mut self, out: &mut dyn Outbox<PusherMsg>, sock: SockRef, ws: PusherSocket) {
-        if ws.refuse.is_none() {
+        if ws.opened {
             self.stats.sub(out, Counter::Connections, 1);
             self.quotas.close(ws.app);
             let c = AppCounter::Connections;
