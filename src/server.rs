@@ -6,6 +6,8 @@
 use crate::channelstream::{Channelstream, CsMsg};
 use crate::config::Config;
 use crate::dialect::{Either, Pair};
+use crate::pusher::app_metrics::AppMetrics;
+use crate::pusher::apps::{Apps, Quotas};
 use crate::pusher::{Pusher, PusherMsg};
 use crate::shard;
 use mio::net::TcpListener;
@@ -21,9 +23,29 @@ pub type Shared = shard::Shared<Msg>;
 /// A started server.
 pub type Running = shard::Running<Msg>;
 
-fn make(cfg: &Arc<Config>, id: crate::ids::ShardId, shards: usize) -> Served {
+/// What every shard's Pusher instance shares: connection quotas and per-app metrics.
+struct PusherShared {
+    quotas: Quotas,
+    metrics: Arc<AppMetrics>,
+}
+
+impl PusherShared {
+    fn new(cfg: &Config, shards: usize) -> Self {
+        let apps = Apps::from_config(cfg);
+        PusherShared {
+            quotas: Quotas::new(apps.len()),
+            metrics: Arc::new(AppMetrics::new(&apps, shards)),
+        }
+    }
+
+    fn sources(&self) -> Vec<Arc<dyn crate::dialect::MetricsSource>> {
+        vec![self.metrics.clone()]
+    }
+}
+
+fn make(cfg: &Arc<Config>, p: &PusherShared, id: crate::ids::ShardId, shards: usize) -> Served {
     Pair::new(
-        Pusher::new(cfg, shards),
+        Pusher::sharing(cfg, shards, p.quotas.clone(), p.metrics.clone()),
         Channelstream::new(cfg.clone(), id),
     )
 }
@@ -31,13 +53,19 @@ fn make(cfg: &Arc<Config>, id: crate::ids::ShardId, shards: usize) -> Served {
 /// Start the configured number of shards on the configured address.
 pub fn spawn(cfg: Arc<Config>) -> io::Result<Running> {
     let dialect_cfg = cfg.clone();
-    shard::spawn(cfg, move |id, n| make(&dialect_cfg, id, n))
+    let p = PusherShared::new(&cfg, cfg.shards.max(1));
+    let sources = p.sources();
+    shard::spawn_with(cfg, sources, move |id, n| make(&dialect_cfg, &p, id, n))
 }
 
 /// Start one shard per listener (tests: a port per shard puts a client on a chosen shard).
 pub fn spawn_on(cfg: Arc<Config>, listeners: Vec<TcpListener>) -> io::Result<Running> {
     let dialect_cfg = cfg.clone();
-    shard::spawn_on(cfg, listeners, move |id, n| make(&dialect_cfg, id, n))
+    let p = PusherShared::new(&cfg, listeners.len().max(1));
+    let sources = p.sources();
+    shard::spawn_on_with(cfg, listeners, sources, move |id, n| {
+        make(&dialect_cfg, &p, id, n)
+    })
 }
 
 #[cfg(test)]

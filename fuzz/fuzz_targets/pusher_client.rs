@@ -22,11 +22,7 @@ fuzz_target!(|data: &[u8]| {
     if let Some(m) = presence::parse_channel_data(&text) {
         assert!(!m.user_id.is_empty() && m.user_id.len() <= presence::MAX_USER_ID);
     }
-    let app = App {
-        id: "app-id".into(),
-        key: "app-key".into(),
-        secret: "app-secret".into(),
-    };
+    let app = App::new("app-id", "app-key", "app-secret");
     let (query, body) = data.split_at(data.len() / 2);
     let _ = sign::verify_api(&app, "POST", "/apps/app-id/events", query, body, 1_700_000_000);
     let _ = sign::channel_auth_ok(&app, "1.2", "private-c", &text);

@@ -55,6 +55,15 @@ pub enum ConfigError {
         /// What is wrong with it.
         source: IniError,
     },
+    /// A `[pusher_app:NAME]` section is incomplete or has a bad value (never quoted: it may
+    /// be a secret).
+    #[error("ini section [{section}]: {reason}")]
+    PusherApp {
+        /// The section.
+        section: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// The ini file parses but lacks the `[channelstream]` section.
     #[error("ini file {} has no [channelstream] section", path.display())]
     NoSection {
@@ -117,14 +126,16 @@ pub fn load(
         .filter(|p| !p.as_os_str().is_empty())
         .or_else(|| env(INI_ENV).filter(|s| !s.is_empty()).map(PathBuf::from));
     let mut ignored = Vec::new();
+    let mut pusher_apps = Vec::new();
     let (raw, origin) = match &ini_path {
         Some(path) => {
             let text = read_file(path).map_err(|source| ConfigError::ReadIni {
                 path: path.clone(),
                 source,
             })?;
-            let (raw, ign) = read_ini_settings(&text, path)?;
+            let (raw, ign, apps) = read_ini_settings(&text, path)?;
             ignored = ign;
+            pusher_apps = apps;
             (raw, Origin::Ini(path.clone()))
         }
         None => {
@@ -138,6 +149,7 @@ pub fn load(
     };
     let mut cfg = apply_channelstream(&raw, &origin)?;
     cfg.ini_path = ini_path;
+    cfg.pusher_apps = pusher_apps;
     apply_pusher_env(&mut cfg, env);
     apply_flags(&mut cfg, cli);
     Ok(Action::Run(Box::new(cfg), ignored))
@@ -183,7 +195,9 @@ type RawSettings = HashMap<&'static str, String>;
 
 /// The configurable keys present in the `[channelstream]` section (interpolated), plus the
 /// section's other keys (to be logged as ignored).
-fn read_ini_settings(text: &str, path: &Path) -> Result<(RawSettings, Vec<String>), ConfigError> {
+type IniSettings = (RawSettings, Vec<String>, Vec<super::PusherApp>);
+
+fn read_ini_settings(text: &str, path: &Path) -> Result<IniSettings, ConfigError> {
     let ini_err = |source| ConfigError::Ini {
         path: path.to_owned(),
         source,
@@ -208,7 +222,8 @@ fn read_ini_settings(text: &str, path: &Path) -> Result<(RawSettings, Vec<String
         .filter(|k| !CONFIGURABLE_PARAMS.contains(k) && !HERALD_PARAMS.contains(k))
         .map(str::to_owned)
         .collect();
-    Ok((raw, ignored))
+    let apps = super::pusher_apps::read(&ini)?;
+    Ok((raw, ignored, apps))
 }
 
 /// Defaults overridden by layer-2 strings, typed as `set_config_types` does.

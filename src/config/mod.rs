@@ -28,6 +28,7 @@ mod cli;
 mod ini;
 mod load;
 mod make_config;
+mod pusher_apps;
 #[cfg(test)]
 mod tests;
 mod values;
@@ -35,6 +36,7 @@ mod values;
 pub use ini::{parse_ini, Ini, IniError};
 pub use load::{env_name, load, version_line, Action, ConfigError};
 pub use make_config::{render_make_config, MakeConfigVars};
+pub use pusher_apps::PusherApp;
 pub use values::{asbool, parse_log_level, split_list};
 
 use std::fmt;
@@ -128,6 +130,9 @@ pub struct Config {
     pub default_app_key: String,
     /// The Pusher dialect's default app secret (`HERALD_DEFAULT_APP_SECRET`).
     pub default_app_secret: String,
+    /// The Pusher apps of the ini file's `[pusher_app:NAME]` sections; empty: the default
+    /// app alone.
+    pub pusher_apps: Vec<PusherApp>,
     /// The ini file the settings came from, if any (for the start-up log).
     pub ini_path: Option<PathBuf>,
 }
@@ -200,6 +205,7 @@ impl Default for Config {
             default_app_id: "app-id".into(),
             default_app_key: "app-key".into(),
             default_app_secret: "app-secret".into(),
+            pusher_apps: Vec::new(),
             ini_path: None,
         }
     }

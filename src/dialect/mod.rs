@@ -151,6 +151,15 @@ pub struct CounterDef {
     pub help: &'static str,
 }
 
+/// Metrics a dialect renders itself, appended to `/metrics` after the core's and the
+/// `Dialect::counters` (for labelled families, such as one sample per configured app, whose
+/// label values the static `CounterDef`s cannot name). Called from whichever shard serves
+/// `/metrics`, so it reads atomics, never a shard's state.
+pub trait MetricsSource: Send + Sync {
+    /// Append Prometheus text exposition lines (`# HELP`, `# TYPE`, samples).
+    fn render(&self, out: &mut String);
+}
+
 /// A shard's inbox was full: the message was not sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InboxFull;

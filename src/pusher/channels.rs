@@ -123,6 +123,14 @@ impl Registry {
             .map_or(&[], Vec::as_slice)
     }
 
+    /// The app's channels with subscribers, in no particular order.
+    pub fn channels(&self, app: AppIdx) -> impl Iterator<Item = (&str, &[SockRef])> {
+        self.apps
+            .get(&app)
+            .into_iter()
+            .flat_map(|c| c.iter().map(|(k, v)| (&**k, v.as_slice())))
+    }
+
     /// How many channels have subscribers.
     pub fn len(&self) -> usize {
         self.channels

@@ -9,12 +9,15 @@
 //! already in the table for every later publish (inbox order is preserved).
 
 use super::api::{self, ApiAction, Publish};
-use super::apps::{AppIdx, Apps};
+use super::app_metrics::{AppCounter, AppMetrics};
+use super::apps::{self, AppIdx, Apps, Quotas};
 use super::cache::Cache;
 use super::channels::{self, Kind, Registry};
 use super::client_events::{self, Rate};
+use super::metrics::{self, Counter, Stats};
 use super::presence::{self, Join, Member, Presence};
 use super::protocol::{self, ClientMsg};
+use super::query::{self, Gathers, Part, Query};
 use super::sign;
 use super::socket_id;
 use crate::config::Config;
@@ -25,8 +28,8 @@ use crate::ids::SockRef;
 use crate::proto::handshake;
 use crate::proto::ws::CloseCode;
 use bytes::Bytes;
-use serde_json::json;
 use std::num::NonZeroU16;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What Pusher instances send each other (each boxed: an inbox slot holds 40 bytes).
@@ -40,6 +43,19 @@ pub enum PusherMsg {
     Publish(Box<Publish>),
     /// Deliver a client event to a channel this shard owns, except to its sender.
     ClientEvent(Box<ClientEventOp>),
+    /// An HTTP API query about the channels this shard owns (`query.rs`).
+    Query(Box<Query>),
+    /// A shard's answer to a query this shard gathers.
+    Part(Box<Part>),
+}
+
+impl query::Carrier for PusherMsg {
+    fn query(q: Query) -> Self {
+        PusherMsg::Query(Box::new(q))
+    }
+    fn part(p: Part) -> Self {
+        PusherMsg::Part(Box::new(p))
+    }
 }
 
 /// A client event on its way to the channel's owner.
@@ -80,6 +96,9 @@ pub struct PusherSocket {
     rate: Rate,
     /// The channels it is subscribed to (unsubscribed at its owners when it closes).
     channels: Vec<Box<str>>,
+    /// Counted as open (quota, metrics): set by `on_ws_open`, so a socket reaped before it
+    /// opened is not uncounted.
+    opened: bool,
 }
 
 /// The Pusher dialect, one per shard.
@@ -92,12 +111,31 @@ pub struct Pusher {
     max_channels: usize,
     /// What client event rate windows count seconds from.
     epoch: Instant,
+    gathers: Gathers,
+    stats: Stats,
+    quotas: Quotas,
+    app_metrics: Arc<AppMetrics>,
 }
 
 impl Pusher {
-    /// The instance for one of `shards` shards.
+    /// The instance for one of `shards` shards, counting connections on its own.
     pub fn new(cfg: &Config, shards: usize) -> Self {
+        let apps = Apps::from_config(cfg);
+        let metrics = Arc::new(AppMetrics::new(&apps, shards));
+        Pusher::sharing(cfg, shards, Quotas::new(apps.len()), metrics)
+    }
+
+    /// The instance for one of `shards` shards, counting each app's connections in `quotas`
+    /// and its per-app metrics in `app_metrics` (both the same for every shard).
+    pub fn sharing(
+        cfg: &Config,
+        shards: usize,
+        quotas: Quotas,
+        app_metrics: Arc<AppMetrics>,
+    ) -> Self {
         Pusher {
+            quotas,
+            app_metrics,
             apps: Apps::from_config(cfg),
             shards,
             registry: Registry::default(),
@@ -105,6 +143,8 @@ impl Pusher {
             cache: Cache::default(),
             max_channels: cfg.limits.max_channels_per_connection,
             epoch: Instant::now(),
+            gathers: Gathers::default(),
+            stats: Stats::default(),
         }
     }
 
@@ -136,12 +176,15 @@ impl Pusher {
         };
         let path = String::from_utf8_lossy(req.path()).into_owned();
         let key = path.strip_prefix("/app/").unwrap_or("");
-        let app = self.apps.by_key(key).map(|(i, _)| i);
+        let found = self.apps.by_key(key);
+        let app = found.map(|(i, _)| i);
+        let disabled = found.is_some_and(|(_, a)| !a.enabled);
         let protocol = req
             .query_param("protocol")
             .and_then(|p| p.parse::<u32>().ok());
         let refuse = match (app, protocol) {
             (None, _) => Some(protocol::CODE_NO_APP),
+            _ if disabled => Some(apps::CODE_APP_DISABLED),
             (_, Some(5..=7)) => None,
             _ => Some(protocol::CODE_BAD_PROTOCOL),
         }
@@ -153,6 +196,7 @@ impl Pusher {
                 refuse,
                 rate: Rate::default(),
                 channels: Vec::new(),
+                opened: false,
             })),
         }
     }
@@ -382,6 +426,21 @@ impl Pusher {
         out.deliver(&f, &to);
     }
 
+    /// Count `n` deliveries out, in total and for the app.
+    fn count_out(&mut self, out: &mut dyn Outbox<PusherMsg>, app: AppIdx, n: usize) {
+        let n = n as u64;
+        self.stats.add(out, Counter::MessagesOut, n);
+        let c = AppCounter::MessagesOut;
+        self.app_metrics.add(out.shard(), app, c, n);
+    }
+
+    /// The known app an HTTP API path names (`/apps/{id}/…`), for refusal counts.
+    fn api_app(&self, req: &Request<'_>) -> Option<AppIdx> {
+        let path = std::str::from_utf8(req.path()).ok()?;
+        let id = path.strip_prefix("/apps/")?.split('/').next()?;
+        self.apps.by_id(id).map(|(i, _)| i)
+    }
+
     fn publish(&mut self, out: &mut dyn Outbox<PusherMsg>, p: &Publish) {
         if channels::is_cache(&p.channel) {
             self.cache
@@ -392,8 +451,13 @@ impl Pusher {
             Some(ex) if subs.contains(&ex) => {
                 let to: Vec<SockRef> = subs.iter().copied().filter(|s| *s != ex).collect();
                 out.deliver(&p.frame, &to);
+                self.count_out(out, p.app, to.len());
             }
-            _ => out.deliver(&p.frame, subs),
+            _ => {
+                out.deliver(&p.frame, subs);
+                let n = subs.len();
+                self.count_out(out, p.app, n);
+            }
         }
     }
 }
@@ -403,11 +467,7 @@ impl Dialect for Pusher {
     type Ws = PusherSocket;
 
     fn counters() -> Vec<CounterDef> {
-        vec![CounterDef {
-            name: "herald_pusher_channels",
-            kind: "gauge",
-            help: "Pusher channels with subscribers, on their owner shards",
-        }]
+        metrics::defs()
     }
 
     fn claims(&self, req: &Request<'_>) -> bool {
@@ -423,19 +483,37 @@ impl Dialect for Pusher {
         if req.path().starts_with(b"/app/") {
             return self.handle_upgrade(req);
         }
-        match api::handle(&self.apps, req) {
-            ApiAction::Respond(r) => RequestAction::Respond(r),
-            ApiAction::Publish(ps) => {
-                for p in ps {
-                    let (app, channel) = (p.app, p.channel.clone());
-                    if self
-                        .route(out, app, &channel, PusherMsg::Publish(Box::new(p)))
-                        .is_err()
-                    {
-                        return RequestAction::Respond(Response::busy());
-                    }
+        let (ps, then) = match api::handle(&self.apps, req) {
+            ApiAction::Respond(r) => {
+                self.stats.api_status(out, r.status);
+                if let Some(app) = self.api_app(req) {
+                    self.app_metrics.api_status(out.shard(), app, r.status);
                 }
-                RequestAction::Respond(api::json_response(200, &json!({})))
+                return RequestAction::Respond(r);
+            }
+            ApiAction::Publish(ps, r) => (ps, Ok(r)),
+            ApiAction::Query(ps, ask) => (ps, Err(ask)),
+        };
+        for p in ps {
+            let (app, channel) = (p.app, p.channel.clone());
+            if self
+                .route(out, app, &channel, PusherMsg::Publish(Box::new(p)))
+                .is_err()
+            {
+                return RequestAction::Respond(Response::busy());
+            }
+        }
+        match then {
+            Ok(r) => RequestAction::Respond(r),
+            Err(ask) => {
+                let owned = query::Owned {
+                    registry: &self.registry,
+                    presence: Some(&self.presence),
+                };
+                query::start(&mut self.gathers, owned, out, req.at, ask, self.shards);
+                RequestAction::Park {
+                    success_headers: &[],
+                }
             }
         }
     }
@@ -447,16 +525,30 @@ impl Dialect for Pusher {
         ws: &mut PusherSocket,
     ) -> Result<(), CloseCode> {
         if let Some(code) = ws.refuse.map(NonZeroU16::get) {
-            let msg = if code == protocol::CODE_NO_APP {
-                "App key does not exist"
-            } else {
-                "Unsupported protocol version"
+            let msg = match code {
+                protocol::CODE_NO_APP => "App key does not exist",
+                apps::CODE_APP_DISABLED => "App is disabled",
+                apps::CODE_OVER_QUOTA => "Over connection quota",
+                _ => "Unsupported protocol version",
             };
             out.deliver(&protocol::error(code, msg), &[sock]);
+            self.stats.add(out, Counter::RefusedSockets, 1);
+            if code != protocol::CODE_NO_APP {
+                self.app_metrics.refused_socket(out.shard(), ws.app, code);
+            }
             return Err(CloseCode::from(code));
+        }
+        let max = self.apps.get(ws.app).map_or(0, |a| a.max_connections);
+        if !self.quotas.try_open(ws.app, max) {
+            ws.refuse = NonZeroU16::new(apps::CODE_OVER_QUOTA);
+            return self.on_ws_open(out, sock, ws);
         }
         let f = protocol::connection_established(&socket_id::format(sock));
         out.deliver(&f, &[sock]);
+        ws.opened = true;
+        self.stats.add(out, Counter::Connections, 1);
+        let c = AppCounter::Connections;
+        self.app_metrics.add(out.shard(), ws.app, c, 1);
         Ok(())
     }
 
@@ -468,6 +560,9 @@ impl Dialect for Pusher {
         msg: WsMessage<'_>,
         now: Instant,
     ) {
+        self.stats.add(out, Counter::MessagesIn, 1);
+        let c = AppCounter::MessagesIn;
+        self.app_metrics.add(out.shard(), ws.app, c, 1);
         let WsMessage::Text(text) = msg else {
             let f = protocol::error(
                 protocol::CODE_BAD_MESSAGE,
@@ -502,6 +597,12 @@ impl Dialect for Pusher {
     }
 
     fn on_ws_closed(&mut self, out: &mut dyn Outbox<PusherMsg>, sock: SockRef, ws: PusherSocket) {
+        if ws.opened {
+            self.stats.sub(out, Counter::Connections, 1);
+            self.quotas.close(ws.app);
+            let c = AppCounter::Connections;
+            self.app_metrics.dec(out.shard(), ws.app, c);
+        }
         for c in &ws.channels {
             self.unsubscribe(out, sock, ws.app, c);
         }
@@ -513,17 +614,30 @@ impl Dialect for Pusher {
             PusherMsg::Unsubscribe(op) => self.owner_unsubscribe(out, &op),
             PusherMsg::Publish(p) => self.publish(out, &p),
             PusherMsg::ClientEvent(op) => self.owner_client_event(out, &op),
+            PusherMsg::Query(q) => {
+                let owned = query::Owned {
+                    registry: &self.registry,
+                    presence: Some(&self.presence),
+                };
+                query::on_query(owned, out, *q)
+            }
+            PusherMsg::Part(p) => query::on_part(&mut self.gathers, out, *p),
         }
-        out.set_counter(0, u64::try_from(self.registry.len()).unwrap_or(u64::MAX));
+        let n = u64::try_from(self.registry.len()).unwrap_or(u64::MAX);
+        self.stats.set(out, Counter::Channels, n);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        None
+        self.gathers.next_deadline()
     }
 
-    fn on_timer(&mut self, _out: &mut dyn Outbox<PusherMsg>, _now: Instant) {}
+    fn on_timer(&mut self, out: &mut dyn Outbox<PusherMsg>, now: Instant) {
+        query::on_timer(&mut self.gathers, out, now);
+    }
 
-    fn on_shutdown(&mut self, _out: &mut dyn Outbox<PusherMsg>) {}
+    fn on_shutdown(&mut self, out: &mut dyn Outbox<PusherMsg>) {
+        query::on_shutdown(&mut self.gathers, out);
+    }
 }
 
 #[cfg(test)]
@@ -539,6 +653,7 @@ mod tests {
 
     #[test]
     fn socket_state_is_small() {
-        assert!(std::mem::size_of::<super::PusherSocket>() <= 32);
+        // 33 bytes of fields (app, refuse code, rate window, channel list, opened) pad to 40.
+        assert!(std::mem::size_of::<super::PusherSocket>() <= 40);
     }
 }

@@ -10,13 +10,16 @@
 //! client-event rules (`sign`, `client_events`) before anything leaves it.
 
 pub mod api;
+pub mod app_metrics;
 pub mod apps;
 pub mod cache;
 pub mod channels;
 pub mod client_events;
 pub mod dialect;
+pub mod metrics;
 pub mod presence;
 pub mod protocol;
+pub mod query;
 pub mod sign;
 pub mod socket_id;
 

@@ -112,6 +112,19 @@ impl Presence {
         join
     }
 
+    /// The ids of the channel's users (`GET /channels/{name}/users`, `user_count`).
+    pub fn user_ids(&self, app: AppIdx, channel: &str) -> Vec<String> {
+        self.apps
+            .get(&app)
+            .and_then(|rooms| rooms.get(channel))
+            .map(|room| {
+                let mut ids: Vec<String> = room.users.keys().map(|k| k.to_string()).collect();
+                ids.sort_unstable();
+                ids
+            })
+            .unwrap_or_default()
+    }
+
     /// Remove `sock` from the channel; the user id if that was the user's last connection.
     pub fn leave(&mut self, app: AppIdx, channel: &str, sock: SockRef) -> Option<Box<str>> {
         let rooms = self.apps.get_mut(&app)?;

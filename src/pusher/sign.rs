@@ -182,11 +182,7 @@ mod tests {
     use super::*;
 
     fn doc_app() -> App {
-        App {
-            id: "3".into(),
-            key: "278d425bdf160c739803".into(),
-            secret: "7ad3773142a6692b25b8".into(),
-        }
+        App::new("3", "278d425bdf160c739803", "7ad3773142a6692b25b8")
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub mod metrics;
 mod spawn;
 
 pub use metrics::ShardStats;
-pub use spawn::{spawn, spawn_on, Running, Shared};
+pub use spawn::{spawn, spawn_on, spawn_on_with, spawn_with, Running, Shared};
 
 use crate::conn::{Conn, HttpStep, Next, OwnedRequest, Parked, Timeouts, WsStep};
 use crate::dialect::{Dialect, Request, RequestAction, WsMessage, WsRole};

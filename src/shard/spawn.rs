@@ -9,7 +9,7 @@ use super::inbox::{Inbox, ShardMsg};
 use super::metrics::{self, ShardStats};
 use super::{Shard, INBOX_CAPACITY, WAKER};
 use crate::config::Config;
-use crate::dialect::{CounterDef, Dialect};
+use crate::dialect::{CounterDef, Dialect, MetricsSource};
 use crate::ids::ShardId;
 use mio::net::TcpListener;
 use mio::Poll;
@@ -31,6 +31,8 @@ pub struct Shared<M> {
     pub shutdown: AtomicBool,
     /// The dialect's counter names (`Dialect::counters`).
     pub dialect_counters: Vec<CounterDef>,
+    /// Metrics the dialects render themselves (labelled families).
+    pub extra_metrics: Vec<Arc<dyn MetricsSource>>,
 }
 
 impl<M> Shared<M> {
@@ -49,7 +51,11 @@ impl<M> Shared<M> {
             .iter()
             .map(|i| i.full_events.load(Ordering::Relaxed))
             .sum();
-        metrics::render(&self.stats, inbox_full, &self.dialect_counters)
+        let mut out = metrics::render(&self.stats, inbox_full, &self.dialect_counters);
+        for m in &self.extra_metrics {
+            m.render(&mut out);
+        }
+        out
     }
 
     /// Ask every shard to shut down gracefully.
@@ -81,6 +87,15 @@ pub fn spawn<D: Dialect + Send>(
     cfg: Arc<Config>,
     make: impl FnMut(ShardId, usize) -> D,
 ) -> io::Result<Running<D::Msg>> {
+    spawn_with(cfg, Vec::new(), make)
+}
+
+/// [`spawn`], with metrics the dialects render themselves appended to `/metrics`.
+pub fn spawn_with<D: Dialect + Send>(
+    cfg: Arc<Config>,
+    extra_metrics: Vec<Arc<dyn MetricsSource>>,
+    make: impl FnMut(ShardId, usize) -> D,
+) -> io::Result<Running<D::Msg>> {
     let n = cfg.shards.max(1);
     let mut addr = cfg.listen_addr()?;
     let mut listeners = Vec::with_capacity(n);
@@ -89,7 +104,7 @@ pub fn spawn<D: Dialect + Send>(
         addr = l.local_addr()?;
         listeners.push(l);
     }
-    spawn_on(cfg, listeners, make)
+    spawn_on_with(cfg, listeners, extra_metrics, make)
 }
 
 /// Start one shard per given listener. Tests use this with a separate port per shard to put a
@@ -97,6 +112,16 @@ pub fn spawn<D: Dialect + Send>(
 pub fn spawn_on<D: Dialect + Send>(
     cfg: Arc<Config>,
     listeners: Vec<TcpListener>,
+    make: impl FnMut(ShardId, usize) -> D,
+) -> io::Result<Running<D::Msg>> {
+    spawn_on_with(cfg, listeners, Vec::new(), make)
+}
+
+/// [`spawn_on`], with metrics the dialects render themselves appended to `/metrics`.
+pub fn spawn_on_with<D: Dialect + Send>(
+    cfg: Arc<Config>,
+    listeners: Vec<TcpListener>,
+    extra_metrics: Vec<Arc<dyn MetricsSource>>,
     mut make: impl FnMut(ShardId, usize) -> D,
 ) -> io::Result<Running<D::Msg>> {
     let n = listeners.len().max(1);
@@ -123,6 +148,7 @@ pub fn spawn_on<D: Dialect + Send>(
             .collect(),
         shutdown: AtomicBool::new(false),
         dialect_counters: counters,
+        extra_metrics,
     });
     let mut handles = Vec::with_capacity(n);
     for (i, (poll, listener)) in polls.into_iter().zip(listeners).enumerate() {

@@ -1,7 +1,8 @@
 // pusher-js 8 (Node build, `ws` transport only) and the npm `pusher` SDK 5 against a running
 // Herald: connect, public channels with an HTTP trigger and socket_id exclusion, private
 // channels authorised by the SDK, refused private auth, protocol pings, presence members and
-// client events.
+// client events; the SDK's trigger to several channels with `info`, triggerBatch, and get() on
+// /channels, /channels/{name}, /users.
 //
 //   PUSHER_HOST=127.0.0.1 PUSHER_PORT=6001 node --test pusher.test.mjs   (run.sh starts Herald)
 import { test, after } from 'node:test';
@@ -167,4 +168,55 @@ test('client events: to the other members, not the sender; user_id on presence',
     await sleep(200);
     assert.equal(echoed, 0, 'the sender got its own client event');
   }
+
+test('SDK trigger to several channels with info counts each channel', async () => {
+  const a = client();
+  const b = client();
+  await Promise.all([connected(a), connected(b)]);
+  const chans = ['multi-1', 'multi-2', 'multi-3'];
+  const subs = chans.map((n) => a.subscribe(n));
+  const both = b.subscribe('multi-1');
+  await Promise.all([...subs.map(subscribed), subscribed(both)]);
+  const got = Promise.all([...subs.map((ch) => nextEvent(ch, 'fan')), nextEvent(both, 'fan')]);
+  const r = await backend.trigger(chans, 'fan', { n: 3 }, { info: 'subscription_count' });
+  assert.equal(r.status, 200);
+  assert.deepEqual(await r.json(), {
+    channels: {
+      'multi-1': { subscription_count: 2 },
+      'multi-2': { subscription_count: 1 },
+      'multi-3': { subscription_count: 1 },
+    },
+  });
+  assert.deepEqual(await got, [{ n: 3 }, { n: 3 }, { n: 3 }, { n: 3 }]);
+});
+
+test('SDK triggerBatch delivers each event to its channel', async () => {
+  const c = client();
+  await connected(c);
+  const [x, y] = [c.subscribe('batch-x'), c.subscribe('batch-y')];
+  await Promise.all([subscribed(x), subscribed(y)]);
+  const got = Promise.all([nextEvent(x, 'bx'), nextEvent(y, 'by')]);
+  const r = await backend.triggerBatch([
+    { channel: 'batch-x', name: 'bx', data: { x: 1 } },
+    { channel: 'batch-y', name: 'by', data: 'plain' },
+  ]);
+  assert.equal(r.status, 200);
+  assert.deepEqual(await r.json(), {});
+  assert.deepEqual(await got, [{ x: 1 }, 'plain']);
+});
+
+test('SDK get: /channels, /channels/{name}, users of a presence channel', async () => {
+  const c = client();
+  await connected(c);
+  const ch = c.subscribe('listed-channel');
+  await subscribed(ch);
+  let r = await backend.get({ path: '/channels', params: { filter_by_prefix: 'listed-' } });
+  assert.equal(r.status, 200);
+  assert.deepEqual(await r.json(), { channels: { 'listed-channel': {} } });
+  r = await backend.get({ path: '/channels/listed-channel', params: { info: 'subscription_count' } });
+  assert.deepEqual(await r.json(), { occupied: true, subscription_count: 1 });
+  r = await backend.get({ path: '/channels/presence-nobody/users' });
+  assert.deepEqual(await r.json(), { users: [] });
+  await assert.rejects(backend.get({ path: '/channels', params: { info: 'user_count' } }),
+    (e) => e.status === 400);
 });

@@ -237,11 +237,7 @@ mod tests {
             .and_then(|t| t.split_once('?'))
             .map(|(_, q)| q)
             .unwrap();
-        let app = herald::pusher::apps::App {
-            id: APP_ID.into(),
-            key: APP_KEY.into(),
-            secret: APP_SECRET.into(),
-        };
+        let app = herald::pusher::apps::App::new(APP_ID, APP_KEY, APP_SECRET);
         assert_eq!(
             herald::pusher::sign::verify_api(
                 &app,

@@ -510,3 +510,58 @@ fn pusher_default_app_from_env() {
     .0;
     assert_eq!(c.default_app_key, "k");
 }
+
+#[test]
+fn pusher_apps_from_ini_sections() {
+    let ini = "[channelstream]\nport = 8001\n\n\
+        [pusher_app:main]\nid = 12345\nkey = k1\nsecret = s1%%x\n\
+        enable_client_messages = true\nmax_event_size = 2048\n\n\
+        [pusher_app:off]\nid = 2\nkey = k2\nsecret = s2\nenabled = no\n\
+        max_channels_per_event = 5\nmax_presence_members = 7\nmax_connections = 3\n";
+    let (c, ignored) = cfg(&["-i", "a.ini"], &[], Some(("a.ini", ini)));
+    assert!(ignored.is_empty());
+    assert_eq!(
+        c.port, 8001,
+        "the [channelstream] section is read as before"
+    );
+    assert_eq!(c.pusher_apps.len(), 2);
+    let (a, b) = (&c.pusher_apps[0], &c.pusher_apps[1]);
+    assert_eq!(
+        (a.id.as_str(), a.key.as_str(), a.secret.as_str()),
+        ("12345", "k1", "s1%x")
+    );
+    assert!(a.enabled && a.client_events);
+    assert_eq!((a.max_event_size, a.max_channels_per_event), (2048, 100));
+    assert!(!b.enabled && !b.client_events);
+    assert_eq!((b.max_event_size, b.max_channels_per_event), (10240, 5));
+    assert_eq!(b.max_presence_members, 7);
+    assert_eq!((a.max_connections, b.max_connections), (0, 3));
+    assert!(!format!("{a:?}").contains("s1"), "Debug hides the secret");
+    // No sections: no apps (the default app is served).
+    assert!(cfg(&[], &[], None).0.pusher_apps.is_empty());
+}
+
+#[test]
+fn pusher_app_sections_refused() {
+    let load_ini = |text: &str| {
+        load(
+            ["herald", "-i", "a.ini"].map(std::ffi::OsString::from),
+            &|_| None,
+            &|_| Ok(text.to_owned()),
+        )
+    };
+    let base = "[channelstream]\n";
+    for bad in [
+        "[pusher_app:a]\nid = 1\nkey = k\n",
+        "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\nmax_event_size = 0\n",
+        "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\nmax_event_size = big\n",
+        "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\nmax_connections = -1\n",
+        "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\n[pusher_app:b]\nid = 1\nkey = k2\nsecret = s\n",
+    ] {
+        let r = load_ini(&format!("{base}{bad}"));
+        assert!(
+            matches!(r, Err(ConfigError::PusherApp { .. })),
+            "{bad:?} must be refused"
+        );
+    }
+}
