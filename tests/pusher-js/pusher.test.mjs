@@ -168,6 +168,8 @@ test('client events: to the other members, not the sender; user_id on presence',
     await sleep(200);
     assert.equal(echoed, 0, 'the sender got its own client event');
   }
+});
+
 
 test('SDK trigger to several channels with info counts each channel', async () => {
   const a = client();
