@@ -11,7 +11,8 @@
 //! bounded `std::sync::mpsc::sync_channel` (`webhook_queue` events per URL); when the queue is
 //! full the event is dropped for that URL and counted
 //! (`herald_pusher_app_webhook_events_dropped_total{reason="queue_full"}`). A shard never
-//! waits for the sender.
+//! waits for the sender: `try_send` is a slot write plus, when the thread sleeps, its wake-up
+//! (the channel's internal waker list is the only lock, held for that moment).
 //!
 //! **Shutdown**: when the last shard drops its `Arc<Hub>`, the queues close; each sender thread
 //! sends what is queued, retrying only until [`FLUSH_BOUND`] has passed, counts the rest as
