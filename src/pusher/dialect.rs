@@ -20,6 +20,7 @@ use super::protocol::{self, ClientMsg};
 use super::query::{self, Gathers, Part, Query};
 use super::sign;
 use super::socket_id;
+use super::webhooks::{Hub, Webhooks};
 use crate::config::Config;
 use crate::dialect::{
     CounterDef, Dialect, Outbox, Request, RequestAction, Response, WsMessage, WsRole,
@@ -115,6 +116,7 @@ pub struct Pusher {
     stats: Stats,
     quotas: Quotas,
     app_metrics: Arc<AppMetrics>,
+    webhooks: Webhooks,
 }
 
 impl Pusher {
@@ -145,7 +147,14 @@ impl Pusher {
             epoch: Instant::now(),
             gathers: Gathers::default(),
             stats: Stats::default(),
+            webhooks: Webhooks::default(),
         }
+    }
+
+    /// The same instance, raising its apps' webhooks through `hub` (shared by every shard).
+    pub fn with_webhooks(mut self, hub: Option<Arc<Hub>>) -> Self {
+        self.webhooks = Webhooks::new(hub);
+        self
     }
 
     /// Run `msg` on the shard that owns its channel: inline if that is this one.
@@ -356,6 +365,8 @@ impl Pusher {
     /// On the owner: add a socket to a channel, answer it, tell the other members.
     fn owner_subscribe(&mut self, out: &mut dyn Outbox<PusherMsg>, op: ChannelOp) {
         let (app, channel, sock) = (op.app, &*op.channel, op.sock);
+        let first = self.registry.subscribers(app, channel).is_empty();
+        let mut added = None;
         if let Some(member) = op.member {
             let info = member.user_info.clone();
             let uid = member.user_id.clone();
@@ -379,6 +390,7 @@ impl Pusher {
                         .filter(|s| *s != sock)
                         .collect();
                     out.deliver(&f, &others);
+                    added = Some(uid);
                 }
                 Join::Again => {}
             }
@@ -389,10 +401,16 @@ impl Pusher {
             self.registry.subscribe(app, channel, sock);
             out.deliver(&protocol::subscription_succeeded(channel), &[sock]);
         }
+        self.webhooks
+            .subscribed(app, channel, first, added.as_deref());
         if channels::is_cache(channel) {
-            let f = match self.cache.get(app, channel, Instant::now()) {
+            let now = Instant::now();
+            let f = match self.cache.get(app, channel, now) {
                 Some(f) => f,
-                None => protocol::cache_miss(channel),
+                None => {
+                    self.webhooks.cache_miss(app, channel, now);
+                    protocol::cache_miss(channel)
+                }
             };
             out.deliver(&f, &[sock]);
         }
@@ -401,13 +419,18 @@ impl Pusher {
     /// On the owner: remove a socket from a channel; `member_removed` on its user's last.
     fn owner_unsubscribe(&mut self, out: &mut dyn Outbox<PusherMsg>, op: &ChannelOp) {
         let (app, channel, sock) = (op.app, &*op.channel, op.sock);
-        self.registry.unsubscribe(app, channel, sock);
+        let vacated = self.registry.unsubscribe(app, channel, sock);
+        let mut removed = None;
         if channels::kind(channel) == Some(Kind::Presence) {
             if let Some(uid) = self.presence.leave(app, channel, sock) {
                 let f = protocol::member_removed(channel, &uid);
                 out.deliver(&f, self.registry.subscribers(app, channel));
+                removed = Some(uid);
             }
         }
+        let now = Instant::now();
+        self.webhooks
+            .unsubscribed(app, channel, removed.as_deref(), vacated, now);
     }
 
     /// On the owner: a client event to every subscriber but its sender.
@@ -424,6 +447,8 @@ impl Pusher {
         let f = protocol::client_event(&op.event, channel, &op.data, user);
         let to: Vec<SockRef> = subs.iter().copied().filter(|s| *s != op.sock).collect();
         out.deliver(&f, &to);
+        let ev = (&*op.event, &*op.data);
+        self.webhooks.client_event(app, channel, ev, op.sock, user);
     }
 
     /// Count `n` deliveries out, in total and for the app.
@@ -628,15 +653,18 @@ impl Dialect for Pusher {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.gathers.next_deadline()
+        let (g, w) = (self.gathers.next_deadline(), self.webhooks.next_deadline());
+        g.into_iter().chain(w).min()
     }
 
     fn on_timer(&mut self, out: &mut dyn Outbox<PusherMsg>, now: Instant) {
         query::on_timer(&mut self.gathers, out, now);
+        self.webhooks.on_timer(now);
     }
 
     fn on_shutdown(&mut self, out: &mut dyn Outbox<PusherMsg>) {
         query::on_shutdown(&mut self.gathers, out);
+        self.webhooks.on_shutdown();
     }
 }
 
