@@ -39,6 +39,7 @@ pub mod mem;
 pub mod net;
 pub mod proto;
 pub mod pusher;
+pub mod pushi;
 pub mod py;
 pub mod server;
 pub mod shard;

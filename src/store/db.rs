@@ -323,3 +323,17 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
 fn triple(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
 }
+
+/// Every stored web-hook subscription `(app, url, event)`, read on a connection of its own
+/// (WAL lets it run beside the store thread), for the web-hook sender's start.
+pub fn read_webs(s: &Settings) -> Result<Vec<(String, String, String)>, OpenError> {
+    let path = super::db_path(&s.dir);
+    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| fail(&path, e))?;
+    let mut st = conn
+        .prepare("SELECT app, url, event FROM webs ORDER BY rowid")
+        .map_err(|e| fail(&path, e))?;
+    let rows = st.query_map([], triple).map_err(|e| fail(&path, e))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(|e| fail(&path, e))
+}

@@ -31,7 +31,7 @@ mod db;
 #[cfg(test)]
 mod tests;
 
-pub use db::{StoredEvent, SCHEMA_VERSION};
+pub use db::{read_webs, StoredEvent, SCHEMA_VERSION};
 
 use crate::ids::ShardId;
 use std::path::{Path, PathBuf};
@@ -190,9 +190,9 @@ pub struct Done<T> {
     pub answer: Answer,
 }
 
-/// Hands an answer to a shard (wraps it into the inbox message); `Err` gives it back when the
-/// inbox is full.
-pub type Sink<T> = Box<dyn Fn(ShardId, Done<T>) -> Result<(), Done<T>> + Send + Sync>;
+/// Hands an answer to a shard (wraps it into the inbox message); `Some` gives it back when
+/// the inbox is full.
+pub type Sink<T> = Box<dyn Fn(ShardId, Done<T>) -> Option<Done<T>> + Send + Sync>;
 
 /// The queue was full: nothing was queued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -358,8 +358,8 @@ fn answer_to<T>(sink: &OnceLock<Sink<T>>, to: ShardId, mut done: Done<T>) {
             continue;
         };
         match s(to, done) {
-            Ok(()) => return,
-            Err(back) => {
+            None => return,
+            Some(back) => {
                 if start.elapsed() > Duration::from_secs(1) {
                     tracing::warn!(
                         shard = to.0,

@@ -29,7 +29,7 @@ fn open(s: &Settings) -> (Store<u32>, Receiver<(ShardId, Done<u32>)>) {
     let tx = Mutex::new(tx);
     store.set_sink(Box::new(move |to, d| {
         tx.lock().unwrap().send((to, d)).unwrap();
-        Ok(())
+        None
     }));
     (store, rx)
 }
@@ -234,7 +234,7 @@ fn a_full_queue_is_busy_at_once() {
         assert!(t.elapsed() < Duration::from_millis(50), "try_send blocked");
     }
     assert!(busy >= 40, "only {busy} of 50 refused");
-    store.set_sink(Box::new(|_, _| Ok(())));
+    store.set_sink(Box::new(|_, _| None));
     drop(store);
     let _ = std::fs::remove_dir_all(&d);
 }
