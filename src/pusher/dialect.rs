@@ -323,6 +323,13 @@ impl Pusher {
         now: Instant,
     ) {
         let (event, channel, data) = ev;
+        if !self.apps.get(ws.app).is_some_and(|a| a.client_events) {
+            let f = protocol::error(
+                protocol::CODE_CLIENT_EVENT,
+                "The app does not have client messaging enabled.",
+            );
+            return out.deliver(&f, &[sock]);
+        }
         let secs = now.saturating_duration_since(self.epoch).as_secs();
         if !ws.rate.allow(secs) {
             let f = protocol::error(
@@ -359,7 +366,10 @@ impl Pusher {
         if let Some(member) = op.member {
             let info = member.user_info.clone();
             let uid = member.user_id.clone();
-            match self.presence.join(app, channel, sock, member) {
+            // The app's `max_presence_members`: one user more is refused with
+            // `subscription_error` status 4100 (soketi's shape), as Pusher's member limit.
+            let max = self.apps.get(app).map_or(0, |a| a.max_presence_members);
+            match self.presence.join(app, channel, sock, member, max) {
                 Join::Full => {
                     let f = protocol::subscription_error(
                         channel,
