@@ -12,6 +12,7 @@ use super::protocol;
 use super::query::{Ask, Attrs, Filter, Shape};
 use super::sign;
 use super::socket_id;
+use super::users;
 use crate::dialect::{Request, Response};
 use crate::ids::SockRef;
 use crate::proto::http::{percent_decode, Method};
@@ -47,6 +48,9 @@ pub enum ApiAction {
     Publish(Vec<Publish>, Response),
     /// Route these publishes, then gather `Ask` from the owners and answer from it.
     Query(Vec<Publish>, Ask),
+    /// Close every signed-in socket of this user (`users::UserMsg::Terminate` to its owner),
+    /// then answer with this (`{}`).
+    Terminate(AppIdx, Box<str>, Response),
 }
 
 /// A JSON answer.
@@ -118,7 +122,7 @@ pub fn handle(apps: &Apps, req: &Request<'_>) -> ApiAction {
         Route::Channels => list(app_idx, info, req.query_param("filter_by_prefix")),
         Route::Channel(name) => one(app_idx, info, name),
         Route::Users(name) => users(app_idx, name),
-        Route::Terminate(user) => terminate(&user),
+        Route::Terminate(user) => terminate(app_idx, &user),
     };
     result.unwrap_or_else(|(status, msg)| error(status, msg))
 }
@@ -251,17 +255,14 @@ fn users(app: AppIdx, name: String) -> Result<ApiAction, Refusal> {
     ))
 }
 
-/// `POST /users/{user}/terminate_connections`.
-///
-/// TODO(signin): user sign-in (`pusher:signin`) does not exist yet, so no connection is
-/// signed in as any user and there is nothing to close; the endpoint checks the signature and
-/// answers as Pusher does. Once sign-in lands, route a terminate to every shard (the gather's
-/// `targets` with a prefix filter) and close the user's sockets with 4009.
-fn terminate(user: &str) -> Result<ApiAction, Refusal> {
-    if user.is_empty() {
+/// `POST /users/{user}/terminate_connections`: the user's owner shard closes its signed-in
+/// sockets (`users`); answered `{}` without waiting.
+fn terminate(app: AppIdx, user: &str) -> Result<ApiAction, Refusal> {
+    if !users::valid_id(user) {
         return Err((400, "Invalid user id"));
     }
-    Ok(ApiAction::Respond(json_response(200, &json!({}))))
+    let ok = json_response(200, &json!({}));
+    Ok(ApiAction::Terminate(app, user.into(), ok))
 }
 
 /// One event object (`/events` body or a batch item): its publishes, its distinct channels,

@@ -9,6 +9,7 @@
 //! (`presence`) and cached events (`cache`), and the socket's own shard checks signatures and
 //! client-event rules (`sign`, `client_events`) before anything leaves it.
 
+pub mod activity;
 pub mod api;
 pub mod app_metrics;
 pub mod apps;
@@ -22,5 +23,7 @@ pub mod protocol;
 pub mod query;
 pub mod sign;
 pub mod socket_id;
+pub mod users;
+pub mod watchlist;
 
 pub use dialect::{Pusher, PusherMsg, PusherSocket};

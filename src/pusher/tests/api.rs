@@ -10,6 +10,7 @@ fn publishes(body: &[u8]) -> Result<Vec<Publish>, u16> {
     match events(0, &app(), body) {
         Ok(ApiAction::Publish(p, _)) | Ok(ApiAction::Query(p, _)) => Ok(p),
         Ok(ApiAction::Respond(r)) => Err(r.status),
+        Ok(ApiAction::Terminate(..)) => Err(0),
         Err((s, _)) => Err(s),
     }
 }
