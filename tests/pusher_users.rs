@@ -221,6 +221,20 @@ fn terminate_closes_the_users_connections_on_every_shard() {
     );
     assert_eq!(next(&mut other)["event"], "e");
     assert_eq!(next(&mut anon)["event"], "e");
+    // The PyPI SDK's path (no `/apps/{id}`, the app named by auth_key) works too.
+    let mut py = signed_in(&server.shard(1), &ud(&user));
+    let r = post_signed(&server.shard(0), &format!("/{path}"), &json!({}));
+    assert_eq!((r.status, r.json()), (200, json!({})));
+    assert_eq!(next(&mut py)["data"]["code"], 4009);
+    assert_eq!(close_code(&mut py), Some(4009));
+    let r = request(
+        &server.shard(0),
+        "POST",
+        &format!("/{path}?auth_key=nope"),
+        &[],
+        b"{}",
+    );
+    assert_eq!(r.status, 401);
     // Invalid user ids are a 400.
     let long = "x".repeat(129);
     let r = post_api(

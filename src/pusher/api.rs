@@ -95,6 +95,9 @@ fn route(tail: &str) -> Option<(Method, Route)> {
 /// Serve one `/apps/...` request.
 pub fn handle(apps: &Apps, req: &Request<'_>) -> ApiAction {
     let path = String::from_utf8_lossy(req.path()).into_owned();
+    if path.starts_with("/users/") {
+        return sdk_terminate(apps, req, &path);
+    }
     let rest = path.strip_prefix("/apps/").unwrap_or("");
     let Some((id, tail)) = rest.split_once('/') else {
         return error(404, "Not found");
@@ -125,6 +128,36 @@ pub fn handle(apps: &Apps, req: &Request<'_>) -> ApiAction {
         Route::Terminate(user) => terminate(app_idx, &user),
     };
     result.unwrap_or_else(|(status, msg)| error(status, msg))
+}
+
+/// Whether `path` is `/users/{user}/terminate_connections`, the path the PyPI `pusher` SDK
+/// (3.3.4) signs and sends for `terminate_user_connections` — without `/apps/{id}` (its bug;
+/// the npm SDK sends `/apps/{id}/users/...`). Claimed so that the official Python SDK works.
+pub fn is_sdk_terminate(path: &[u8]) -> bool {
+    path.starts_with(b"/users/") && path.ends_with(b"/terminate_connections")
+}
+
+/// `POST /users/{user}/terminate_connections` ([`is_sdk_terminate`]): the app is the one
+/// whose key is `auth_key`; the signature covers the path as sent.
+fn sdk_terminate(apps: &Apps, req: &Request<'_>, path: &str) -> ApiAction {
+    let tail = path.strip_prefix('/').unwrap_or("");
+    let Some((method, Route::Terminate(user))) = route(tail) else {
+        return error(404, "Not found");
+    };
+    if req.head.method != method {
+        return error(405, "Method not allowed");
+    }
+    let key = req.query_param("auth_key").unwrap_or_default();
+    let Some((app_idx, app)) = apps.by_key(&key) else {
+        return error(401, sign::ApiAuthError::WrongKey.message());
+    };
+    if !app.enabled {
+        return error(403, "App is disabled");
+    }
+    if let Err(e) = sign::verify_api(app, "POST", path, req.query(), req.body, req.now_unix) {
+        return error(401, e.message());
+    }
+    terminate(app_idx, &user).unwrap_or_else(|(status, msg)| error(status, msg))
 }
 
 /// The attributes of an `info` list.

@@ -516,7 +516,7 @@ impl Dialect for Pusher {
 
     fn claims(&self, req: &Request<'_>) -> bool {
         let p = req.path();
-        p.starts_with(b"/app/") || p.starts_with(b"/apps/")
+        p.starts_with(b"/app/") || p.starts_with(b"/apps/") || api::is_sdk_terminate(p)
     }
 
     fn on_request(

@@ -115,9 +115,13 @@ pub fn publish(target: &impl Target, body: &Value) -> Resp {
 
 /// A signed `POST /apps/app-id/<endpoint>` with a JSON body.
 pub fn post_api(target: &impl Target, endpoint: &str, body: &Value) -> Resp {
+    post_signed(target, &format!("/apps/app-id/{endpoint}"), body)
+}
+
+/// A `POST` to `path` with a JSON body, signed with the default app's key and secret.
+pub fn post_signed(target: &impl Target, path: &str, body: &Value) -> Resp {
     let body = body.to_string();
     let md5 = hex(&Md5::digest(body.as_bytes()));
-    let path = &format!("/apps/app-id/{endpoint}");
     let q = format!(
         "auth_key={KEY}&auth_timestamp={}&auth_version=1.0&body_md5={md5}",
         unix_now()

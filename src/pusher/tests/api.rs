@@ -147,3 +147,11 @@ fn routes() {
     assert_eq!(route("channels/a/b"), None);
     assert_eq!(route(""), None);
 }
+
+#[test]
+fn the_python_sdks_terminate_path_is_claimed() {
+    assert!(is_sdk_terminate(b"/users/7/terminate_connections"));
+    assert!(!is_sdk_terminate(b"/users/7"));
+    assert!(!is_sdk_terminate(b"/user_state"));
+    assert!(!is_sdk_terminate(b"/apps/1/users/7/terminate_connections"));
+}
