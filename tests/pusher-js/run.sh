@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Run pusher.test.mjs and spec_port.test.mjs (pusher-js + the npm pusher SDK) against a Herald
-# binary started on a free loopback port with two shards (so channels are owned by both), then
-# stop it.
+# Run pusher.test.mjs, spec_port.test.mjs and users.test.mjs (pusher-js + the npm pusher SDK)
+# against a Herald binary started on a free loopback port with two shards (so channels and
+# users are owned by both) and client events enabled for the default app (off unless
+# configured, as in Pusher); users.test.mjs also uses a second Herald with a 1 s activity and
+# pong timeout. Both are stopped at the end.
 #
 #   tests/pusher-js/run.sh [path/to/herald]     # default: target/release/herald
 set -euo pipefail
@@ -10,19 +12,36 @@ HERALD="${1:-$here/../../target/release/herald}"
 [ -x "$HERALD" ] || { echo "run.sh: $HERALD is not an executable (cargo build --release)" >&2; exit 2; }
 "$here/setup.sh"
 
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
 mkdir -p "$here/logs"
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done' EXIT
+
+# start LOG PORT [herald flags...]: start Herald in the background and wait for its port.
+start() {
+    local log="$1" port="$2"
+    shift 2
+    HERALD_DEFAULT_APP_ENABLE_CLIENT_MESSAGES=true "$HERALD" --host 127.0.0.1 --port "$port" \
+        --shards 2 --log-level WARNING "$@" >"$log" 2>&1 &
+    local pid=$!
+    pids+=("$pid")
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || { echo "run.sh: herald exited; its log:" >&2; cat "$log" >&2; exit 1; }
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+}
+
+PORT="$(free_port)"
+SHORT_PORT="$(free_port)"
 log="$here/logs/herald.log"
-"$HERALD" --host 127.0.0.1 --port "$PORT" --shards 2 --log-level WARNING >"$log" 2>&1 &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || { echo "run.sh: herald exited; its log:" >&2; cat "$log" >&2; exit 1; }
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-    sleep 0.1
-done
+start "$log" "$PORT"
+start "$here/logs/herald-short.log" "$SHORT_PORT" --pusher-activity-timeout 1 --pusher-pong-timeout 1
 cd "$here"
 status=0
-PUSHER_HOST=127.0.0.1 PUSHER_PORT="$PORT" timeout 180 node --test pusher.test.mjs spec_port.test.mjs || status=$?
+PUSHER_HOST=127.0.0.1 PUSHER_PORT="$PORT" PUSHER_SHORT_PORT="$SHORT_PORT" \
+    timeout 180 node --test pusher.test.mjs spec_port.test.mjs users.test.mjs || status=$?
 [ "$status" = 0 ] || { echo "run.sh: tests failed; herald log:" >&2; tail -n 40 "$log" >&2; }
 exit "$status"
