@@ -150,14 +150,18 @@ pub fn load(
     let mut cfg = apply_channelstream(&raw, &origin)?;
     cfg.ini_path = ini_path;
     cfg.pusher_apps = pusher_apps;
-    apply_pusher_env(&mut cfg, env);
+    apply_pusher_env(&mut cfg, env)?;
     apply_flags(&mut cfg, cli);
     Ok(Action::Run(Box::new(cfg), ignored))
 }
 
-/// The Pusher dialect's default app, from `HERALD_DEFAULT_APP_{ID,KEY,SECRET}`. Read whether
-/// or not an ini file is given: these are Herald's own variables, not Channelstream's.
-fn apply_pusher_env(cfg: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
+/// The Pusher dialect's default app, from `HERALD_DEFAULT_APP_{ID,KEY,SECRET}` and its webhooks
+/// from `HERALD_DEFAULT_APP_WEBHOOK*` (`config::webhooks`). Read whether or not an ini file is
+/// given: these are Herald's own variables, not Channelstream's.
+fn apply_pusher_env(
+    cfg: &mut Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
     let non_empty = |k: &str| env(k).filter(|v| !v.is_empty());
     if let Some(v) = non_empty("HERALD_DEFAULT_APP_ID") {
         cfg.default_app_id = v;
@@ -171,6 +175,17 @@ fn apply_pusher_env(cfg: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
     if let Some(v) = non_empty("HERALD_DEFAULT_APP_ENABLE_CLIENT_MESSAGES") {
         cfg.default_app_client_events = asbool(&v);
     }
+    let var = |k: &str| format!("HERALD_DEFAULT_APP_{}", k.to_ascii_uppercase());
+    cfg.default_app_webhooks =
+        super::webhooks::read(&|k| non_empty(&var(k))).map_err(|(key, reason)| {
+            ConfigError::Invalid {
+                key,
+                value: non_empty(&var(key)).unwrap_or_default(),
+                origin: var(key),
+                reason,
+            }
+        })?;
+    Ok(())
 }
 
 /// `CHANNELSTREAM_` + key in upper case.

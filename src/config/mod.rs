@@ -22,7 +22,8 @@
 //! `cookie_secret` generated when none is configured and the CPU count behind `--shards`.
 //!
 //! Layout: `values` types the strings, `ini` reads the file, `cli` parses the flags,
-//! `load` applies the three layers, `make_config` writes an ini file.
+//! `load` applies the three layers, `make_config` writes an ini file, `pusher_apps` reads the
+//! Pusher apps and `webhooks` their webhook settings.
 
 mod cli;
 mod ini;
@@ -32,12 +33,14 @@ mod pusher_apps;
 #[cfg(test)]
 mod tests;
 mod values;
+mod webhooks;
 
 pub use ini::{parse_ini, Ini, IniError};
 pub use load::{env_name, load, version_line, Action, ConfigError};
 pub use make_config::{render_make_config, MakeConfigVars};
 pub use pusher_apps::PusherApp;
 pub use values::{asbool, parse_log_level, split_list};
+pub use webhooks::{WebhookKind, WebhookSettings};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -139,6 +142,8 @@ pub struct Config {
     /// Pusher: how long a pinged socket has to send anything before it is closed with 4201
     /// (`pusher_pong_timeout` key, `--pusher-pong-timeout`; 30 s).
     pub pusher_pong_timeout: Duration,
+    /// The default app's webhooks (`HERALD_DEFAULT_APP_WEBHOOK*`; see `config::webhooks`).
+    pub default_app_webhooks: WebhookSettings,
     /// The Pusher apps of the ini file's `[pusher_app:NAME]` sections; empty: the default
     /// app alone.
     pub pusher_apps: Vec<PusherApp>,
@@ -217,6 +222,7 @@ impl Default for Config {
             default_app_client_events: false,
             pusher_activity_timeout: Duration::from_secs(120),
             pusher_pong_timeout: Duration::from_secs(30),
+            default_app_webhooks: WebhookSettings::default(),
             pusher_apps: Vec::new(),
             ini_path: None,
         }

@@ -69,6 +69,7 @@ impl Apps {
                 &cfg.default_app_secret,
             );
             app.client_events = cfg.default_app_client_events;
+            app.webhooks = cfg.default_app_webhooks.clone();
             vec![app]
         } else {
             cfg.pusher_apps.clone()

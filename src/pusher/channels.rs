@@ -116,18 +116,21 @@ impl Registry {
         true
     }
 
-    /// Remove `sock` from the channel (a channel without subscribers is dropped).
-    pub fn unsubscribe(&mut self, app: AppIdx, channel: &str, sock: SockRef) {
+    /// Remove `sock` from the channel (a channel without subscribers is dropped); true if this
+    /// removed its last subscriber (the channel is vacated).
+    pub fn unsubscribe(&mut self, app: AppIdx, channel: &str, sock: SockRef) -> bool {
         let Some(chans) = self.apps.get_mut(&app) else {
-            return;
+            return false;
         };
         if let Some(subs) = chans.get_mut(channel) {
             subs.retain(|s| *s != sock);
             if subs.is_empty() {
                 chans.remove(channel);
                 self.channels -= 1;
+                return true;
             }
         }
+        false
     }
 
     /// The channel's subscribers (empty if none).
@@ -214,12 +217,12 @@ mod tests {
         assert!(r.subscribe(0, "c", b));
         assert!(r.subscribe(1, "c", b));
         assert_eq!(r.subscribers(0, "c"), &[a, b]);
-        r.unsubscribe(0, "c", a);
+        assert!(!r.unsubscribe(0, "c", a));
         assert_eq!(r.subscribers(0, "c"), &[b]);
         assert_eq!(r.len(), 2);
-        r.unsubscribe(0, "c", b);
-        r.unsubscribe(0, "c", b);
-        r.unsubscribe(7, "c", b);
+        assert!(r.unsubscribe(0, "c", b), "the last one vacates");
+        assert!(!r.unsubscribe(0, "c", b));
+        assert!(!r.unsubscribe(7, "c", b));
         assert!(r.subscribers(0, "c").is_empty());
         assert_eq!(r.len(), 1);
         r.unsubscribe(1, "c", b);

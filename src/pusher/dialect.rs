@@ -22,6 +22,7 @@ use super::query::{self, Gathers, Part, Query};
 use super::sign;
 use super::socket_id;
 use super::users::{self, SignedIn, UserMsg};
+use super::webhooks::{Hub, Webhooks};
 use crate::config::Config;
 use crate::dialect::{
     CounterDef, Dialect, Outbox, Request, RequestAction, Response, WsMessage, WsRole,
@@ -128,6 +129,7 @@ pub struct Pusher {
     activity: Activity,
     /// Announced as `activity_timeout`, in seconds.
     activity_secs: u64,
+    webhooks: Webhooks,
 }
 
 #[path = "signin.rs"]
@@ -169,7 +171,14 @@ impl Pusher {
                 Instant::now(),
             ),
             activity_secs: cfg.pusher_activity_timeout.as_secs(),
+            webhooks: Webhooks::default(),
         }
+    }
+
+    /// The same instance, raising its apps' webhooks through `hub` (shared by every shard).
+    pub fn with_webhooks(mut self, hub: Option<Arc<Hub>>) -> Self {
+        self.webhooks = Webhooks::new(hub);
+        self
     }
 
     /// Run `msg` on the shard that owns its channel: inline if that is this one.
@@ -397,6 +406,8 @@ impl Pusher {
     /// On the owner: add a socket to a channel, answer it, tell the other members.
     fn owner_subscribe(&mut self, out: &mut dyn Outbox<PusherMsg>, op: ChannelOp) {
         let (app, channel, sock) = (op.app, &*op.channel, op.sock);
+        let first = self.registry.subscribers(app, channel).is_empty();
+        let mut added = None;
         if let Some(member) = op.member {
             let info = member.user_info.clone();
             let uid = member.user_id.clone();
@@ -423,6 +434,7 @@ impl Pusher {
                         .filter(|s| *s != sock)
                         .collect();
                     out.deliver(&f, &others);
+                    added = Some(uid);
                 }
                 Join::Again => {}
             }
@@ -433,10 +445,16 @@ impl Pusher {
             self.registry.subscribe(app, channel, sock);
             out.deliver(&protocol::subscription_succeeded(channel), &[sock]);
         }
+        self.webhooks
+            .subscribed(app, channel, first, added.as_deref());
         if channels::is_cache(channel) {
-            let f = match self.cache.get(app, channel, Instant::now()) {
+            let now = Instant::now();
+            let f = match self.cache.get(app, channel, now) {
                 Some(f) => f,
-                None => protocol::cache_miss(channel),
+                None => {
+                    self.webhooks.cache_miss(app, channel, now);
+                    protocol::cache_miss(channel)
+                }
             };
             out.deliver(&f, &[sock]);
         }
@@ -445,13 +463,18 @@ impl Pusher {
     /// On the owner: remove a socket from a channel; `member_removed` on its user's last.
     fn owner_unsubscribe(&mut self, out: &mut dyn Outbox<PusherMsg>, op: &ChannelOp) {
         let (app, channel, sock) = (op.app, &*op.channel, op.sock);
-        self.registry.unsubscribe(app, channel, sock);
+        let vacated = self.registry.unsubscribe(app, channel, sock);
+        let mut removed = None;
         if channels::kind(channel) == Some(Kind::Presence) {
             if let Some(uid) = self.presence.leave(app, channel, sock) {
                 let f = protocol::member_removed(channel, &uid);
                 out.deliver(&f, self.registry.subscribers(app, channel));
+                removed = Some(uid);
             }
         }
+        let now = Instant::now();
+        self.webhooks
+            .unsubscribed(app, channel, removed.as_deref(), vacated, now);
     }
 
     /// On the owner: a client event to every subscriber but its sender.
@@ -468,6 +491,8 @@ impl Pusher {
         let f = protocol::client_event(&op.event, channel, &op.data, user);
         let to: Vec<SockRef> = subs.iter().copied().filter(|s| *s != op.sock).collect();
         out.deliver(&f, &to);
+        let ev = (&*op.event, &*op.data);
+        self.webhooks.client_event(app, channel, ev, op.sock, user);
     }
 
     /// Count `n` deliveries out, in total and for the app.
@@ -680,20 +705,20 @@ impl Dialect for Pusher {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let activity = self.activity.next_deadline();
-        match (self.gathers.next_deadline(), activity) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let (g, w) = (self.gathers.next_deadline(), self.webhooks.next_deadline());
+        let a = self.activity.next_deadline();
+        g.into_iter().chain(w).chain(a).min()
     }
 
     fn on_timer(&mut self, out: &mut dyn Outbox<PusherMsg>, now: Instant) {
         query::on_timer(&mut self.gathers, out, now);
         self.activity_tick(out, now);
+        self.webhooks.on_timer(now);
     }
 
     fn on_shutdown(&mut self, out: &mut dyn Outbox<PusherMsg>) {
         query::on_shutdown(&mut self.gathers, out);
+        self.webhooks.on_shutdown();
     }
 }
 

@@ -5,9 +5,12 @@ with the SDK's authenticate_user() signature, subscribes to `#server-to-user-<id
 does, then uses the SDK's send_to_user() and terminate_user_connections().
 
 run.sh starts Herald with a numeric default app id (the PyPI SDK accepts no other) and passes
-PUSHER_HOST / PUSHER_PORT / PUSHER_APP_ID. Every wait is a queue read with a deadline.
+PUSHER_HOST / PUSHER_PORT / PUSHER_APP_ID; for the webhook test it starts a second Herald
+(PUSHER_WEBHOOK_HERALD_PORT) whose default app sends webhooks to PUSHER_WEBHOOK_PORT, where the
+test listens. Every wait is a queue read with a deadline.
 """
 
+import http.server
 import json
 import os
 import queue
@@ -23,6 +26,8 @@ PORT = int(os.environ.get("PUSHER_PORT", "6001"))
 APP_ID = os.environ.get("PUSHER_APP_ID", "12345")
 KEY, SECRET = "app-key", "app-secret"
 DEADLINE = 5.0
+WEBHOOK_HERALD_PORT = int(os.environ.get("PUSHER_WEBHOOK_HERALD_PORT", "0"))
+WEBHOOK_PORT = int(os.environ.get("PUSHER_WEBHOOK_PORT", "0"))
 
 
 class Client:
@@ -32,9 +37,9 @@ class Client:
     so a fast reply could be lost; wrapping the connection's event handler records it first.
     """
 
-    def __init__(self, secret=""):
+    def __init__(self, secret="", port=PORT):
         self.events = queue.Queue()
-        self.p = pysher.Pusher(KEY, secure=False, custom_host=HOST, port=PORT, secret=secret)
+        self.p = pysher.Pusher(KEY, secure=False, custom_host=HOST, port=port, secret=secret)
         conn = self.p.connection
         inner = conn.event_handler
 
@@ -273,5 +278,51 @@ def test_presence_channel():
     pytest.skip("not ported to pysher yet: presence is covered by tests/pusher_presence.rs and pusher-js (tests/pusher-js/pusher.test.mjs)")
 
 
-def test_webhook_validation_round_trip(sdk):
-    pytest.skip("Herald sends no webhooks yet; validate_webhook has nothing to verify")
+class _Hooks(http.server.BaseHTTPRequestHandler):
+    """Puts (headers, body) of each POST in the server's queue and answers 200."""
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode("utf-8")
+        self.server.hooks.put((self.headers, body))  # looked up case-insensitively
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_webhook_validation_round_trip(clients, sdk):
+    if not WEBHOOK_PORT:
+        pytest.skip("run.sh passes PUSHER_WEBHOOK_PORT and starts a Herald that sends webhooks")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", WEBHOOK_PORT), _Hooks)
+    server.hooks = queue.Queue()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        c = clients(port=WEBHOOK_HERALD_PORT)
+        c.subscribe("py-hooks")
+        c.expect("py-hooks", "pusher_internal:subscription_succeeded")
+        c.subscribe("cache-py-hooks")
+        c.expect("cache-py-hooks", "pusher_internal:subscription_succeeded")
+        c.expect("cache-py-hooks", "pusher:cache_miss")
+        c.p.unsubscribe("py-hooks")
+        want = [("channel_occupied", "py-hooks"), ("channel_occupied", "cache-py-hooks"),
+                ("cache_miss", "cache-py-hooks"), ("channel_vacated", "py-hooks")]
+        got = []
+        while len(got) < len(want):
+            headers, body = server.hooks.get(timeout=DEADLINE)
+            key, sig = headers.get("X-Pusher-Key"), headers.get("X-Pusher-Signature")
+            assert headers.get("Content-Type") == "application/json"
+            data = sdk.validate_webhook(key=key, signature=sig, body=body)
+            assert data is not None, f"validate_webhook refused {body!r}"
+            assert len(data["events"]) == 1, "one event per request (batching is off)"
+            got += [(e["name"], e["channel"]) for e in data["events"]]
+            # The check can fail: another body, key or secret is refused.
+            assert sdk.validate_webhook(key=key, signature=sig, body=body + " ") is None
+            assert sdk.validate_webhook(key="other", signature=sig, body=body) is None
+            other = pusher.Pusher(app_id=APP_ID, key=KEY, secret="nope", ssl=False, host=HOST, port=PORT)
+            assert other.validate_webhook(key=key, signature=sig, body=body) is None
+        assert got == want
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -592,6 +592,8 @@ fn pusher_app_sections_refused() {
         "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\nmax_event_size = 0\n",
         "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\nmax_event_size = big\n",
         "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\nmax_connections = -1\n",
+        "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\nwebhooks = ws://h/x\n",
+        "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\nwebhook_event_types = nope\n",
         "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\n[pusher_app:b]\nid = 1\nkey = k2\nsecret = s\n",
     ] {
         let r = load_ini(&format!("{base}{bad}"));
@@ -600,4 +602,47 @@ fn pusher_app_sections_refused() {
             "{bad:?} must be refused"
         );
     }
+}
+
+#[test]
+fn pusher_webhooks_from_ini_and_env() {
+    use crate::config::WebhookKind;
+    let ini = "[channelstream]\n\n\
+        [pusher_app:main]\nid = 1\nkey = k1\nsecret = s1\n\
+        webhooks = http://127.0.0.1:9/a,\n    https://example.com/b\n\
+        webhook_event_types = channel_occupied, channel_vacated\n\
+        webhook_batching = on\nwebhook_vacated_delay_ms = 50\n";
+    let (c, ignored) = cfg(&["-i", "a.ini"], &[], Some(("a.ini", ini)));
+    assert!(ignored.is_empty());
+    let w = &c.pusher_apps[0].webhooks;
+    assert_eq!(w.urls, ["http://127.0.0.1:9/a", "https://example.com/b"]);
+    assert!(w.batching && w.wants(WebhookKind::ChannelVacated));
+    assert!(!w.wants(WebhookKind::ClientEvent));
+    assert_eq!(w.vacated_delay, std::time::Duration::from_millis(50));
+    assert!(!cfg(&[], &[], None).0.default_app_webhooks.enabled());
+
+    let env = [
+        ("HERALD_DEFAULT_APP_WEBHOOKS", "http://127.0.0.1:1/hook"),
+        ("HERALD_DEFAULT_APP_WEBHOOK_BATCHING", "true"),
+        ("HERALD_DEFAULT_APP_WEBHOOK_RETRY_SECS", "7"),
+    ];
+    let w = cfg(&[], &env, None).0.default_app_webhooks;
+    assert_eq!(w.urls, ["http://127.0.0.1:1/hook"]);
+    assert!(w.batching && w.wants(WebhookKind::MemberRemoved));
+    assert_eq!(w.retry_for, std::time::Duration::from_secs(7));
+    let r = load(
+        ["herald"].map(std::ffi::OsString::from),
+        &|k| (k == "HERALD_DEFAULT_APP_WEBHOOK_QUEUE").then(|| "0".to_owned()),
+        &|_| Ok(String::new()),
+    );
+    assert!(
+        matches!(
+            r,
+            Err(ConfigError::Invalid {
+                key: "webhook_queue",
+                ..
+            })
+        ),
+        "a bad variable is a start-up error"
+    );
 }
