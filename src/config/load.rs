@@ -172,6 +172,9 @@ fn apply_pusher_env(
     if let Some(v) = non_empty("HERALD_DEFAULT_APP_SECRET") {
         cfg.default_app_secret = v;
     }
+    if let Some(v) = non_empty("HERALD_DEFAULT_APP_ENABLE_CLIENT_MESSAGES") {
+        cfg.default_app_client_events = asbool(&v);
+    }
     let var = |k: &str| format!("HERALD_DEFAULT_APP_{}", k.to_ascii_uppercase());
     cfg.default_app_webhooks =
         super::webhooks::read(&|k| non_empty(&var(k))).map_err(|(key, reason)| {
@@ -305,6 +308,18 @@ fn apply_channelstream(raw: &RawSettings, origin: &Origin) -> Result<Config, Con
     }
     if let Some(v) = get("strict") {
         cfg.strict = asbool(v);
+    }
+    for (key, field) in [
+        ("pusher_activity_timeout", &mut cfg.pusher_activity_timeout),
+        ("pusher_pong_timeout", &mut cfg.pusher_pong_timeout),
+    ] {
+        if let Some(v) = get(key) {
+            let secs = py_int(v)
+                .and_then(|n| u64::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| invalid(key, v, "expected a positive number of seconds"))?;
+            *field = Duration::from_secs(secs);
+        }
     }
     if let Some(v) = get("enforce_https") {
         cfg.enforce_https = asbool(v);

@@ -1,5 +1,9 @@
 """pysher 1.0.8 (websocket client) and the PyPI pusher 3.3.4 server SDK against a running Herald.
 
+User sign-in: pysher has no signin(), so the test sends `pusher:signin` on pysher's connection
+with the SDK's authenticate_user() signature, subscribes to `#server-to-user-<id>` as pusher-js
+does, then uses the SDK's send_to_user() and terminate_user_connections().
+
 run.sh starts Herald with a numeric default app id (the PyPI SDK accepts no other) and passes
 PUSHER_HOST / PUSHER_PORT / PUSHER_APP_ID; for the webhook test it starts a second Herald
 (PUSHER_WEBHOOK_HERALD_PORT) whose default app sends webhooks to PUSHER_WEBHOOK_PORT, where the
@@ -46,6 +50,8 @@ class Client:
         conn.event_handler = record
         conn.bind("pusher:connection_established", lambda d: self.events.put((None, "established", d)))
         conn.bind("pusher:error", lambda d: self.events.put((None, "pusher:error", d)))
+        for ev in ("pusher:signin_success", "pusher_internal:watchlist_events"):
+            conn.bind(ev, lambda d, ev=ev: self.events.put((None, ev, d)))
         self.p.connect()
 
     def expect(self, channel, event, timeout=DEADLINE):
@@ -79,6 +85,17 @@ class Client:
     def established(self):
         data = json.loads(self.expect(None, "established"))
         return data
+
+    def signin(self, sdk, user):
+        """Sign in as `user` (a dict with "id") with the SDK's authenticate_user signature."""
+        socket_id = self.p.connection.socket_id
+        self.p.connection.send_event("pusher:signin", sdk.authenticate_user(socket_id, user))
+        data = self.expect(None, "pusher:signin_success")
+        assert json.loads(data["user_data"]) == user, data
+        ch = "#server-to-user-%s" % user["id"]
+        self.subscribe(ch)
+        self.expect(ch, "pusher_internal:subscription_succeeded")
+        return ch
 
     def subscribe(self, channel, auth=None):
         self.p.subscribe(channel, auth=auth)
@@ -221,6 +238,40 @@ def test_sdk_channels_info(clients, sdk):
     # the SDK sends body_md5 of the empty body on GET too; the server must accept it
     info = sdk.channels_info(prefix_filter="py-info", attributes=["subscription_count"])
     assert "py-info" in info["channels"], info
+
+
+def test_signin_send_to_user_and_terminate(clients, sdk):
+    a, b, keep = clients(), clients(), clients()
+    ch = a.signin(sdk, {"id": "py-1", "user_info": {"name": "One"}})
+    b.signin(sdk, {"id": "py-1"})
+    keep_ch = keep.signin(sdk, {"id": "py-keep"})
+    sdk.send_to_user("py-1", "note", {"x": 1})
+    for c in (a, b):
+        assert json.loads(c.expect(ch, "note")) == {"x": 1}
+    keep.none_of(keep_ch, "note", 0.3)
+    assert sdk.terminate_user_connections("py-1") == {}
+    for c in (a, b):
+        err = c.expect(None, "pusher:error")
+        assert err == {"code": 4009, "message": "You got disconnected by the app."}, err
+    # 4000-4099: pysher disconnects and does not come back; the other user stays.
+    deadline = time.monotonic() + DEADLINE
+    while a.p.connection.state != "disconnected" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert a.p.connection.state == "disconnected"
+    sdk.send_to_user("py-keep", "still", "here")
+    assert keep.expect(keep_ch, "still") == "here"
+
+
+def test_signin_watchlist_online_offline(clients, sdk):
+    w = clients()
+    w.signin(sdk, {"id": "py-watcher", "watchlist": ["py-w"]})
+    u = clients()
+    u.signin(sdk, {"id": "py-w"})
+    ev = json.loads(w.expect(None, "pusher_internal:watchlist_events"))
+    assert ev == {"events": [{"name": "online", "user_ids": ["py-w"]}]}, ev
+    u.close()
+    ev = json.loads(w.expect(None, "pusher_internal:watchlist_events"))
+    assert ev == {"events": [{"name": "offline", "user_ids": ["py-w"]}]}, ev
 
 
 def test_presence_channel():

@@ -512,6 +512,42 @@ fn pusher_default_app_from_env() {
 }
 
 #[test]
+fn pusher_client_messages_and_activity_timeouts() {
+    let c = cfg(&[], &[], None).0;
+    assert!(!c.default_app_client_events, "off unless configured");
+    assert_eq!(c.pusher_activity_timeout, Duration::from_secs(120));
+    assert_eq!(c.pusher_pong_timeout, Duration::from_secs(30));
+    let env = [("HERALD_DEFAULT_APP_ENABLE_CLIENT_MESSAGES", "true")];
+    assert!(cfg(&[], &env, None).0.default_app_client_events);
+    let ini = "[channelstream]\npusher_activity_timeout = 7\npusher_pong_timeout = 3\n";
+    let c = cfg(&["-i", "/t.ini"], &[], Some(("/t.ini", ini))).0;
+    assert_eq!(c.pusher_activity_timeout, Duration::from_secs(7));
+    assert_eq!(c.pusher_pong_timeout, Duration::from_secs(3));
+    let c = cfg(
+        &[
+            "--pusher-activity-timeout",
+            "9",
+            "--pusher-pong-timeout",
+            "2",
+        ],
+        &[("CHANNELSTREAM_PUSHER_PONG_TIMEOUT", "5")],
+        None,
+    )
+    .0;
+    assert_eq!(c.pusher_activity_timeout, Duration::from_secs(9));
+    assert_eq!(
+        c.pusher_pong_timeout,
+        Duration::from_secs(2),
+        "the flag wins"
+    );
+    let c = cfg(&[], &[("CHANNELSTREAM_PUSHER_PONG_TIMEOUT", "5")], None).0;
+    assert_eq!(c.pusher_pong_timeout, Duration::from_secs(5));
+    let bad = "[channelstream]\npusher_pong_timeout = 0\n";
+    let e = err(&["-i", "/b.ini"], &[], Some(("/b.ini", bad)));
+    assert!(e.to_string().contains("pusher_pong_timeout"), "{e}");
+}
+
+#[test]
 fn pusher_apps_from_ini_sections() {
     let ini = "[channelstream]\nport = 8001\n\n\
         [pusher_app:main]\nid = 12345\nkey = k1\nsecret = s1%%x\n\
