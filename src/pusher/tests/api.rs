@@ -96,6 +96,7 @@ fn batches() {
     let a = Attrs {
         subscription_count: true,
         user_count: false,
+        cache: false,
     };
     assert_eq!(ask.shape, Shape::Batch(vec![None, Some(("b".into(), a))]));
     let eleven: Vec<Value> = (0..11).map(|_| one.clone()).collect();
