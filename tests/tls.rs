@@ -405,3 +405,35 @@ fn sighup_reloads_the_certificate_and_keeps_connections() {
     ws.send(Message::text("still")).unwrap();
     assert_eq!(next_text(&mut ws).as_deref(), Some("still"));
 }
+
+#[test]
+fn closing_sends_close_notify() {
+    let pki = Pki::new();
+    let server = tls_server(&pki, |_| {});
+    let mut s = pki.connect(server.addr);
+    let r = tls_ask(
+        &mut s,
+        &mut Vec::new(),
+        "OPTIONS / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.expect("answer").status, 200);
+    // A clean TLS end is Ok(0); a TCP FIN without close_notify would be UnexpectedEof.
+    let mut rest = Vec::new();
+    let n = s.read_to_end(&mut rest).expect("close_notify, then EOF");
+    assert_eq!(n, 0);
+    // A websocket close handshake ends the same way.
+    let mut ws = wss(&pki, server.addr, "/echo");
+    ws.close(None).unwrap();
+    loop {
+        match ws.read() {
+            Ok(_) => continue,
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(e) => panic!("not a clean close: {e}"),
+        }
+    }
+    let mut rest = Vec::new();
+    assert_eq!(
+        ws.get_mut().read_to_end(&mut rest).expect("close_notify"),
+        0
+    );
+}

@@ -195,3 +195,6 @@ impl ShardTls {
         rustls::ServerConnection::new(self.local.clone())
     }
 }
+
+#[cfg(test)]
+mod tests;
