@@ -47,7 +47,7 @@ status=0
 export TLS_HOST=127.0.0.1 TLS_PORT="$PORT" TLS_CA="$pki/ca.pem" PUSHER_APP_ID=$APP_ID
 NODE_EXTRA_CA_CERTS="$pki/ca.pem" timeout 120 node --test tls.test.mjs || status=$?
 # -p no:cacheprovider: no .pytest_cache in the tree. Exit 5 (nothing collected) is a failure.
-REQUESTS_CA_BUNDLE="$pki/ca.pem" timeout 120 "$VENV/bin/python" -m pytest -p no:cacheprovider \
+timeout 120 "$VENV/bin/python" -m pytest -p no:cacheprovider \
     -rs -q test_tls_clients.py || status=$?
 
 # --- SIGHUP: new handshakes get the new certificate, an open connection stays ---------------
@@ -59,18 +59,18 @@ reload_checks=0
 reload_failed=0
 check() { reload_checks=$((reload_checks + 1)); if ! "$@"; then reload_failed=$((reload_failed + 1)); echo "FAILED: $*" >&2; fi; }
 # A keep-alive connection opened before the reload, held by a coprocess.
-coproc KEEP { "$VENV/bin/python" -u - "$PORT" "$pki/ca.pem" <<'PY'
+cat >"$pki/keep.py" <<'PY'
 import http.client, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[2])
 c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ctx, timeout=10)
 for line in sys.stdin:
     c.request("OPTIONS", "/")
     r = c.getresponse(); r.read()
-    print(r.status, flush=True)
+    print(r.status, c.sock.getpeercert()["subject"][0][0][1], flush=True)
 PY
-}
+coproc KEEP { "$VENV/bin/python" -u "$pki/keep.py" "$PORT" "$pki/ca.pem"; }
 echo go >&"${KEEP[1]}"; read -r -t 10 before <&"${KEEP[0]}" || before=none
-check test "$before" = 200
+check test "$before" = "200 herald first"
 check test "$(subject)" = "herald first"
 issue second "herald second"
 cp "$pki/second.pem" "$pki/server.pem" && cp "$pki/second.key" "$pki/server.key"
@@ -78,7 +78,7 @@ kill -HUP "$pid"
 for _ in $(seq 1 50); do grep -q 'certificates reloaded' "$log" && break; sleep 0.1; done
 check test "$(subject)" = "herald second"
 echo go >&"${KEEP[1]}"; read -r -t 10 after <&"${KEEP[0]}" || after=none
-check test "$after" = 200
+check test "$after" = "200 herald first"  # same connection, same certificate
 # A broken certificate is refused; the current one stays.
 echo "not a certificate" >"$pki/server.pem"
 kill -HUP "$pid"
