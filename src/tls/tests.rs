@@ -59,3 +59,16 @@ fn a_failed_reload_keeps_the_current_config() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What a TLS connection adds to a plain one, besides rustls's heap buffers (the 4 KiB
+/// receive buffer it keeps, the record keys): the boxed session. A guard against growth.
+#[test]
+fn tls_session_size_is_known() {
+    let n = std::mem::size_of::<TlsStream>();
+    eprintln!(
+        "TlsStream {n} B (Stream {} B)",
+        std::mem::size_of::<Stream>()
+    );
+    assert!(n <= 1536, "TlsStream grew to {n} bytes");
+    assert_eq!(std::mem::size_of::<Stream>(), 16);
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real clients over TLS against a Herald binary serving TLS on a free loopback port (two
-# shards): pusher-js with forceTLS and the npm pusher SDK with useTLS (tls.test.mjs), a
-# Python websocket-client, urllib and the PyPI pusher SDK (test_tls_clients.py), then SIGHUP:
+# shards): pusher-js with forceTLS and the npm pusher SDK with useTLS (tls.test.mjs), the
+# Channelstream JS client in headless Chromium over wss:// (browser.test.mjs), a Python
+# websocket-client, urllib and the PyPI pusher SDK (test_tls_clients.py), then SIGHUP:
 # a new certificate is served to new handshakes while a connection made before stays up.
 # The test CA and certificates are made here with the openssl CLI (in tests/tls/pki/).
 #
@@ -45,7 +46,11 @@ done
 
 status=0
 export TLS_HOST=127.0.0.1 TLS_PORT="$PORT" TLS_CA="$pki/ca.pem" PUSHER_APP_ID=$APP_ID
-NODE_EXTRA_CA_CERTS="$pki/ca.pem" timeout 120 node --test tls.test.mjs || status=$?
+# Chromium trusts exactly the server's key (its SPKI hash), nothing else.
+TLS_SPKI="$(openssl x509 -in "$pki/server.pem" -pubkey -noout | openssl pkey -pubin -outform der \
+    | openssl dgst -sha256 -binary | base64)"
+NODE_EXTRA_CA_CERTS="$pki/ca.pem" TLS_SPKI="$TLS_SPKI" timeout 180 node --test tls.test.mjs \
+    browser.test.mjs || status=$?
 # -p no:cacheprovider: no .pytest_cache in the tree. Exit 5 (nothing collected) is a failure.
 timeout 120 "$VENV/bin/python" -m pytest -p no:cacheprovider \
     -rs -q test_tls_clients.py || status=$?

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup for the TLS real-client suite: the openssl CLI (Debian) that run.sh makes the
-# test CA with, npm ci (pusher-js, pusher) from the lockfile, and a venv with websocket-client,
-# the PyPI pusher SDK and pytest (pinned in requirements.txt).
+# test CA with, npm ci (pusher-js, pusher) from the lockfile, a venv with websocket-client,
+# the PyPI pusher SDK and pytest (pinned in requirements.txt), and tests/e2e's setup (the
+# vendored Channelstream JS client, playwright-core, Debian's chromium) for browser.test.mjs.
 #
 #   TLS_PY_VENV  venv location (default tests/tls/.venv)
 set -euo pipefail
@@ -27,4 +28,5 @@ if [ "$want" != "$(cat "$stamp" 2>/dev/null || true)" ] \
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
     echo "$want" >"$stamp"
 fi
+bash "$here/../e2e/setup.sh" >/dev/null
 echo "setup: ok"
