@@ -320,8 +320,11 @@ mod tests {
                 "{spec}"
             );
         }
+        let t = parse_target("T=https://127.0.0.1:8443", "A").unwrap();
+        assert!(t.tls && t.addr.port() == 8443);
+        assert!(!parse_target("http://127.0.0.1:1", "A").unwrap().tls);
         for spec in [
-            "https://127.0.0.1:1",
+            "ftp://127.0.0.1:1",
             "http://127.0.0.1",
             "http://127.0.0.1:1/x",
             "http://127.0.0.1:0",
