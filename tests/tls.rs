@@ -437,3 +437,29 @@ fn closing_sends_close_notify() {
         0
     );
 }
+
+#[test]
+fn sessions_resume_on_the_shard_that_issued_them() {
+    let pki = Pki::new();
+    let server = tls_server(&pki, |c| c.shards = 1);
+    // One client config: rustls keeps the tickets it was sent in it.
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let config = std::sync::Arc::new(pki.client(&[version]));
+        let opt = "OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut first = connect_with(server.addr, config.clone());
+        // Read an answer, so TLS 1.3 tickets (sent after the handshake) have arrived.
+        assert_eq!(tls_ask(&mut first, &mut Vec::new(), opt).unwrap().status, 200);
+        assert_eq!(
+            first.conn.handshake_kind(),
+            Some(rustls::HandshakeKind::Full)
+        );
+        drop(first);
+        let mut again = connect_with(server.addr, config);
+        assert_eq!(
+            again.conn.handshake_kind(),
+            Some(rustls::HandshakeKind::Resumed),
+            "{version:?}"
+        );
+        assert_eq!(tls_ask(&mut again, &mut Vec::new(), opt).unwrap().status, 200);
+    }
+}
