@@ -448,7 +448,10 @@ fn sessions_resume_on_the_shard_that_issued_them() {
         let opt = "OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n";
         let mut first = connect_with(server.addr, config.clone());
         // Read an answer, so TLS 1.3 tickets (sent after the handshake) have arrived.
-        assert_eq!(tls_ask(&mut first, &mut Vec::new(), opt).unwrap().status, 200);
+        assert_eq!(
+            tls_ask(&mut first, &mut Vec::new(), opt).unwrap().status,
+            200
+        );
         assert_eq!(
             first.conn.handshake_kind(),
             Some(rustls::HandshakeKind::Full)
@@ -460,6 +463,9 @@ fn sessions_resume_on_the_shard_that_issued_them() {
             Some(rustls::HandshakeKind::Resumed),
             "{version:?}"
         );
-        assert_eq!(tls_ask(&mut again, &mut Vec::new(), opt).unwrap().status, 200);
+        assert_eq!(
+            tls_ask(&mut again, &mut Vec::new(), opt).unwrap().status,
+            200
+        );
     }
 }
