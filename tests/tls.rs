@@ -246,6 +246,17 @@ fn extra_listener_with_its_own_certificate() {
     let mut ws = wss(&other, extra, "/echo");
     ws.send(Message::text("hi")).unwrap();
     assert_eq!(next_text(&mut ws).as_deref(), Some("hi"));
+    // A reload (what SIGHUP calls) reaches each listener's own store: the extra listener's
+    // new certificate is served, the main one's is unchanged, the websocket stays.
+    let mut other = other;
+    other.issue("extra listener, second");
+    assert!(server.shared.reload_tls().is_empty());
+    let s = other.connect(extra);
+    assert_eq!(s.conn.peer_certificates().unwrap()[0], other.leaf_der);
+    let s = main.connect(server.addr);
+    assert_eq!(s.conn.peer_certificates().unwrap()[0], main.leaf_der);
+    ws.send(Message::text("still")).unwrap();
+    assert_eq!(next_text(&mut ws).as_deref(), Some("still"));
 }
 
 /// The first bytes of a real ClientHello (a rustls client's first flight).
