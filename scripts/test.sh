@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every Herald test, installing what the tests need (Rust tools from crates.io, the real
 # Channelstream 0.7.1 from PyPI, Autobahn|Testsuite from PyPI under Python 2.7, npm packages for
-# the JS clients, pysher and the PyPI pusher SDK).
+# the JS clients, pysher and the PyPI pusher SDK; the TLS suite's openssl CLI, pusher-js and
+# websocket-client).
 #
 #   ./scripts/test.sh            everything (what CI runs)
 #   QUICK=1 ./scripts/test.sh    Rust tests only (no installs, no external suites)
@@ -61,6 +62,10 @@ bash tests/pusher-js/run.sh "$HERALD" || fail=1
 step "pysher and the PyPI pusher SDK against the Pusher dialect"
 bash tests/pusher-py/setup.sh
 bash tests/pusher-py/run.sh "$HERALD" || fail=1
+
+step "TLS: pusher-js (forceTLS), Python websocket-client and SDKs over rustls; SIGHUP reload"
+bash tests/tls/setup.sh
+bash tests/tls/run.sh "$HERALD" || fail=1
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzzing, $FUZZ_SECONDS s per target"

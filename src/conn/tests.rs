@@ -60,7 +60,7 @@ impl Write for MemSocket {
 }
 
 impl Socket for MemSocket {
-    fn shutdown_write(&self) {
+    fn shutdown_write(&mut self) {
         self.write_shut.set(true);
     }
 }

@@ -14,8 +14,8 @@ use crate::dialect::{InboxFull, Outbox, Response};
 use crate::error::CloseReason;
 use crate::ids::{Gen, LocalRef, ReqRef, ShardId, SockRef};
 use crate::proto::ws::CloseCode;
+use crate::tls::Stream;
 use bytes::Bytes;
-use mio::net::TcpStream;
 use slab::Slab;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -25,7 +25,7 @@ use std::time::Instant;
 /// A shard's connections and their bookkeeping for the turn (what to flush, requeue and reap),
 /// split from the rest of the shard so handlers can borrow it alongside the dialect.
 pub(super) struct ConnTable<W> {
-    pub slab: Slab<Conn<TcpStream, W>>,
+    pub slab: Slab<Conn<Stream, W>>,
     pub next_gen: Gen,
     /// Connections with output to flush this turn.
     pub dirty: Vec<usize>,
@@ -74,7 +74,7 @@ impl<W> ConnTable<W> {
     }
 
     /// The live connection a reference was made for (`None` if its slot moved on).
-    fn get(&mut self, r: LocalRef) -> Option<&mut Conn<TcpStream, W>> {
+    fn get(&mut self, r: LocalRef) -> Option<&mut Conn<Stream, W>> {
         self.slab.get_mut(r.slot.key()).filter(|c| c.gen == r.gen)
     }
 

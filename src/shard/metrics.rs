@@ -30,6 +30,12 @@ pub struct ShardStats {
     pub inbox_full: AtomicU64,
     /// Open connections (a gauge).
     pub open: AtomicU64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: AtomicU64,
+    /// TLS connections closed before their handshake completed: garbage or plain HTTP instead
+    /// of a ClientHello, a refused or malformed handshake, a peer that left or stalled past
+    /// the header timeout.
+    pub tls_handshake_failures: AtomicU64,
     /// The dialect's counters, in `Dialect::counters` order.
     pub dialect: Box<[AtomicU64]>,
 }
@@ -54,7 +60,7 @@ pub fn render(
     let sum = |f: &dyn Fn(&ShardStats) -> &AtomicU64| -> u64 {
         stats.iter().map(|s| f(s).load(Ordering::Relaxed)).sum()
     };
-    let core: [(&str, &str, &str, u64); 10] = [
+    let core: [(&str, &str, &str, u64); 12] = [
         (
             "herald_connections_open",
             "gauge",
@@ -108,6 +114,18 @@ pub fn render(
             "counter",
             "Cross-shard sends that found an inbox full (503 or spill)",
             inbox_full.max(sum(&|s| &s.inbox_full)),
+        ),
+        (
+            "herald_tls_handshakes_total",
+            "counter",
+            "TLS handshakes completed",
+            sum(&|s| &s.tls_handshakes),
+        ),
+        (
+            "herald_tls_handshake_failures_total",
+            "counter",
+            "TLS connections closed before their handshake completed (bad ClientHello, plain HTTP, alert, EOF, header timeout)",
+            sum(&|s| &s.tls_handshake_failures),
         ),
         (
             "herald_shards",

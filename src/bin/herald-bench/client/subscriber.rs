@@ -312,7 +312,10 @@ impl Engine<'_> {
             0 => None,
             n => self.cfg.source_ips.get(idx as usize % n).copied(),
         };
-        let stream = match sys::connect_nonblocking(self.cfg.target.addr, src) {
+        let tcp = sys::connect_nonblocking(self.cfg.target.addr, src);
+        let tls = self.cfg.tls.as_ref();
+        let ip = self.cfg.target.addr.ip();
+        let stream = match tcp.and_then(|t| BStream::new(t, tls, ip)) {
             Ok(s) => s,
             Err(e) => {
                 self.stats.subs_failed += 1;
