@@ -30,7 +30,8 @@ Ini keys and environment variables (Channelstream 0.7.1 compatible):
   debug, log_level, port, host, secret, admin_user, admin_secret, cookie_secret,
   allow_posting_from, allow_cors, validate_requests, enforce_https, http_scheme,
   signature_checker  (environment: CHANNELSTREAM_ + the key in upper case)
-Herald's own key: strict  (environment: CHANNELSTREAM_STRICT, only without an ini file)
+Herald's own keys: strict, ws_deflate  (environment: CHANNELSTREAM_STRICT,
+  CHANNELSTREAM_WS_DEFLATE, only without an ini file)
 
 Strict mode (--strict or strict = true; off by default: default answers are 0.7.1's):
   request                               default (0.7.1)     strict
@@ -165,6 +166,19 @@ pub(super) struct HeraldFlags {
     /// `strict = true` in the ini file or CHANNELSTREAM_STRICT=true without one.
     #[arg(long, action = ArgAction::SetTrue)]
     strict: bool,
+
+    /// Negotiate permessage-deflate (RFC 7692) with clients that offer it [ini: ws_deflate]
+    ///
+    /// Off by default. Herald always answers server_no_context_takeover and
+    /// client_no_context_takeover, so a broadcast is compressed once per window size and shared
+    /// by every subscriber, and no connection keeps compression state between messages.
+    #[arg(long, action = ArgAction::SetTrue)]
+    ws_deflate: bool,
+
+    /// With --ws-deflate: server messages shorter than this are sent uncompressed
+    #[arg(long, value_name = "BYTES",
+          default_value_t = crate::proto::deflate::DEFAULT_MIN_BYTES)]
+    ws_deflate_min_bytes: usize,
 }
 
 #[derive(Args, Debug)]
@@ -333,6 +347,8 @@ pub(super) fn apply_flags(cfg: &mut Config, cli: Cli) {
     }
     cfg.echo_path = h.echo_path;
     cfg.strict |= h.strict;
+    cfg.deflate.enabled |= h.ws_deflate;
+    cfg.deflate.min_bytes = h.ws_deflate_min_bytes;
     let l = cli.limits;
     cfg.limits = Limits {
         max_connections_per_shard: l.max_connections,

@@ -291,6 +291,9 @@ fn apply_channelstream(raw: &RawSettings, origin: &Origin) -> Result<Config, Con
     if let Some(v) = get("strict") {
         cfg.strict = asbool(v);
     }
+    if let Some(v) = get("ws_deflate") {
+        cfg.deflate.enabled = asbool(v);
+    }
     if let Some(v) = get("enforce_https") {
         cfg.enforce_https = asbool(v);
     }

@@ -67,7 +67,7 @@ pub const CONFIGURABLE_PARAMS: [&str; 14] = [
 
 /// Herald's own keys, read like Channelstream's: from the `[channelstream]` section of the ini
 /// file, or (without an ini file) from `CHANNELSTREAM_<KEY>` variables.
-pub const HERALD_PARAMS: [&str; 1] = ["strict"];
+pub const HERALD_PARAMS: [&str; 2] = ["strict", "ws_deflate"];
 
 /// The only `signature_checker` Herald implements (itsdangerous `TimestampSigner`).
 pub const DEFAULT_SIGNATURE_CHECKER: &str = "channelstream.utils.DefaultSigner";
@@ -122,6 +122,9 @@ pub struct Config {
     /// gives as a 500 crash, a dropped socket or a lenient accept become 400/426/close 4404
     /// (README "Strict mode"). Off by default, so the default stays 0.7.1-compatible.
     pub strict: bool,
+    /// permessage-deflate (`--ws-deflate`, ini `ws_deflate`; off by default) and its threshold
+    /// (`--ws-deflate-min-bytes`).
+    pub deflate: crate::proto::deflate::DeflateConfig,
     /// Resource limits (the `--max-*` and timeout flags).
     pub limits: Limits,
     /// The Pusher dialect's default app id (`HERALD_DEFAULT_APP_ID`; soketi's default).
@@ -201,6 +204,7 @@ impl Default for Config {
             shards: 1,
             echo_path: None,
             strict: false,
+            deflate: crate::proto::deflate::DeflateConfig::default(),
             limits: Limits::default(),
             default_app_id: "app-id".into(),
             default_app_key: "app-key".into(),
@@ -271,6 +275,7 @@ impl fmt::Debug for Config {
             .field("shards", &self.shards)
             .field("echo_path", &self.echo_path)
             .field("strict", &self.strict)
+            .field("deflate", &self.deflate)
             .field("limits", &self.limits)
             .field("ini_path", &self.ini_path)
             .finish()

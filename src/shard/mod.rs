@@ -18,6 +18,7 @@
 
 mod date;
 mod effects;
+pub mod frame;
 pub mod inbox;
 pub mod metrics;
 mod spawn;
@@ -29,8 +30,9 @@ use crate::conn::{Conn, HttpStep, Next, OwnedRequest, Parked, Timeouts, WsStep};
 use crate::dialect::{Dialect, Request, RequestAction, WsMessage, WsRole};
 use crate::error::CloseReason;
 use crate::ids::{Gen, ReqRef, ShardId, Slot, SockRef};
-use crate::proto::http;
+use crate::proto::deflate::{self, Codec};
 use crate::proto::ws::CloseCode;
+use crate::proto::{handshake, http};
 use date::DateCache;
 use effects::{ConnTable, Links, ShardOutbox};
 use inbox::{Inbox, ShardMsg};
@@ -120,6 +122,8 @@ impl<D: Dialect> Shard<D> {
                 early_reply: None,
                 stats,
                 shard_id: id,
+                deflate: shared.cfg.deflate,
+                codec: Codec::new(shared.cfg.deflate.min_bytes),
             },
             links: Links {
                 shared: shared.clone(),
@@ -361,7 +365,12 @@ impl<D: Dialect> Shard<D> {
             }
             RequestAction::Upgrade { accept, role } => {
                 let serves = matches!(role, Some(WsRole::Dialect(_)));
-                conn.upgrade(&accept, role);
+                let deflate = if self.table.deflate.enabled && role.is_some() {
+                    deflate::negotiate(handshake::extension_values(&req.head, &req.head_bytes))
+                } else {
+                    None
+                };
+                conn.upgrade(&accept, role, deflate);
                 self.table.mark_dirty_if_needed(key);
                 if serves {
                     self.open_ws(key, at.gen);
@@ -397,14 +406,19 @@ impl<D: Dialect> Shard<D> {
             let Some(conn) = self.table.slab.get_mut(key) else {
                 return;
             };
-            let (text, payload) = match conn.next_ws_step(max_message, self.table.max_queued) {
+            let step = conn.next_ws_step(max_message, self.table.max_queued, &mut self.table.codec);
+            let (text, payload) = match step {
                 WsStep::Wait { .. } => return self.table.mark_dirty_if_needed(key),
                 WsStep::Closed => return self.ws_ended(key),
-                WsStep::ProtocolError { code } => {
-                    self.table
-                        .stats
-                        .ws_protocol_errors
-                        .fetch_add(1, Ordering::Relaxed);
+                WsStep::ProtocolError {
+                    code,
+                    inflate_too_big,
+                } => {
+                    let stats = &self.table.stats;
+                    stats.ws_protocol_errors.fetch_add(1, Ordering::Relaxed);
+                    if inflate_too_big {
+                        stats.ws_inflate_too_big.fetch_add(1, Ordering::Relaxed);
+                    }
                     tracing::debug!(peer = %conn.peer, %code, "websocket protocol error");
                     return self.ws_ended(key);
                 }
