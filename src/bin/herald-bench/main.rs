@@ -123,6 +123,10 @@ struct Cli {
     /// No progress line.
     #[arg(long, short)]
     quiet: bool,
+    /// Subscribers offer permessage-deflate (`permessage-deflate; client_max_window_bits`, as
+    /// browsers do) and inflate compressed deliveries.
+    #[arg(long)]
+    deflate: bool,
 }
 
 fn main() -> ExitCode {
@@ -217,6 +221,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
                     connect_timeout_s: cli.connect_timeout,
                     connect_concurrency: cli.connect_concurrency,
                     progress: !cli.quiet,
+                    deflate: cli.deflate,
                 };
                 let r = client::run(&cfg, &mut auth)
                     .map_err(|e| format!("{} against {}: {e}", sc.name, target.url))?;

@@ -130,6 +130,8 @@ pub struct RunConfig<'a> {
     /// accept queue and then recover only through slow retransmits.
     pub connect_concurrency: u32,
     pub progress: bool,
+    /// Subscribers offer permessage-deflate and inflate RSV1 frames.
+    pub deflate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,6 +241,10 @@ struct Engine<'a> {
     window_end: u64,
     last_progress: u64,
     progress_tty: bool,
+    /// permessage-deflate: the inflater (reset per message: the server negotiates no context
+    /// takeover) and its output buffer.
+    inflater: Option<flate2::Decompress>,
+    inflated: Vec<u8>,
 }
 
 /// Run one scenario against one target and return its measurements.
@@ -285,6 +291,10 @@ pub fn run(cfg: &RunConfig<'_>, auth: &mut Auth) -> io::Result<RunResult> {
         total_msgs: sc.total_messages(),
         pub_start: 0,
         pong_mask: 0x5eed_1234,
+        inflater: cfg
+            .deflate
+            .then(|| flate2::Decompress::new_with_window_bits(false, 15)),
+        inflated: Vec::new(),
         connect_start: 0,
         connect_end: 0,
         rss_before: None,
