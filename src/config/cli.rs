@@ -30,7 +30,7 @@ Ini keys and environment variables (Channelstream 0.7.1 compatible):
   debug, log_level, port, host, secret, admin_user, admin_secret, cookie_secret,
   allow_posting_from, allow_cors, validate_requests, enforce_https, http_scheme,
   signature_checker  (environment: CHANNELSTREAM_ + the key in upper case)
-Herald's own keys: strict, pusher_activity_timeout, pusher_pong_timeout, tls_cert, tls_key
+Herald's own keys: strict, ws_deflate, pusher_activity_timeout, pusher_pong_timeout, tls_cert, tls_key
   (environment: CHANNELSTREAM_ + the key in upper case, only without an ini file)
 Pusher default app: HERALD_DEFAULT_APP_ID, _KEY, _SECRET, _ENABLE_CLIENT_MESSAGES (false)
 Extra listeners: [listener:NAME] sections with port, host, tls_cert, tls_key.
@@ -169,6 +169,19 @@ pub(super) struct HeraldFlags {
     /// `strict = true` in the ini file or CHANNELSTREAM_STRICT=true without one.
     #[arg(long, action = ArgAction::SetTrue)]
     strict: bool,
+
+    /// Negotiate permessage-deflate (RFC 7692) with clients that offer it [ini: ws_deflate]
+    ///
+    /// Off by default. Herald always answers server_no_context_takeover and
+    /// client_no_context_takeover, so a broadcast is compressed once per window size and shared
+    /// by every subscriber, and no connection keeps compression state between messages.
+    #[arg(long, action = ArgAction::SetTrue)]
+    ws_deflate: bool,
+
+    /// With --ws-deflate: server messages shorter than this are sent uncompressed
+    #[arg(long, value_name = "BYTES",
+          default_value_t = crate::proto::deflate::DEFAULT_MIN_BYTES)]
+    ws_deflate_min_bytes: usize,
 
     /// Pusher: seconds of client silence before the server sends pusher:ping; announced as
     /// activity_timeout [default: 120] [ini: pusher_activity_timeout]
@@ -359,6 +372,8 @@ pub(super) fn apply_flags(cfg: &mut Config, cli: Cli) {
     }
     cfg.echo_path = h.echo_path;
     cfg.strict |= h.strict;
+    cfg.deflate.enabled |= h.ws_deflate;
+    cfg.deflate.min_bytes = h.ws_deflate_min_bytes;
     if let Some(s) = h.pusher_activity_timeout {
         cfg.pusher_activity_timeout = Duration::from_secs(s);
     }

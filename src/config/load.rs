@@ -331,6 +331,9 @@ fn apply_channelstream(raw: &RawSettings, origin: &Origin) -> Result<Config, Con
         get("tls_key").map(str::to_owned),
         INI_SECTION,
     )?;
+    if let Some(v) = get("ws_deflate") {
+        cfg.deflate.enabled = asbool(v);
+    }
     for (key, field) in [
         ("pusher_activity_timeout", &mut cfg.pusher_activity_timeout),
         ("pusher_pong_timeout", &mut cfg.pusher_pong_timeout),

@@ -72,8 +72,9 @@ pub const CONFIGURABLE_PARAMS: [&str; 14] = [
 
 /// Herald's own keys, read like Channelstream's: from the `[channelstream]` section of the ini
 /// file, or (without an ini file) from `CHANNELSTREAM_<KEY>` variables.
-pub const HERALD_PARAMS: [&str; 5] = [
+pub const HERALD_PARAMS: [&str; 6] = [
     "strict",
+    "ws_deflate",
     "pusher_activity_timeout",
     "pusher_pong_timeout",
     "tls_cert",
@@ -133,6 +134,9 @@ pub struct Config {
     /// gives as a 500 crash, a dropped socket or a lenient accept become 400/426/close 4404
     /// (README "Strict mode"). Off by default, so the default stays 0.7.1-compatible.
     pub strict: bool,
+    /// permessage-deflate (`--ws-deflate`, ini `ws_deflate`; off by default) and its threshold
+    /// (`--ws-deflate-min-bytes`).
+    pub deflate: crate::proto::deflate::DeflateConfig,
     /// Resource limits (the `--max-*` and timeout flags).
     pub limits: Limits,
     /// The main listener's certificate and key (`--tls-cert`/`--tls-key`, ini `tls_cert` and
@@ -229,6 +233,7 @@ impl Default for Config {
             shards: 1,
             echo_path: None,
             strict: false,
+            deflate: crate::proto::deflate::DeflateConfig::default(),
             limits: Limits::default(),
             tls: None,
             listeners: Vec::new(),
@@ -314,6 +319,7 @@ impl fmt::Debug for Config {
             .field("shards", &self.shards)
             .field("echo_path", &self.echo_path)
             .field("strict", &self.strict)
+            .field("deflate", &self.deflate)
             .field("limits", &self.limits)
             .field("tls", &self.tls)
             .field("listeners", &self.listeners)

@@ -24,6 +24,12 @@ pub struct ShardStats {
     pub http_errors: AtomicU64,
     /// Websockets closed for protocol errors.
     pub ws_protocol_errors: AtomicU64,
+    /// Compressed websocket messages that inflated past `--max-ws-message-bytes` (closed 1009).
+    pub ws_inflate_too_big: AtomicU64,
+    /// Messages this shard compressed (permessage-deflate), each once per window size.
+    pub ws_deflated: AtomicU64,
+    /// Deliveries that went out compressed (a shared frame each).
+    pub ws_deflated_deliveries: AtomicU64,
     /// Requests answered 408.
     pub timeouts: AtomicU64,
     /// Cross-shard sends that found an inbox full.
@@ -60,7 +66,7 @@ pub fn render(
     let sum = |f: &dyn Fn(&ShardStats) -> &AtomicU64| -> u64 {
         stats.iter().map(|s| f(s).load(Ordering::Relaxed)).sum()
     };
-    let core: [(&str, &str, &str, u64); 12] = [
+    let core: [(&str, &str, &str, u64); 15] = [
         (
             "herald_connections_open",
             "gauge",
@@ -102,6 +108,24 @@ pub fn render(
             "counter",
             "Websockets closed for protocol errors (1002/1007/1009)",
             sum(&|s| &s.ws_protocol_errors),
+        ),
+        (
+            "herald_ws_inflate_too_big_total",
+            "counter",
+            "Compressed websocket messages that inflated past --max-ws-message-bytes (1009)",
+            sum(&|s| &s.ws_inflate_too_big),
+        ),
+        (
+            "herald_ws_deflated_messages_total",
+            "counter",
+            "Server messages compressed (permessage-deflate; once per message and window size)",
+            sum(&|s| &s.ws_deflated),
+        ),
+        (
+            "herald_ws_deflated_deliveries_total",
+            "counter",
+            "Websocket deliveries sent compressed (sharing one frame per message and window)",
+            sum(&|s| &s.ws_deflated_deliveries),
         ),
         (
             "herald_timeouts_total",

@@ -19,6 +19,7 @@
 mod accept;
 mod date;
 mod effects;
+pub mod frame;
 pub mod inbox;
 pub mod metrics;
 mod spawn;
@@ -30,8 +31,9 @@ use crate::conn::{HttpStep, Next, OwnedRequest, Parked, Socket as _, Timeouts, W
 use crate::dialect::{Dialect, Request, RequestAction, WsMessage, WsRole};
 use crate::error::CloseReason;
 use crate::ids::{Gen, ReqRef, ShardId, Slot, SockRef};
-use crate::proto::http;
+use crate::proto::deflate::{self, Codec};
 use crate::proto::ws::CloseCode;
+use crate::proto::{handshake, http};
 pub use accept::{Listener, MAX_LISTENERS};
 use date::DateCache;
 use effects::{ConnTable, Links, ShardOutbox};
@@ -123,6 +125,8 @@ impl<D: Dialect> Shard<D> {
                 early_reply: None,
                 stats,
                 shard_id: id,
+                deflate: shared.cfg.deflate,
+                codec: Codec::new(shared.cfg.deflate.min_bytes),
             },
             links: Links {
                 shared: shared.clone(),
@@ -327,7 +331,12 @@ impl<D: Dialect> Shard<D> {
             }
             RequestAction::Upgrade { accept, role } => {
                 let serves = matches!(role, Some(WsRole::Dialect(_)));
-                conn.upgrade(&accept, role);
+                let deflate = if self.table.deflate.enabled && role.is_some() {
+                    deflate::negotiate(handshake::extension_values(&req.head, &req.head_bytes))
+                } else {
+                    None
+                };
+                conn.upgrade(&accept, role, deflate);
                 self.table.mark_dirty_if_needed(key);
                 if serves {
                     self.open_ws(key, at.gen);
@@ -363,14 +372,19 @@ impl<D: Dialect> Shard<D> {
             let Some(conn) = self.table.slab.get_mut(key) else {
                 return;
             };
-            let (text, payload) = match conn.next_ws_step(max_message, self.table.max_queued) {
+            let step = conn.next_ws_step(max_message, self.table.max_queued, &mut self.table.codec);
+            let (text, payload) = match step {
                 WsStep::Wait { .. } => return self.table.mark_dirty_if_needed(key),
                 WsStep::Closed => return self.ws_ended(key),
-                WsStep::ProtocolError { code } => {
-                    self.table
-                        .stats
-                        .ws_protocol_errors
-                        .fetch_add(1, Ordering::Relaxed);
+                WsStep::ProtocolError {
+                    code,
+                    inflate_too_big,
+                } => {
+                    let stats = &self.table.stats;
+                    stats.ws_protocol_errors.fetch_add(1, Ordering::Relaxed);
+                    if inflate_too_big {
+                        stats.ws_inflate_too_big.fetch_add(1, Ordering::Relaxed);
+                    }
                     tracing::debug!(peer = %conn.peer, %code, "websocket protocol error");
                     return self.ws_ended(key);
                 }

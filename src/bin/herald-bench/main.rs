@@ -128,6 +128,10 @@ struct Cli {
     /// certificate must name the target's IP, e.g. `subjectAltName=IP:127.0.0.1`).
     #[arg(long, value_name = "FILE")]
     tls_ca: Option<PathBuf>,
+    /// Subscribers offer permessage-deflate (`permessage-deflate; client_max_window_bits`, as
+    /// browsers do) and inflate compressed deliveries.
+    #[arg(long)]
+    deflate: bool,
 }
 
 fn main() -> ExitCode {
@@ -228,6 +232,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
                     connect_concurrency: cli.connect_concurrency,
                     progress: !cli.quiet,
                     tls: target.tls.then(|| tls.clone()).flatten(),
+                    deflate: cli.deflate,
                 };
                 let r = client::run(&cfg, &mut auth)
                     .map_err(|e| format!("{} against {}: {e}", sc.name, target.url))?;

@@ -132,6 +132,8 @@ pub struct RunConfig<'a> {
     pub progress: bool,
     /// For `https://` targets: the client config (trusting `--tls-ca`).
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// Subscribers offer permessage-deflate and inflate RSV1 frames.
+    pub deflate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,6 +243,10 @@ struct Engine<'a> {
     window_end: u64,
     last_progress: u64,
     progress_tty: bool,
+    /// permessage-deflate: the inflater (reset per message: the server negotiates no context
+    /// takeover) and its output buffer.
+    inflater: Option<flate2::Decompress>,
+    inflated: Vec<u8>,
 }
 
 /// Run one scenario against one target and return its measurements.
@@ -287,6 +293,10 @@ pub fn run(cfg: &RunConfig<'_>, auth: &mut Auth) -> io::Result<RunResult> {
         total_msgs: sc.total_messages(),
         pub_start: 0,
         pong_mask: 0x5eed_1234,
+        inflater: cfg
+            .deflate
+            .then(|| flate2::Decompress::new_with_window_bits(false, 15)),
+        inflated: Vec::new(),
         connect_start: 0,
         connect_end: 0,
         rss_before: None,
