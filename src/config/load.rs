@@ -217,17 +217,17 @@ fn apply_pushi(
     };
     super::pushi::apply(&mut cfg.pushi, &get, env).map_err(bad)?;
     if cfg.pushi.enabled {
-        let (host, port, warn) = super::pushi::start_vars(env).map_err(bad)?;
-        if let Some(h) = host {
+        let v = super::pushi::start_vars(env).map_err(bad)?;
+        if let Some(h) = v.host {
             cfg.host = h;
         }
-        if let Some(p) = port {
+        if let Some(p) = v.port {
             cfg.port = p;
         }
-        if let Some(w) = warn {
-            // Logging is not set up yet while the configuration loads.
-            eprintln!("herald: warning: {w}");
+        if v.tls.is_some() {
+            cfg.tls = v.tls;
         }
+        cfg.listeners.extend(v.app);
     }
     Ok(())
 }
