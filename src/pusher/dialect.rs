@@ -638,6 +638,12 @@ impl Dialect for Pusher {
     fn on_shutdown(&mut self, out: &mut dyn Outbox<PusherMsg>) {
         query::on_shutdown(&mut self.gathers, out);
     }
+
+    /// 4200 (Pusher: "generic reconnect immediately"; soketi's "server closing"), so pusher-js
+    /// and pysher reconnect at once (to the next process on the port) instead of backing off.
+    fn shutdown_close(&self, _ws: &PusherSocket) -> CloseCode {
+        CloseCode::from(protocol::CODE_RECONNECT)
+    }
 }
 
 #[cfg(test)]
