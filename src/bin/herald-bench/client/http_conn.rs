@@ -197,6 +197,8 @@ impl Engine<'_> {
     pub(super) fn feed_controls(&mut self) {
         let subs = self.cfg.scenario.subs;
         if self.pusher.is_some() {
+            // Counted subscribers first, then the presence churners.
+            let subs = subs + self.cfg.scenario.churners;
             while self.next_sub < subs && self.pending_subs < self.cfg.connect_concurrency {
                 let idx = self.next_sub;
                 self.next_sub += 1;
