@@ -96,6 +96,9 @@ pub struct RunResult {
     pub server_closes: u64,
     pub protocol_errors: u64,
     pub reconnects: u32,
+    /// HTTP connections the server ended with `Connection: close` (replaced, not errors).
+    #[serde(default)]
+    pub keepalive_closes: u64,
     /// Publish (intended send time) to delivery.
     pub latency_ms: Option<Percentiles>,
     /// POST /message round trip.
@@ -684,6 +687,7 @@ mod tests {
             rss_after_kib: None,
             rss_per_conn_bytes: None,
             presence: None,
+            keepalive_closes: 0,
             errors: vec![],
         }
     }

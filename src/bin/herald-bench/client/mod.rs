@@ -199,6 +199,8 @@ struct HttpConn {
     rbuf: Vec<u8>,
     wbuf: Vec<u8>,
     wpos: usize,
+    /// The last answer said `Connection: close`: replace the connection once it ends.
+    closing: bool,
 }
 
 enum Slot {
@@ -380,6 +382,7 @@ impl Engine<'_> {
                 512
             }),
             wpos: 0,
+            closing: false,
         };
         self.poll.registry().register(
             &mut conn.stream,

@@ -32,6 +32,8 @@ pub(super) struct Stats {
     pub(super) expected: u64,
     pub(super) max_send_lag_ns: u64,
     pub(super) reconnects: u32,
+    /// Control or publisher connections replaced after a `Connection: close` answer.
+    pub(super) keepalive_closes: u64,
     pub(super) errors: Vec<String>,
     /// Presence: churners subscribed once, churn operations sent, member events the counted
     /// subscribers got (all, and in the window), what they should get, and those of churners.
@@ -73,6 +75,7 @@ impl Stats {
             expected: 0,
             max_send_lag_ns: 0,
             reconnects: 0,
+            keepalive_closes: 0,
             errors: Vec::new(),
             churners_open: 0,
             churners_failed: 0,
@@ -237,6 +240,7 @@ impl Engine<'_> {
             server_closes: st.server_closes,
             protocol_errors: st.protocol_errors,
             reconnects: st.reconnects,
+            keepalive_closes: st.keepalive_closes,
             latency_ms: Percentiles::from_hist(&st.latency),
             post_latency_ms: Percentiles::from_hist(&st.post_latency),
             cpu,
