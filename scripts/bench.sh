@@ -20,6 +20,7 @@
 #                                     `command -v sockudo`, else /tmp/sockudo-build/root/bin/sockudo;
 #                                     `cargo install sockudo --version 5.2.0 --locked --root DIR`)
 #   SCENARIOS=fanout-1k-r25 ROUNDS=2 ./scripts/bench.sh shards
+#   OUT=dir sets the output folder; BENCH_ARGS="--rate 400" adds herald-bench options (sockudo)
 #
 # Results go to bench-out/<mode>/ (report.json, report.md, report.svg).
 set -euo pipefail
@@ -30,7 +31,7 @@ DEFAULT_SCEN=all; [ "${1:-}" = channelstream ] && DEFAULT_SCEN=fanout-1k-r5,fano
 [ "${1:-}" = ab ] && DEFAULT_SCEN=fanout-1k-r5,fanout-1k-r25,fanout-10k-r2,fanout-1k-4KiB-r10,channels-1000x10-r2000,fanout-1k-r200-sat,publish-rest
 SCENARIOS=${SCENARIOS:-$DEFAULT_SCEN}
 ROUNDS=${ROUNDS:-1}
-OUT=bench-out/$MODE${UNPINNED:+-unpinned}
+OUT=${OUT:-bench-out/$MODE${UNPINNED:+-unpinned}}
 mkdir -p "$OUT"
 cargo build --release --locked --bin herald --bin herald-bench >/dev/null
 H=$PWD/target/release/herald
@@ -110,7 +111,7 @@ sockudo)
   "$B" --target herald=http://127.0.0.1:$P1 --target sockudo=http://127.0.0.1:$P3 --target herald-again=http://127.0.0.1:$P2 \
        --server-pid herald=${pids[0]} --server-pid sockudo=${pids[2]} --server-pid herald-again=${pids[1]} \
        "${where[@]}" --pusher-app-id 12345 --pusher-key app-key --pusher-secret app-secret \
-       --scenario "$SCENARIOS" --rounds "$ROUNDS" --source-ips 4 --out-dir "$OUT"
+       --scenario "$SCENARIOS" --rounds "$ROUNDS" --source-ips 4 --out-dir "$OUT" ${BENCH_ARGS:-}
   ;;
 scale)
   RATE=${RATE:-300}
