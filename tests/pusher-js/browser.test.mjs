@@ -4,7 +4,7 @@
 // refused private auth, presence with two browsers (member_added / member_removed), client
 // events between them (with the sender's user_id, not echoed), and reconnection after Herald
 // closes the sockets with 4200 at shutdown (a rolling restart: a second Herald takes the port by
-// SO_REUSEPORT first). User sign-in (authenticateUser) is a todo: Herald has no pusher:signin yet.
+// SO_REUSEPORT first), and user sign-in through the endpoint's authenticateUser, then sendToUser.
 //
 // This file starts Herald itself (it must stop and replace it), from run.sh's environment:
 //   HERALD=target/release/herald HERALD_INI=logs/browser.ini node --test browser.test.mjs
@@ -292,10 +292,22 @@ test('Herald restart: close 4200, pusher-js reconnects at once and resubscribes'
   console.log(`reconnected and resubscribed ${Date.now() - t0} ms after SIGTERM`);
 });
 
-test('user sign-in (authenticateUser)', { todo: 'Herald has no pusher:signin yet (TODO(signin) in src/pusher/api.rs)' }, async () => {
+test('user sign-in (authenticateUser), then the SDK sends to the user', async () => {
   const mark = await logLength('alice');
   await pages.alice.evaluate(() => window.p.signin());
-  const s = await waitLog('alice', { kind: 'signin' }, mark, 3000);
-  assert.ok(JSON.parse(s.data.user_data).id === 'alice');
+  const s = await waitLog('alice', { kind: 'signin' }, mark);
+  assert.equal(JSON.parse(s.data.user_data).id, 'alice');
   assert.ok(authSeen.some((a) => a.path === '/pusher/user-auth' && a.user === 'alice'));
+  // pusher-js subscribes #server-to-user-alice by itself after the sign-in; retry the send
+  // until that subscription is in place (the SDK gets 200 either way).
+  const got = pages.alice.waitForFunction(() => window.log.find((e) => e.kind === 'user_event'),
+    null, { timeout: WAIT });
+  const deadline = Date.now() + WAIT;
+  let ev;
+  while (!ev && Date.now() < deadline) {
+    await backend.sendToUser('alice', 'server-event', { hi: 'alice' });
+    ev = await Promise.race([got.then((h) => h.jsonValue()),
+      new Promise((ok) => setTimeout(ok, 200))]);
+  }
+  assert.deepEqual(ev?.data, { hi: 'alice' });
 });
