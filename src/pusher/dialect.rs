@@ -722,7 +722,7 @@ impl Dialect for Pusher {
     }
 
     /// 4200 (Pusher: "generic reconnect immediately"; soketi's "server closing"), so pusher-js
-    /// and pysher reconnect at once (to the next process on the port) instead of backing off.
+    /// reconnects at once (to the next process on the port) instead of backing off.
     fn shutdown_close(&self, _ws: &PusherSocket) -> CloseCode {
         CloseCode::from(protocol::CODE_RECONNECT)
     }
