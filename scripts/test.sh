@@ -6,6 +6,8 @@
 #   ./scripts/test.sh            everything (what CI runs)
 #   QUICK=1 ./scripts/test.sh    Rust tests only (no installs, no external suites)
 #   FUZZ_SECONDS=N               seconds per fuzz target (default 20; 0 skips fuzzing)
+#   SOCKUDO_DIFF=1               also the differential suite against sockudo (its first setup
+#                                builds sockudo from crates.io: 30-60 min, so not in CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -61,6 +63,11 @@ bash tests/pusher-js/run.sh "$HERALD" || fail=1
 step "pysher and the PyPI pusher SDK against the Pusher dialect"
 bash tests/pusher-py/setup.sh
 bash tests/pusher-py/run.sh "$HERALD" || fail=1
+
+if [ -n "${SOCKUDO_DIFF:-}" ]; then
+  step "differential scenarios against sockudo 5.2.0 (Pusher dialect)"
+  bash scripts/sockudo-diff/run.sh "$HERALD" || fail=1
+fi
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzzing, $FUZZ_SECONDS s per target"
