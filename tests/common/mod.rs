@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod hostile;
+pub mod hostile_pusher;
 pub mod pusher;
 
 use herald::config::Config;
