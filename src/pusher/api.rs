@@ -131,6 +131,7 @@ fn attrs(info: Option<&str>) -> Result<Attrs, Refusal> {
             "" => {}
             "subscription_count" => a.subscription_count = true,
             "user_count" => a.user_count = true,
+            "cache" => a.cache = true,
             _ => return Err((400, "Unknown info attribute")),
         }
     }
@@ -197,7 +198,7 @@ fn batch(app: AppIdx, limits: &App, body: &[u8]) -> Result<ApiAction, Refusal> {
 /// `GET /channels`: `user_count` only with a `presence-` prefix.
 fn list(app: AppIdx, info: Option<String>, prefix: Option<String>) -> Result<ApiAction, Refusal> {
     let a = attrs(info.as_deref())?;
-    if a.subscription_count {
+    if a.subscription_count || a.cache {
         return Err((400, "Only user_count may be requested for a channel list"));
     }
     let prefix = prefix.unwrap_or_default();
@@ -221,6 +222,9 @@ fn one(app: AppIdx, info: Option<String>, name: String) -> Result<ApiAction, Ref
     let kind = channels::kind(&name).ok_or((400, "Invalid channel name"))?;
     if a.user_count && kind != Kind::Presence {
         return Err((400, "user_count is only for presence channels"));
+    }
+    if a.cache && !channels::is_cache(&name) {
+        return Err((400, "cache is only for cache channels"));
     }
     let name: Box<str> = name.into();
     Ok(ApiAction::Query(
@@ -302,6 +306,9 @@ fn event(app: AppIdx, limits: &App, v: &Value) -> Result<Event, Refusal> {
         return Err((400, "Invalid channel name"));
     }
     let a = attrs(v.get("info").and_then(Value::as_str))?;
+    if a.cache {
+        return Err((400, "Unknown info attribute"));
+    }
     let except = v
         .get("socket_id")
         .and_then(Value::as_str)

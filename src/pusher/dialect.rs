@@ -505,6 +505,7 @@ impl Dialect for Pusher {
                 let owned = query::Owned {
                     registry: &self.registry,
                     presence: Some(&self.presence),
+                    cache: Some(&self.cache),
                 };
                 query::start(&mut self.gathers, owned, out, req.at, ask, self.shards);
                 RequestAction::Park {
@@ -614,6 +615,7 @@ impl Dialect for Pusher {
                 let owned = query::Owned {
                     registry: &self.registry,
                     presence: Some(&self.presence),
+                    cache: Some(&self.cache),
                 };
                 query::on_query(owned, out, *q)
             }

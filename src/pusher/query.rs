@@ -12,6 +12,7 @@
 
 use super::api::json_response;
 use super::apps::AppIdx;
+use super::cache::Cache;
 use super::channels::{self, Kind, Registry};
 use super::presence::Presence;
 use crate::dialect::{Outbox, Response};
@@ -39,6 +40,8 @@ pub struct Attrs {
     pub subscription_count: bool,
     /// `user_count` (presence channels only).
     pub user_count: bool,
+    /// `cache` (`GET /channels/{name}` of a cache channel: its last event's data and ttl).
+    pub cache: bool,
 }
 
 /// How the gathered stats become the answer.
@@ -95,6 +98,9 @@ pub struct Stat {
     pub user_count: usize,
     /// User ids, when asked.
     pub users: Vec<String>,
+    /// A cache channel's cached event: its `data` and the seconds it stays cached (named
+    /// channels only; such a channel is reported even without subscribers).
+    pub cache: Option<(String, u64)>,
 }
 
 /// One shard's answer to a [`Query`].
@@ -106,13 +112,16 @@ pub struct Part {
     pub stats: Vec<Stat>,
 }
 
-/// The channel state a shard owns that queries read: subscribers and presence members.
+/// The channel state a shard owns that queries read: subscribers, presence members, cached
+/// events.
 #[derive(Clone, Copy)]
 pub struct Owned<'a> {
     /// Subscribers per channel.
     pub registry: &'a Registry,
     /// Presence members per channel (`None`: no presence state, e.g. in unit tests).
     pub presence: Option<&'a Presence>,
+    /// Cache channels' last events (`None`: none, e.g. in unit tests).
+    pub cache: Option<&'a Cache>,
 }
 
 impl<'a> From<&'a Registry> for Owned<'a> {
@@ -120,6 +129,7 @@ impl<'a> From<&'a Registry> for Owned<'a> {
         Owned {
             registry,
             presence: None,
+            cache: None,
         }
     }
 }
@@ -141,6 +151,11 @@ pub fn stats<'a>(
 ) -> Vec<Stat> {
     let owned = owned.into();
     let registry = owned.registry;
+    let now = Instant::now();
+    let cached = |name: &str| match channels::is_cache(name) {
+        true => owned.cache.and_then(|c| c.peek(app, name, now)),
+        false => None,
+    };
     let stat = |name: &str, subs: usize| {
         let presence = channels::kind(name) == Some(Kind::Presence);
         let ids = if presence {
@@ -153,6 +168,7 @@ pub fn stats<'a>(
             subscription_count: subs,
             user_count: ids.len(),
             users: if users { ids } else { Vec::new() },
+            cache: None,
         }
     };
     match filter {
@@ -163,9 +179,12 @@ pub fn stats<'a>(
             .collect(),
         Filter::Names(names) => names
             .iter()
-            .map(|n| (n, registry.subscribers(app, n).len()))
-            .filter(|(_, subs)| *subs > 0)
-            .map(|(n, subs)| stat(n, subs))
+            .map(|n| (n, registry.subscribers(app, n).len(), cached(n)))
+            .filter(|(_, subs, cache)| *subs > 0 || cache.is_some())
+            .map(|(n, subs, cache)| Stat {
+                cache,
+                ..stat(n, subs)
+            })
             .collect(),
     }
 }
@@ -224,7 +243,11 @@ pub fn answer(shape: &Shape, stats: &[Stat]) -> Response {
         Shape::Channel(name, a) => {
             let s = find(name);
             let mut m = channel_info(s, name, *a);
-            m.insert("occupied".into(), json!(s.is_some()));
+            let occupied = s.is_some_and(|s| s.subscription_count > 0);
+            m.insert("occupied".into(), json!(occupied));
+            if let Some((data, ttl)) = s.and_then(|s| s.cache.as_ref()).filter(|_| a.cache) {
+                m.insert("cache".into(), json!({"data": data, "ttl": ttl}));
+            }
             Value::Object(m)
         }
         Shape::Users(name) => {

@@ -95,6 +95,7 @@ fn batches() {
     let a = Attrs {
         subscription_count: true,
         user_count: false,
+        cache: false,
     };
     assert_eq!(ask.shape, Shape::Batch(vec![None, Some(("b".into(), a))]));
     let eleven: Vec<Value> = (0..11).map(|_| one.clone()).collect();
@@ -124,6 +125,11 @@ fn channel_queries() {
     assert_eq!(one(0, None, "a b".into()).unwrap_err().0, 400);
     assert_eq!(users(0, "private-a".into()).unwrap_err().0, 400);
     assert!(users(0, "presence-a".into()).is_ok());
+    let cache = || Some("cache".to_string());
+    assert!(one(0, cache(), "cache-a".into()).is_ok());
+    assert!(one(0, cache(), "private-encrypted-cache-a".into()).is_ok());
+    assert_eq!(one(0, cache(), "a".into()).unwrap_err().0, 400);
+    assert_eq!(list(0, cache(), None).unwrap_err().0, 400);
 }
 
 #[test]

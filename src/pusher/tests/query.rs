@@ -124,6 +124,7 @@ fn one_shard_answers_inline() {
     let a = Attrs {
         subscription_count: true,
         user_count: true,
+        cache: false,
     };
     let ask = Ask {
         app: 0,
@@ -198,10 +199,12 @@ fn shapes() {
         subscription_count: c,
         user_count: 0,
         users: Vec::new(),
+        cache: None,
     };
     let a = Attrs {
         subscription_count: true,
         user_count: false,
+        cache: false,
     };
     assert_eq!(
         body(&answer(&Shape::Channel("c".into(), a), &[s("c", 3)])),
@@ -225,10 +228,35 @@ fn shapes() {
     let uc = Attrs {
         subscription_count: false,
         user_count: true,
+        cache: false,
     };
     assert_eq!(
         body(&answer(&Shape::Channels(uc), &[p.clone()])),
         json!({"channels":{"presence-c":{"user_count":2}}})
+    );
+    let cached = Stat {
+        cache: Some(("{\"v\":1}".into(), 1799)),
+        ..s("cache-c", 0)
+    };
+    let with_cache = Attrs {
+        cache: true,
+        ..Attrs::default()
+    };
+    assert_eq!(
+        body(&answer(
+            &Shape::Channel("cache-c".into(), with_cache),
+            std::slice::from_ref(&cached)
+        )),
+        json!({"occupied":false,"cache":{"data":"{\"v\":1}","ttl":1799}}),
+        "a cached event outlives the subscribers"
+    );
+    assert_eq!(
+        body(&answer(
+            &Shape::Channel("cache-c".into(), Attrs::default()),
+            &[cached]
+        )),
+        json!({"occupied":false}),
+        "cache only when asked"
     );
     let batch = Shape::Batch(vec![Some(("c".into(), a)), None]);
     assert_eq!(
