@@ -53,6 +53,15 @@ KNOWN = {
         "deliberate", "protocols outside 5-7 are refused with 4007 and a missing one with "
         "4008 as the protocol docs list them (sockudo accepts any, and answers 400 to a "
         "non-numeric one before the upgrade)"),
+    "HTTP channels: info=subscription_count on the list, info=cache on a cache channel": (
+        "deliberate", "the channel list takes only user_count (the REST reference's list for "
+        "GET /channels; sockudo also counts subscriptions there); info=cache gives the cached "
+        "event's data and the seconds left of Pusher's 30 minutes (sockudo: the whole event "
+        "JSON as data, and its own 300 s memory-cache ttl)"),
+    "presence: user_id of 129 bytes, channel_data over 1 KB, 101st member": (
+        "deliberate", "a user_id over 128 characters is refused (presence docs' limit; "
+        "sockudo takes it); both refuse the 1 KB+ member and the 101st user, Herald on the "
+        "channel (subscription_error 400 / 4100), sockudo with pusher:error 4300 / 4100"),
     "sign-in: pusher:signin good, then bad signature": (
         "not yet in Herald", "pusher:signin is not implemented at this commit"),
     "server-to-user: #server-to-user-<id> after sign-in, HTTP event to it": (

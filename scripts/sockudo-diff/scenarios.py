@@ -442,3 +442,35 @@ def s_terminate(c):
     a.expect(2)
     b.send({"event": "pusher:ping", "data": {}})
     b.expect()
+
+
+@scenario("HTTP channels: info=subscription_count on the list, info=cache on a cache channel")
+def s_channels_extra(c):
+    pub, cache = c.ch("extra"), c.ch("cache-extra")
+    a = c.sock("a")
+    a.subscribe(pub, "")
+    a.subscribe(cache, "", n=2)
+    c.api.post("events", {"name": "e", "channel": cache, "data": "kept"})
+    a.expect()
+    c.api.get("channels", {"filter_by_prefix": c.tag, "info": "subscription_count"})
+    c.api.get(f"channels/{cache}", {"info": "cache"})
+
+
+@scenario("presence: user_id of 129 bytes, channel_data over 1 KB, 101st member")
+def s_presence_limits(c):
+    ch = c.ch("presence-limits")
+    a = c.sock("a")
+    join(a, ch, "u" * 129)
+    b = c.sock("b")
+    join(b, ch, "big", {"blob": "x" * 3000})
+    socks = []
+    for i in range(100):
+        s = Sock(c.base, c.norm, [], f"m{i}")
+        s.established()
+        join(s, ch, f"member-{i}")
+        socks.append(s)
+    c.socks.extend(socks)
+    c.note("100 members joined (their frames not logged)")
+    last = c.sock("m100")
+    join(last, ch, "member-100")
+    c.api.get(f"channels/{ch}", {"info": "user_count"})
