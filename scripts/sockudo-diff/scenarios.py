@@ -330,13 +330,13 @@ def s_signatures(c):
     c.api.get("channels", q, body_md5="0" * 32, note="channels, wrong body_md5")
 
 
-@scenario("HTTP timestamps: 500 s old, 601 s old, 601 s ahead")
+@scenario("HTTP timestamps: 500 s old, 610 s old, 610 s ahead")
 def s_timestamps(c):
     ev = {"name": "e", "channel": c.ch("ts"), "data": "x"}
     now = int(time.time())
     c.api.post("events", ev, timestamp=now - 500, note="events, 500 s old")
-    c.api.post("events", ev, timestamp=now - 601, note="events, 601 s old")
-    c.api.post("events", ev, timestamp=now + 601, note="events, 601 s ahead")
+    c.api.post("events", ev, timestamp=now - 610, note="events, 610 s old")
+    c.api.post("events", ev, timestamp=now + 610, note="events, 610 s ahead")
     c.api.post("events", ev, timestamp="yesterday", note="events, timestamp not a number")
 
 
