@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::dialect::{Either, Pair};
 use crate::pusher::app_metrics::AppMetrics;
 use crate::pusher::apps::{Apps, Quotas};
+use crate::pusher::webhooks::{Hub, WebhookMetrics};
 use crate::pusher::{Pusher, PusherMsg};
 use crate::shard;
 use mio::net::TcpListener;
@@ -23,29 +24,36 @@ pub type Shared = shard::Shared<Msg>;
 /// A started server.
 pub type Running = shard::Running<Msg>;
 
-/// What every shard's Pusher instance shares: connection quotas and per-app metrics.
+/// What every shard's Pusher instance shares: connection quotas, per-app metrics, and the
+/// webhook sender threads (stopped and flushed when the last shard drops its `Arc<Hub>`).
 struct PusherShared {
     quotas: Quotas,
     metrics: Arc<AppMetrics>,
+    webhook_metrics: Arc<WebhookMetrics>,
+    webhooks: Option<Arc<Hub>>,
 }
 
 impl PusherShared {
     fn new(cfg: &Config, shards: usize) -> Self {
         let apps = Apps::from_config(cfg);
+        let webhook_metrics = Arc::new(WebhookMetrics::new(&apps));
         PusherShared {
             quotas: Quotas::new(apps.len()),
             metrics: Arc::new(AppMetrics::new(&apps, shards)),
+            webhooks: Hub::start(&apps, webhook_metrics.clone()),
+            webhook_metrics,
         }
     }
 
     fn sources(&self) -> Vec<Arc<dyn crate::dialect::MetricsSource>> {
-        vec![self.metrics.clone()]
+        vec![self.metrics.clone(), self.webhook_metrics.clone()]
     }
 }
 
 fn make(cfg: &Arc<Config>, p: &PusherShared, id: crate::ids::ShardId, shards: usize) -> Served {
     Pair::new(
-        Pusher::sharing(cfg, shards, p.quotas.clone(), p.metrics.clone()),
+        Pusher::sharing(cfg, shards, p.quotas.clone(), p.metrics.clone())
+            .with_webhooks(p.webhooks.clone()),
         Channelstream::new(cfg.clone(), id),
     )
 }

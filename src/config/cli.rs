@@ -30,7 +30,9 @@ Ini keys and environment variables (Channelstream 0.7.1 compatible):
   debug, log_level, port, host, secret, admin_user, admin_secret, cookie_secret,
   allow_posting_from, allow_cors, validate_requests, enforce_https, http_scheme,
   signature_checker  (environment: CHANNELSTREAM_ + the key in upper case)
-Herald's own key: strict  (environment: CHANNELSTREAM_STRICT, only without an ini file)
+Herald's own keys: strict, pusher_activity_timeout, pusher_pong_timeout  (environment:
+  CHANNELSTREAM_ + the key in upper case, only without an ini file)
+Pusher default app: HERALD_DEFAULT_APP_ID, _KEY, _SECRET, _ENABLE_CLIENT_MESSAGES (false)
 
 Strict mode (--strict or strict = true; off by default: default answers are 0.7.1's):
   request                               default (0.7.1)     strict
@@ -165,6 +167,16 @@ pub(super) struct HeraldFlags {
     /// `strict = true` in the ini file or CHANNELSTREAM_STRICT=true without one.
     #[arg(long, action = ArgAction::SetTrue)]
     strict: bool,
+
+    /// Pusher: seconds of client silence before the server sends pusher:ping; announced as
+    /// activity_timeout [default: 120] [ini: pusher_activity_timeout]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pusher_activity_timeout: Option<u64>,
+
+    /// Pusher: seconds a pinged socket has to answer before it is closed with 4201
+    /// [default: 30] [ini: pusher_pong_timeout]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pusher_pong_timeout: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -333,6 +345,12 @@ pub(super) fn apply_flags(cfg: &mut Config, cli: Cli) {
     }
     cfg.echo_path = h.echo_path;
     cfg.strict |= h.strict;
+    if let Some(s) = h.pusher_activity_timeout {
+        cfg.pusher_activity_timeout = Duration::from_secs(s);
+    }
+    if let Some(s) = h.pusher_pong_timeout {
+        cfg.pusher_pong_timeout = Duration::from_secs(s);
+    }
     let l = cli.limits;
     cfg.limits = Limits {
         max_connections_per_shard: l.max_connections,

@@ -150,14 +150,18 @@ pub fn load(
     let mut cfg = apply_channelstream(&raw, &origin)?;
     cfg.ini_path = ini_path;
     cfg.pusher_apps = pusher_apps;
-    apply_pusher_env(&mut cfg, env);
+    apply_pusher_env(&mut cfg, env)?;
     apply_flags(&mut cfg, cli);
     Ok(Action::Run(Box::new(cfg), ignored))
 }
 
-/// The Pusher dialect's default app, from `HERALD_DEFAULT_APP_{ID,KEY,SECRET}`. Read whether
-/// or not an ini file is given: these are Herald's own variables, not Channelstream's.
-fn apply_pusher_env(cfg: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
+/// The Pusher dialect's default app, from `HERALD_DEFAULT_APP_{ID,KEY,SECRET}` and its webhooks
+/// from `HERALD_DEFAULT_APP_WEBHOOK*` (`config::webhooks`). Read whether or not an ini file is
+/// given: these are Herald's own variables, not Channelstream's.
+fn apply_pusher_env(
+    cfg: &mut Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
     let non_empty = |k: &str| env(k).filter(|v| !v.is_empty());
     if let Some(v) = non_empty("HERALD_DEFAULT_APP_ID") {
         cfg.default_app_id = v;
@@ -168,6 +172,20 @@ fn apply_pusher_env(cfg: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
     if let Some(v) = non_empty("HERALD_DEFAULT_APP_SECRET") {
         cfg.default_app_secret = v;
     }
+    if let Some(v) = non_empty("HERALD_DEFAULT_APP_ENABLE_CLIENT_MESSAGES") {
+        cfg.default_app_client_events = asbool(&v);
+    }
+    let var = |k: &str| format!("HERALD_DEFAULT_APP_{}", k.to_ascii_uppercase());
+    cfg.default_app_webhooks =
+        super::webhooks::read(&|k| non_empty(&var(k))).map_err(|(key, reason)| {
+            ConfigError::Invalid {
+                key,
+                value: non_empty(&var(key)).unwrap_or_default(),
+                origin: var(key),
+                reason,
+            }
+        })?;
+    Ok(())
 }
 
 /// `CHANNELSTREAM_` + key in upper case.
@@ -290,6 +308,18 @@ fn apply_channelstream(raw: &RawSettings, origin: &Origin) -> Result<Config, Con
     }
     if let Some(v) = get("strict") {
         cfg.strict = asbool(v);
+    }
+    for (key, field) in [
+        ("pusher_activity_timeout", &mut cfg.pusher_activity_timeout),
+        ("pusher_pong_timeout", &mut cfg.pusher_pong_timeout),
+    ] {
+        if let Some(v) = get(key) {
+            let secs = py_int(v)
+                .and_then(|n| u64::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| invalid(key, v, "expected a positive number of seconds"))?;
+            *field = Duration::from_secs(secs);
+        }
     }
     if let Some(v) = get("enforce_https") {
         cfg.enforce_https = asbool(v);

@@ -22,7 +22,8 @@
 //! `cookie_secret` generated when none is configured and the CPU count behind `--shards`.
 //!
 //! Layout: `values` types the strings, `ini` reads the file, `cli` parses the flags,
-//! `load` applies the three layers, `make_config` writes an ini file.
+//! `load` applies the three layers, `make_config` writes an ini file, `pusher_apps` reads the
+//! Pusher apps and `webhooks` their webhook settings.
 
 mod cli;
 mod ini;
@@ -32,12 +33,14 @@ mod pusher_apps;
 #[cfg(test)]
 mod tests;
 mod values;
+mod webhooks;
 
 pub use ini::{parse_ini, Ini, IniError};
 pub use load::{env_name, load, version_line, Action, ConfigError};
 pub use make_config::{render_make_config, MakeConfigVars};
 pub use pusher_apps::PusherApp;
 pub use values::{asbool, parse_log_level, split_list};
+pub use webhooks::{WebhookKind, WebhookSettings};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -67,7 +70,7 @@ pub const CONFIGURABLE_PARAMS: [&str; 14] = [
 
 /// Herald's own keys, read like Channelstream's: from the `[channelstream]` section of the ini
 /// file, or (without an ini file) from `CHANNELSTREAM_<KEY>` variables.
-pub const HERALD_PARAMS: [&str; 1] = ["strict"];
+pub const HERALD_PARAMS: [&str; 3] = ["strict", "pusher_activity_timeout", "pusher_pong_timeout"];
 
 /// The only `signature_checker` Herald implements (itsdangerous `TimestampSigner`).
 pub const DEFAULT_SIGNATURE_CHECKER: &str = "channelstream.utils.DefaultSigner";
@@ -130,6 +133,17 @@ pub struct Config {
     pub default_app_key: String,
     /// The Pusher dialect's default app secret (`HERALD_DEFAULT_APP_SECRET`).
     pub default_app_secret: String,
+    /// Whether the default app accepts `client-` events
+    /// (`HERALD_DEFAULT_APP_ENABLE_CLIENT_MESSAGES`; off, as in Pusher).
+    pub default_app_client_events: bool,
+    /// Pusher: announced as `activity_timeout`; a socket silent that long gets a `pusher:ping`
+    /// (`pusher_activity_timeout` key, `--pusher-activity-timeout`; 120 s).
+    pub pusher_activity_timeout: Duration,
+    /// Pusher: how long a pinged socket has to send anything before it is closed with 4201
+    /// (`pusher_pong_timeout` key, `--pusher-pong-timeout`; 30 s).
+    pub pusher_pong_timeout: Duration,
+    /// The default app's webhooks (`HERALD_DEFAULT_APP_WEBHOOK*`; see `config::webhooks`).
+    pub default_app_webhooks: WebhookSettings,
     /// The Pusher apps of the ini file's `[pusher_app:NAME]` sections; empty: the default
     /// app alone.
     pub pusher_apps: Vec<PusherApp>,
@@ -205,6 +219,10 @@ impl Default for Config {
             default_app_id: "app-id".into(),
             default_app_key: "app-key".into(),
             default_app_secret: "app-secret".into(),
+            default_app_client_events: false,
+            pusher_activity_timeout: Duration::from_secs(120),
+            pusher_pong_timeout: Duration::from_secs(30),
+            default_app_webhooks: WebhookSettings::default(),
             pusher_apps: Vec::new(),
             ini_path: None,
         }
@@ -272,6 +290,9 @@ impl fmt::Debug for Config {
             .field("echo_path", &self.echo_path)
             .field("strict", &self.strict)
             .field("limits", &self.limits)
+            .field("default_app_client_events", &self.default_app_client_events)
+            .field("pusher_activity_timeout", &self.pusher_activity_timeout)
+            .field("pusher_pong_timeout", &self.pusher_pong_timeout)
             .field("ini_path", &self.ini_path)
             .finish()
     }

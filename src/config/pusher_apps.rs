@@ -6,10 +6,12 @@
 //! Keys (all but the three credentials optional): `id`, `key`, `secret`, `enabled` (true),
 //! `enable_client_messages` (false), `max_connections` (0: unlimited; more → close 4004),
 //! `max_event_size` (10240 bytes, larger `data` → 413),
-//! `max_channels_per_event` (100), `max_presence_members` (100).
+//! `max_channels_per_event` (100), `max_presence_members` (100), and the `webhook*` keys of
+//! `config::webhooks`.
 
 use super::ini::Ini;
 use super::values::{asbool, py_int};
+use super::webhooks::{self, WebhookSettings};
 use super::ConfigError;
 
 /// The ini section prefix naming an app.
@@ -36,6 +38,8 @@ pub struct PusherApp {
     pub max_channels_per_event: usize,
     /// Most members in one presence channel.
     pub max_presence_members: usize,
+    /// Where and how its webhooks are sent (none by default).
+    pub webhooks: WebhookSettings,
 }
 
 /// The secret is not printed.
@@ -50,6 +54,7 @@ impl std::fmt::Debug for PusherApp {
             .field("max_event_size", &self.max_event_size)
             .field("max_channels_per_event", &self.max_channels_per_event)
             .field("max_presence_members", &self.max_presence_members)
+            .field("webhooks", &self.webhooks.urls.len())
             .finish_non_exhaustive()
     }
 }
@@ -67,6 +72,7 @@ impl PusherApp {
             max_event_size: 10 * 1024,
             max_channels_per_event: 100,
             max_presence_members: 100,
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -126,6 +132,10 @@ pub(super) fn read(ini: &Ini) -> Result<Vec<PusherApp>, ConfigError> {
         if let Some(n) = size("max_presence_members", members)? {
             app.max_presence_members = n;
         }
+        for k in webhooks::KEYS {
+            get(k)?;
+        }
+        app.webhooks = webhooks::read(&|k| get(k).ok().flatten()).map_err(|(_, why)| bad(why))?;
         if apps.iter().any(|a| a.id == app.id || a.key == app.key) {
             return Err(bad("another app has the same id or key"));
         }

@@ -173,7 +173,7 @@ impl MetricsSource for AppMetrics {
 }
 
 /// A Prometheus label value: `\`, `"` and newlines escaped.
-fn escape(v: &str) -> String {
+pub(crate) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

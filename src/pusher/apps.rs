@@ -63,11 +63,14 @@ impl Apps {
     /// The configured apps (the default app when the ini file names none).
     pub fn from_config(cfg: &Config) -> Self {
         let apps = if cfg.pusher_apps.is_empty() {
-            vec![App::new(
+            let mut app = App::new(
                 &cfg.default_app_id,
                 &cfg.default_app_key,
                 &cfg.default_app_secret,
-            )]
+            );
+            app.client_events = cfg.default_app_client_events;
+            app.webhooks = cfg.default_app_webhooks.clone();
+            vec![app]
         } else {
             cfg.pusher_apps.clone()
         };

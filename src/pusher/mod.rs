@@ -7,8 +7,10 @@
 //! subscribes, unsubscribes, publishes and client events to the owner shard through
 //! `Outbox::send`; the owner alone keeps subscribers (`channels`), presence members
 //! (`presence`) and cached events (`cache`), and the socket's own shard checks signatures and
-//! client-event rules (`sign`, `client_events`) before anything leaves it.
+//! client-event rules (`sign`, `client_events`) before anything leaves it. The owner also
+//! raises the app's webhooks (`webhooks`), which sender threads POST.
 
+pub mod activity;
 pub mod api;
 pub mod app_metrics;
 pub mod apps;
@@ -22,5 +24,8 @@ pub mod protocol;
 pub mod query;
 pub mod sign;
 pub mod socket_id;
+pub mod users;
+pub mod watchlist;
+pub mod webhooks;
 
 pub use dialect::{Pusher, PusherMsg, PusherSocket};

@@ -512,6 +512,42 @@ fn pusher_default_app_from_env() {
 }
 
 #[test]
+fn pusher_client_messages_and_activity_timeouts() {
+    let c = cfg(&[], &[], None).0;
+    assert!(!c.default_app_client_events, "off unless configured");
+    assert_eq!(c.pusher_activity_timeout, Duration::from_secs(120));
+    assert_eq!(c.pusher_pong_timeout, Duration::from_secs(30));
+    let env = [("HERALD_DEFAULT_APP_ENABLE_CLIENT_MESSAGES", "true")];
+    assert!(cfg(&[], &env, None).0.default_app_client_events);
+    let ini = "[channelstream]\npusher_activity_timeout = 7\npusher_pong_timeout = 3\n";
+    let c = cfg(&["-i", "/t.ini"], &[], Some(("/t.ini", ini))).0;
+    assert_eq!(c.pusher_activity_timeout, Duration::from_secs(7));
+    assert_eq!(c.pusher_pong_timeout, Duration::from_secs(3));
+    let c = cfg(
+        &[
+            "--pusher-activity-timeout",
+            "9",
+            "--pusher-pong-timeout",
+            "2",
+        ],
+        &[("CHANNELSTREAM_PUSHER_PONG_TIMEOUT", "5")],
+        None,
+    )
+    .0;
+    assert_eq!(c.pusher_activity_timeout, Duration::from_secs(9));
+    assert_eq!(
+        c.pusher_pong_timeout,
+        Duration::from_secs(2),
+        "the flag wins"
+    );
+    let c = cfg(&[], &[("CHANNELSTREAM_PUSHER_PONG_TIMEOUT", "5")], None).0;
+    assert_eq!(c.pusher_pong_timeout, Duration::from_secs(5));
+    let bad = "[channelstream]\npusher_pong_timeout = 0\n";
+    let e = err(&["-i", "/b.ini"], &[], Some(("/b.ini", bad)));
+    assert!(e.to_string().contains("pusher_pong_timeout"), "{e}");
+}
+
+#[test]
 fn pusher_apps_from_ini_sections() {
     let ini = "[channelstream]\nport = 8001\n\n\
         [pusher_app:main]\nid = 12345\nkey = k1\nsecret = s1%%x\n\
@@ -556,6 +592,8 @@ fn pusher_app_sections_refused() {
         "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\nmax_event_size = 0\n",
         "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\nmax_event_size = big\n",
         "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\nmax_connections = -1\n",
+        "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\nwebhooks = ws://h/x\n",
+        "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\nwebhook_event_types = nope\n",
         "[pusher_app:a]\nid = 1\nkey = k\nsecret = s\n[pusher_app:b]\nid = 1\nkey = k2\nsecret = s\n",
     ] {
         let r = load_ini(&format!("{base}{bad}"));
@@ -564,4 +602,47 @@ fn pusher_app_sections_refused() {
             "{bad:?} must be refused"
         );
     }
+}
+
+#[test]
+fn pusher_webhooks_from_ini_and_env() {
+    use crate::config::WebhookKind;
+    let ini = "[channelstream]\n\n\
+        [pusher_app:main]\nid = 1\nkey = k1\nsecret = s1\n\
+        webhooks = http://127.0.0.1:9/a,\n    https://example.com/b\n\
+        webhook_event_types = channel_occupied, channel_vacated\n\
+        webhook_batching = on\nwebhook_vacated_delay_ms = 50\n";
+    let (c, ignored) = cfg(&["-i", "a.ini"], &[], Some(("a.ini", ini)));
+    assert!(ignored.is_empty());
+    let w = &c.pusher_apps[0].webhooks;
+    assert_eq!(w.urls, ["http://127.0.0.1:9/a", "https://example.com/b"]);
+    assert!(w.batching && w.wants(WebhookKind::ChannelVacated));
+    assert!(!w.wants(WebhookKind::ClientEvent));
+    assert_eq!(w.vacated_delay, std::time::Duration::from_millis(50));
+    assert!(!cfg(&[], &[], None).0.default_app_webhooks.enabled());
+
+    let env = [
+        ("HERALD_DEFAULT_APP_WEBHOOKS", "http://127.0.0.1:1/hook"),
+        ("HERALD_DEFAULT_APP_WEBHOOK_BATCHING", "true"),
+        ("HERALD_DEFAULT_APP_WEBHOOK_RETRY_SECS", "7"),
+    ];
+    let w = cfg(&[], &env, None).0.default_app_webhooks;
+    assert_eq!(w.urls, ["http://127.0.0.1:1/hook"]);
+    assert!(w.batching && w.wants(WebhookKind::MemberRemoved));
+    assert_eq!(w.retry_for, std::time::Duration::from_secs(7));
+    let r = load(
+        ["herald"].map(std::ffi::OsString::from),
+        &|k| (k == "HERALD_DEFAULT_APP_WEBHOOK_QUEUE").then(|| "0".to_owned()),
+        &|_| Ok(String::new()),
+    );
+    assert!(
+        matches!(
+            r,
+            Err(ConfigError::Invalid {
+                key: "webhook_queue",
+                ..
+            })
+        ),
+        "a bad variable is a start-up error"
+    );
 }
