@@ -1,7 +1,7 @@
 """Known differences between Herald and sockudo 5.2.0, by scenario name: (kind, why).
 
 kind is "deliberate" (Herald follows the Pusher docs / pusher-js where sockudo deviates),
-"not yet in Herald" (a feature Herald lacks at this commit), or "sockudo quirk" (the docs leave
+"not yet in Herald" (a feature Herald lacks at the commit run; none since sign-in landed), or "sockudo quirk" (the docs leave
 the detail open; Herald keeps its own answer). RESULT.md gives the full reasoning; keep the two
 in step. A difference in a listed scenario is reported with its reason, whatever it is, so
 read the transcript when a listed scenario's diff grows.
@@ -45,7 +45,8 @@ KNOWN = {
     "bad channel names: spaces, 165 chars, 164 chars, '#' names, colon": (
         "deliberate", "a bad name gets pusher:subscription_error status 400 on the channel "
         "(sockudo: pusher:error 4300); '#' names are reserved for #server-to-user- channels "
-        "of a signed-in user and refused (sockudo lets anyone subscribe to any '#' channel)"),
+        "of a signed-in user and refused (4009 for someone else's, 400 for other # names; sockudo "
+        "lets anyone subscribe to any '#' channel)"),
     "bad frames: not JSON, array, no event, no channel, binary; socket stays": (
         "sockudo quirk", "both answer pusher:error and keep the socket; the code is 4200 "
         "(Herald) or 4000 (sockudo), the docs name none for this"),
@@ -63,11 +64,10 @@ KNOWN = {
         "sockudo takes it); both refuse the 1 KB+ member and the 101st user, Herald on the "
         "channel (subscription_error 400 / 4100), sockudo with pusher:error 4300 / 4100"),
     "sign-in: pusher:signin good, then bad signature": (
-        "not yet in Herald", "pusher:signin is not implemented at this commit"),
+        "deliberate", "a bad sign-in signature gets pusher:error 4009 and close 4009 (the "
+        "user-authentication docs); sockudo sends the error and keeps the socket"),
     "server-to-user: #server-to-user-<id> after sign-in, HTTP event to it": (
-        "not yet in Herald", "sign-in and #server-to-user- channels are not implemented at "
-        "this commit"),
-    "terminate_connections: the signed-in user's sockets are closed": (
-        "not yet in Herald", "no connection can sign in yet, so terminate_connections closes "
-        "nothing"),
+        "deliberate", "only the socket signed in as <id> may subscribe to "
+        "#server-to-user-<id> (others: subscription_error 4009); sockudo lets any socket "
+        "subscribe and receive another user's events"),
 }
