@@ -10,8 +10,9 @@
 //!
 //! The server: two shards on their own ports (cases alternate between them, so both the
 //! socket's shard and a channel's remote owner meet hostile input), `common::hostile`'s small
-//! limits (64 KiB websocket messages, 256 KiB bodies), and one Pusher app, `app-id` /
-//! `app-key` / `app-secret`, with client events enabled explicitly.
+//! limits (64 KiB websocket messages, 256 KiB bodies), and two Pusher apps: `app-id` /
+//! `app-key` / `app-secret` with client events enabled explicitly, and `quiet-id` /
+//! `quiet-key` / `quiet-secret` without them.
 
 use super::hostile::{closes, MAX_BODY, MAX_HEAD, MAX_HEADERS, MAX_WS_MESSAGE};
 use super::pusher::{data, hex, hmac_hex, next, KEY};
@@ -24,6 +25,21 @@ use tungstenite::Message;
 
 /// The app's id (its key and secret are `common::pusher`'s).
 pub const APP_ID: &str = "app-id";
+/// A second app, without client events.
+pub const QUIET_ID: &str = "quiet-id";
+/// Its key.
+pub const QUIET_KEY: &str = "quiet-key";
+/// Its secret.
+pub const QUIET_SECRET: &str = "quiet-secret";
+
+/// Hex HMAC-SHA256 of `msg` under the quiet app's secret.
+pub fn quiet_hmac(msg: &str) -> String {
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(QUIET_SECRET.as_bytes())
+        .expect("any key length");
+    hmac::Mac::update(&mut mac, msg.as_bytes());
+    hex(&hmac::Mac::finalize(mac).into_bytes())
+}
+
 /// The pusher-js path with the protocol query.
 pub const PROTO: &str = "?protocol=7&client=js&version=8.6.0&flash=false";
 
@@ -36,7 +52,8 @@ pub fn pusher_hostile_server() -> Server {
         c.limits.max_ws_message_bytes = MAX_WS_MESSAGE;
         let mut app = herald::config::PusherApp::new(APP_ID, KEY, super::pusher::SECRET);
         app.client_events = true;
-        c.pusher_apps = vec![app];
+        let quiet = herald::config::PusherApp::new(QUIET_ID, QUIET_KEY, QUIET_SECRET);
+        c.pusher_apps = vec![app, quiet];
     })
 }
 
