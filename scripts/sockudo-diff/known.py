@@ -70,4 +70,11 @@ KNOWN = {
         "deliberate", "only the socket signed in as <id> may subscribe to "
         "#server-to-user-<id> (others: subscription_error 4009); sockudo lets any socket "
         "subscribe and receive another user's events"),
+    "watchlist: online when a watched user signs in, offline when it leaves": (
+        "deliberate", "pusher_internal:watchlist_events {events:[{name, user_ids}]} when a "
+        "watched user comes online and goes offline (what pusher-js's watchlist reads); "
+        "sockudo sends a bare \"offline\" event at sign-in and nothing later"),
+    "sign-in: a second identity on one socket, the same one again": (
+        "deliberate", "a connection signs in as one user only (user-authentication docs): "
+        "another identity gets pusher:error 4009, the socket stays; sockudo re-signs it"),
 }

@@ -474,3 +474,41 @@ def s_presence_limits(c):
     last = c.sock("m100")
     join(last, ch, "member-100")
     c.api.get(f"channels/{ch}", {"info": "user_count"})
+
+
+@scenario("watchlist: online when a watched user signs in, offline when it leaves")
+def s_watchlist(c):
+    a = c.sock("watcher")
+    friend = f"{c.tag}-friend"
+    ud = json.dumps({"id": f"{c.tag}-w", "watchlist": [friend]})
+    a.send({"event": "pusher:signin", "data": {"auth": user_auth(a.sid, ud), "user_data": ud}})
+    a.expect()
+    b = c.sock("friend")
+    ud2 = json.dumps({"id": friend})
+    b.send({"event": "pusher:signin", "data": {"auth": user_auth(b.sid, ud2), "user_data": ud2}})
+    b.expect()
+    a.expect()
+    b.close()
+    a.expect()
+
+
+@scenario("sign-in: a second identity on one socket, the same one again")
+def s_signin_twice(c):
+    a = c.sock("a")
+    for uid in ("first", "first", "second"):
+        ud = json.dumps({"id": f"{c.tag}-{uid}"})
+        a.send({"event": "pusher:signin", "data": {"auth": user_auth(a.sid, ud), "user_data": ud}})
+        a.expect()
+
+
+@scenario("client events: an app that does not enable them")
+def s_client_off(c):
+    path = f"/app/quiet-key{PROTO}"
+    ch = c.ch("private-quiet")
+    a = c.sock("a", path=path)
+    b = c.sock("b", path=path)
+    a.subscribe(ch, private_auth(a.sid, ch, secret="quiet-secret").replace(KEY, "quiet-key", 1))
+    b.subscribe(ch, private_auth(b.sid, ch, secret="quiet-secret").replace(KEY, "quiet-key", 1))
+    a.send({"event": "client-x", "channel": ch, "data": {}})
+    a.expect(0)
+    b.silent()
