@@ -253,15 +253,13 @@ fn list(app: AppIdx, info: Option<String>, prefix: Option<String>) -> Result<Api
     ))
 }
 
-/// `GET /channels/{name}`: `user_count` only for presence channels.
+/// `GET /channels/{name}`: `user_count` only for presence channels; `cache` answers a cache
+/// channel's live cached event as `{"data", "ttl"}` (absent when none).
 fn one(app: AppIdx, info: Option<String>, name: String) -> Result<ApiAction, Refusal> {
     let a = attrs(info.as_deref())?;
     let kind = channels::kind(&name).ok_or((400, "Invalid channel name"))?;
     if a.user_count && kind != Kind::Presence {
         return Err((400, "user_count is only for presence channels"));
-    }
-    if a.cache && !channels::is_cache(&name) {
-        return Err((400, "cache is only for cache channels"));
     }
     let name: Box<str> = name.into();
     Ok(ApiAction::Query(
@@ -341,7 +339,10 @@ fn event(app: AppIdx, limits: &App, v: &Value) -> Result<Event, Refusal> {
     }
     let a = attrs(v.get("info").and_then(Value::as_str))?;
     if a.cache {
-        return Err((400, "Unknown info attribute"));
+        return Err((
+            400,
+            "cache may only be requested for one channel (GET /channels/{name})",
+        ));
     }
     let except = v
         .get("socket_id")

@@ -40,7 +40,7 @@ pub struct Attrs {
     pub subscription_count: bool,
     /// `user_count` (presence channels only).
     pub user_count: bool,
-    /// `cache` (`GET /channels/{name}` of a cache channel: its last event's data and ttl).
+    /// `cache`: the cached event of a cache channel (`GET /channels/{name}` only).
     pub cache: bool,
 }
 
@@ -98,8 +98,7 @@ pub struct Stat {
     pub user_count: usize,
     /// User ids, when asked.
     pub users: Vec<String>,
-    /// A cache channel's cached event: its `data` and the seconds it stays cached (named
-    /// channels only; such a channel is reported even without subscribers).
+    /// A cache channel's last event: its `data` string and the seconds it stays cached.
     pub cache: Option<(String, u64)>,
 }
 
@@ -112,15 +111,14 @@ pub struct Part {
     pub stats: Vec<Stat>,
 }
 
-/// The channel state a shard owns that queries read: subscribers, presence members, cached
-/// events.
+/// The channel state a shard owns that queries read: subscribers and presence members.
 #[derive(Clone, Copy)]
 pub struct Owned<'a> {
     /// Subscribers per channel.
     pub registry: &'a Registry,
     /// Presence members per channel (`None`: no presence state, e.g. in unit tests).
     pub presence: Option<&'a Presence>,
-    /// Cache channels' last events (`None`: none, e.g. in unit tests).
+    /// Cache channels' last events (`None`: none kept, e.g. in unit tests).
     pub cache: Option<&'a Cache>,
 }
 
@@ -152,10 +150,6 @@ pub fn stats<'a>(
     let owned = owned.into();
     let registry = owned.registry;
     let now = Instant::now();
-    let cached = |name: &str| match channels::is_cache(name) {
-        true => owned.cache.and_then(|c| c.peek(app, name, now)),
-        false => None,
-    };
     let stat = |name: &str, subs: usize| {
         let presence = channels::kind(name) == Some(Kind::Presence);
         let ids = if presence {
@@ -168,7 +162,7 @@ pub fn stats<'a>(
             subscription_count: subs,
             user_count: ids.len(),
             users: if users { ids } else { Vec::new() },
-            cache: None,
+            cache: cached(owned, app, name, now),
         }
     };
     match filter {
@@ -179,14 +173,24 @@ pub fn stats<'a>(
             .collect(),
         Filter::Names(names) => names
             .iter()
-            .map(|n| (n, registry.subscribers(app, n).len(), cached(n)))
-            .filter(|(_, subs, cache)| *subs > 0 || cache.is_some())
-            .map(|(n, subs, cache)| Stat {
-                cache,
-                ..stat(n, subs)
-            })
+            .map(|n| (n, registry.subscribers(app, n).len()))
+            // an unoccupied cache channel still answers `info=cache`
+            .filter(|(n, subs)| *subs > 0 || cached(owned, app, n, now).is_some())
+            .map(|(n, subs)| stat(n, subs))
             .collect(),
     }
+}
+
+/// A cache channel's live cached event: its `data` string and the whole seconds left.
+fn cached(owned: Owned<'_>, app: AppIdx, name: &str, now: Instant) -> Option<(String, u64)> {
+    if !channels::is_cache(name) {
+        return None;
+    }
+    let (frame, left) = owned.cache?.peek(app, name, now)?;
+    // the cache keeps the websocket frame subscribers got: skip its header
+    let (_, header) = crate::proto::ws::frame::decode_header(frame).ok()??;
+    let v: Value = serde_json::from_slice(frame.get(header..)?).ok()?;
+    Some((v.get("data")?.as_str()?.to_owned(), left.as_secs()))
 }
 
 /// The shards to ask: all of them for a prefix, else the owners of the names.
@@ -215,6 +219,11 @@ fn channel_info(s: Option<&Stat>, name: &str, a: Attrs) -> Map<String, Value> {
     }
     if a.user_count && channels::kind(name) == Some(Kind::Presence) {
         m.insert("user_count".into(), json!(s.map_or(0, |s| s.user_count)));
+    }
+    if a.cache {
+        if let Some((data, ttl)) = s.and_then(|s| s.cache.as_ref()) {
+            m.insert("cache".into(), json!({ "data": data, "ttl": ttl }));
+        }
     }
     m
 }
@@ -245,9 +254,6 @@ pub fn answer(shape: &Shape, stats: &[Stat]) -> Response {
             let mut m = channel_info(s, name, *a);
             let occupied = s.is_some_and(|s| s.subscription_count > 0);
             m.insert("occupied".into(), json!(occupied));
-            if let Some((data, ttl)) = s.and_then(|s| s.cache.as_ref()).filter(|_| a.cache) {
-                m.insert("cache".into(), json!({"data": data, "ttl": ttl}));
-            }
             Value::Object(m)
         }
         Shape::Users(name) => {

@@ -126,11 +126,6 @@ fn channel_queries() {
     assert_eq!(one(0, None, "a b".into()).unwrap_err().0, 400);
     assert_eq!(users(0, "private-a".into()).unwrap_err().0, 400);
     assert!(users(0, "presence-a".into()).is_ok());
-    let cache = || Some("cache".to_string());
-    assert!(one(0, cache(), "cache-a".into()).is_ok());
-    assert!(one(0, cache(), "private-encrypted-cache-a".into()).is_ok());
-    assert_eq!(one(0, cache(), "a".into()).unwrap_err().0, 400);
-    assert_eq!(list(0, cache(), None).unwrap_err().0, 400);
 }
 
 #[test]

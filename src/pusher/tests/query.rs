@@ -234,30 +234,6 @@ fn shapes() {
         body(&answer(&Shape::Channels(uc), &[p.clone()])),
         json!({"channels":{"presence-c":{"user_count":2}}})
     );
-    let cached = Stat {
-        cache: Some(("{\"v\":1}".into(), 1799)),
-        ..s("cache-c", 0)
-    };
-    let with_cache = Attrs {
-        cache: true,
-        ..Attrs::default()
-    };
-    assert_eq!(
-        body(&answer(
-            &Shape::Channel("cache-c".into(), with_cache),
-            std::slice::from_ref(&cached)
-        )),
-        json!({"occupied":false,"cache":{"data":"{\"v\":1}","ttl":1799}}),
-        "a cached event outlives the subscribers"
-    );
-    assert_eq!(
-        body(&answer(
-            &Shape::Channel("cache-c".into(), Attrs::default()),
-            &[cached]
-        )),
-        json!({"occupied":false}),
-        "cache only when asked"
-    );
     let batch = Shape::Batch(vec![Some(("c".into(), a)), None]);
     assert_eq!(
         body(&answer(&batch, &[s("c", 1)])),
@@ -277,4 +253,33 @@ fn targets_are_owners_or_everyone() {
     for n in &names {
         assert!(t.contains(&channels::owner(0, n, 4)));
     }
+}
+
+#[test]
+fn a_cache_channel_answers_its_cached_event_even_unoccupied() {
+    use crate::pusher::cache::Cache;
+    let reg = Registry::default();
+    let mut cache = Cache::default();
+    let json = br#"{"event":"e","channel":"cache-w","data":"{\"t\":2}"}"#;
+    let frame = crate::proto::ws::encode_text(json);
+    cache.put(0, "cache-w", frame, std::time::Instant::now());
+    let owned = Owned {
+        registry: &reg,
+        presence: None,
+        cache: Some(&cache),
+    };
+    let names = Filter::Names(vec!["cache-w".into(), "cache-none".into()]);
+    let got = stats(owned, 0, &names, false);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (data, ttl) = got[0].cache.clone().expect("cached");
+    assert_eq!(data, r#"{"t":2}"#);
+    assert!(ttl > 29 * 60 && ttl <= 30 * 60, "{ttl}");
+    let a = Attrs {
+        cache: true,
+        ..Attrs::default()
+    };
+    assert_eq!(
+        body(&answer(&Shape::Channel("cache-w".into(), a), &got)),
+        json!({"occupied":false,"cache":{"data":"{\"t\":2}","ttl":ttl}})
+    );
 }
