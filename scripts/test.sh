@@ -7,6 +7,8 @@
 #   ./scripts/test.sh            everything (what CI runs)
 #   QUICK=1 ./scripts/test.sh    Rust tests only (no installs, no external suites)
 #   FUZZ_SECONDS=N               seconds per fuzz target (default 20; 0 skips fuzzing)
+#   SOCKUDO_DIFF=1               also the differential suite against sockudo (its first setup
+#                                builds sockudo from crates.io: 30-60 min, so not in CI)
 #   AUTOBAHN_FULL=1              Autobahn 12.*/13.* with their full 1,000 messages per case
 #                                (default: AB_DEFLATE_COUNT, 100, see scripts/autobahn/run.sh)
 set -euo pipefail
@@ -73,6 +75,11 @@ bash tests/tls/run.sh "$HERALD" || fail=1
 step "the PyPI websockets client with and without permessage-deflate (Channelstream and Pusher routes)"
 bash tests/deflate-py/setup.sh
 bash tests/deflate-py/run.sh "$HERALD" || fail=1
+
+if [ -n "${SOCKUDO_DIFF:-}" ]; then
+  step "differential scenarios against sockudo 5.2.0 (Pusher dialect)"
+  bash scripts/sockudo-diff/run.sh "$HERALD" || fail=1
+fi
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzzing, $FUZZ_SECONDS s per target"

@@ -215,17 +215,20 @@ fn unknown_app_closes_4001() {
 }
 
 #[test]
-fn bad_protocol_closes_4007() {
+fn bad_protocol_closes_4006_4007_4008() {
     let server = Server::start(1);
-    for path in [
-        "/app/app-key?protocol=4",
-        "/app/app-key?protocol=8",
-        "/app/app-key",
+    // The protocol docs' codes: 4007 unsupported version, 4008 none, 4006 not a version.
+    for (path, code) in [
+        ("/app/app-key?protocol=4", 4007),
+        ("/app/app-key?protocol=8", 4007),
+        ("/app/app-key", 4008),
+        ("/app/app-key?client=js&version=8.6.0", 4008),
+        ("/app/app-key?protocol=seven", 4006),
     ] {
         let mut ws = ws_connect(&server, path);
         set_timeout(&ws, Duration::from_secs(5));
-        assert_eq!(next(&mut ws)["data"]["code"], 4007, "{path}");
-        assert_eq!(close_code(&mut ws), Some(4007), "{path}");
+        assert_eq!(next(&mut ws)["data"]["code"], code, "{path}");
+        assert_eq!(close_code(&mut ws), Some(code), "{path}");
     }
     for p in [5, 6] {
         let (_ws, _) = connect(&At(server.addr));

@@ -212,14 +212,10 @@ impl Pusher {
         let found = self.apps.by_key(key);
         let app = found.map(|(i, _)| i);
         let disabled = found.is_some_and(|(_, a)| !a.enabled);
-        let protocol = req
-            .query_param("protocol")
-            .and_then(|p| p.parse::<u32>().ok());
-        let refuse = match (app, protocol) {
-            (None, _) => Some(protocol::CODE_NO_APP),
+        let refuse = match app {
+            None => Some(protocol::CODE_NO_APP),
             _ if disabled => Some(apps::CODE_APP_DISABLED),
-            (_, Some(5..=7)) => None,
-            _ => Some(protocol::CODE_BAD_PROTOCOL),
+            _ => protocol::protocol_refusal(req.query_param("protocol").as_deref()),
         }
         .and_then(NonZeroU16::new);
         RequestAction::Upgrade {
@@ -600,7 +596,7 @@ impl Dialect for Pusher {
                 protocol::CODE_NO_APP => "App key does not exist",
                 apps::CODE_APP_DISABLED => "App is disabled",
                 apps::CODE_OVER_QUOTA => "Over connection quota",
-                _ => "Unsupported protocol version",
+                c => protocol::protocol_refusal_message(c),
             };
             out.deliver(&protocol::error(code, msg), &[sock]);
             self.stats.add(out, Counter::RefusedSockets, 1);
