@@ -30,8 +30,9 @@ Ini keys and environment variables (Channelstream 0.7.1 compatible):
   debug, log_level, port, host, secret, admin_user, admin_secret, cookie_secret,
   allow_posting_from, allow_cors, validate_requests, enforce_https, http_scheme,
   signature_checker  (environment: CHANNELSTREAM_ + the key in upper case)
-Herald's own keys: strict, pusher_activity_timeout, pusher_pong_timeout  (environment:
-  CHANNELSTREAM_ + the key in upper case, only without an ini file)
+Herald's own keys: strict, pusher_activity_timeout, pusher_pong_timeout, cluster, node_id
+  (environment: CHANNELSTREAM_ + the key in upper case, only without an ini file;
+  HERALD_CLUSTER and HERALD_NODE_ID are read in either case and override the ini file)
 Pusher default app: HERALD_DEFAULT_APP_ID, _KEY, _SECRET, _ENABLE_CLIENT_MESSAGES (false)
 
 Strict mode (--strict or strict = true; off by default: default answers are 0.7.1's):
@@ -177,6 +178,20 @@ pub(super) struct HeraldFlags {
     /// [default: 30] [ini: pusher_pong_timeout]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pusher_pong_timeout: Option<u64>,
+
+    /// Cluster mode: join the nodes sharing this Redis (or Valkey) backplane
+    /// [default: off] [ini: cluster; env: HERALD_CLUSTER]
+    #[arg(long, value_name = "redis://HOST:PORT[/DB]", value_parser = parse_flag_cluster)]
+    cluster: Option<crate::cluster::RedisUrl>,
+
+    /// Cluster mode: this node's id, the origin of what it publishes
+    /// [default: random at start] [ini: node_id; env: HERALD_NODE_ID]
+    #[arg(long, value_name = "ID")]
+    node_id: Option<String>,
+}
+
+fn parse_flag_cluster(s: &str) -> Result<crate::cluster::RedisUrl, String> {
+    crate::cluster::parse_url(s).map_err(str::to_owned)
 }
 
 #[derive(Args, Debug)]
@@ -350,6 +365,12 @@ pub(super) fn apply_flags(cfg: &mut Config, cli: Cli) {
     }
     if let Some(s) = h.pusher_pong_timeout {
         cfg.pusher_pong_timeout = Duration::from_secs(s);
+    }
+    if let Some(u) = h.cluster {
+        cfg.cluster = Some(u);
+    }
+    if let Some(id) = h.node_id.filter(|s| !s.is_empty()) {
+        cfg.node_id = id;
     }
     let l = cli.limits;
     cfg.limits = Limits {
