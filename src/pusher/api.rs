@@ -14,7 +14,6 @@ use super::sign;
 use super::socket_id;
 use super::users;
 use crate::dialect::{Request, Response};
-use crate::ids::SockRef;
 use crate::proto::http::{percent_decode, Method};
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -36,7 +35,7 @@ pub struct Publish {
     /// The event frame, encoded once for every subscriber.
     pub frame: Bytes,
     /// The socket not to deliver to (`socket_id` of the request).
-    pub except: Option<SockRef>,
+    pub except: Option<socket_id::SocketId>,
 }
 
 /// What an HTTP API request asks.

@@ -130,10 +130,17 @@ pub struct Pusher {
     /// Announced as `activity_timeout`, in seconds.
     activity_secs: u64,
     webhooks: Webhooks,
+    /// This node's tag in socket ids (0: not clustered).
+    node_tag: u32,
+    /// Cluster mode's state (`cluster.rs`); `None`: a single node.
+    cluster: Option<cluster::Clustered>,
 }
 
 #[path = "signin.rs"]
 mod signin;
+
+#[path = "cluster.rs"]
+mod cluster;
 
 impl Pusher {
     /// The instance for one of `shards` shards, counting connections on its own.
@@ -172,6 +179,8 @@ impl Pusher {
             ),
             activity_secs: cfg.pusher_activity_timeout.as_secs(),
             webhooks: Webhooks::default(),
+            node_tag: 0,
+            cluster: None,
         }
     }
 
@@ -259,7 +268,7 @@ impl Pusher {
                 return reply(out, f);
             }
             Some(Kind::Presence) => {
-                let sid = socket_id::format(sock);
+                let sid = socket_id::format(self.node_tag, sock);
                 let data = channel_data.as_deref().unwrap_or("");
                 let auth = auth.as_deref().unwrap_or("");
                 if !sign::presence_auth_ok(app, &sid, &channel, data, auth) {
@@ -285,7 +294,7 @@ impl Pusher {
                 }
             }
             Some(Kind::Private | Kind::Encrypted) => {
-                let sid = socket_id::format(sock);
+                let sid = socket_id::format(self.node_tag, sock);
                 if !sign::channel_auth_ok(app, &sid, &channel, auth.as_deref().unwrap_or("")) {
                     let f = protocol::subscription_error(
                         &channel,
@@ -403,8 +412,15 @@ impl Pusher {
         }
     }
 
-    /// On the owner: add a socket to a channel, answer it, tell the other members.
+    /// On the owner: add a socket to a channel (in cluster mode once the node is subscribed
+    /// to the channel's topic), answer it, tell the other members.
     fn owner_subscribe(&mut self, out: &mut dyn Outbox<PusherMsg>, op: ChannelOp) {
+        if let Some(op) = self.cluster_hold(out, op) {
+            self.owner_subscribe_now(out, op);
+        }
+    }
+
+    fn owner_subscribe_now(&mut self, out: &mut dyn Outbox<PusherMsg>, op: ChannelOp) {
         let (app, channel, sock) = (op.app, &*op.channel, op.sock);
         let first = self.registry.subscribers(app, channel).is_empty();
         let mut added = None;
@@ -475,6 +491,7 @@ impl Pusher {
         let now = Instant::now();
         self.webhooks
             .unsubscribed(app, channel, removed.as_deref(), vacated, now);
+        self.cluster_left(out.shard(), op, vacated);
     }
 
     /// On the owner: a client event to every subscriber but its sender.
@@ -491,8 +508,13 @@ impl Pusher {
         let f = protocol::client_event(&op.event, channel, &op.data, user);
         let to: Vec<SockRef> = subs.iter().copied().filter(|s| *s != op.sock).collect();
         out.deliver(&f, &to);
+        self.cluster_client_event(app, channel, &f, op.sock);
         let ev = (&*op.event, &*op.data);
-        self.webhooks.client_event(app, channel, ev, op.sock, user);
+        let sid = socket_id::SocketId {
+            node: self.node_tag,
+            sock: op.sock,
+        };
+        self.webhooks.client_event(app, channel, ev, sid, user);
     }
 
     /// Count `n` deliveries out, in total and for the app.
@@ -516,7 +538,7 @@ impl Pusher {
                 .put(p.app, &p.channel, p.frame.clone(), Instant::now());
         }
         let subs = self.registry.subscribers(p.app, &p.channel);
-        match p.except {
+        match p.except.filter(|e| e.node == self.node_tag).map(|e| e.sock) {
             Some(ex) if subs.contains(&ex) => {
                 let to: Vec<SockRef> = subs.iter().copied().filter(|s| *s != ex).collect();
                 out.deliver(&p.frame, &to);
@@ -564,6 +586,9 @@ impl Dialect for Pusher {
             ApiAction::Query(ps, ask) => (ps, Err(ask)),
             ApiAction::Terminate(app, user, r) => return self.terminate_user(out, app, &user, r),
         };
+        if self.cluster_publish(&ps).is_err() {
+            return RequestAction::Respond(Response::busy());
+        }
         for p in ps {
             let (app, channel) = (p.app, p.channel.clone());
             if self
@@ -613,7 +638,8 @@ impl Dialect for Pusher {
             ws.refuse = NonZeroU16::new(apps::CODE_OVER_QUOTA);
             return self.on_ws_open(out, sock, ws);
         }
-        let f = protocol::connection_established(&socket_id::format(sock), self.activity_secs);
+        let sid = socket_id::format(self.node_tag, sock);
+        let f = protocol::connection_established(&sid, self.activity_secs);
         out.deliver(&f, &[sock]);
         self.activity.open(sock, Instant::now());
         ws.opened = true;
@@ -702,6 +728,10 @@ impl Dialect for Pusher {
         }
         let n = u64::try_from(self.registry.len()).unwrap_or(u64::MAX);
         self.stats.set(out, Counter::Channels, n);
+    }
+
+    fn on_cluster(&mut self, out: &mut dyn Outbox<PusherMsg>, msg: &crate::cluster::Incoming) {
+        self.cluster_incoming(out, msg);
     }
 
     fn next_deadline(&self) -> Option<Instant> {

@@ -65,7 +65,7 @@ impl Pusher {
         let Some(a) = self.apps.get(app) else {
             return;
         };
-        if !sign::user_auth_ok(a, &socket_id::format(sock), user_data, auth) {
+        if !sign::user_auth_ok(a, &socket_id::format(self.node_tag, sock), user_data, auth) {
             return refuse(out, sock, "Invalid signature");
         }
         let (signed, cut) = match users::parse_user_data(user_data) {

@@ -1,31 +1,49 @@
-//! Pusher socket ids: `"<shard>.<n>"`, where `n` packs the socket's slot and generation.
+//! Pusher socket ids: `"<prefix>.<n>"`, where `n` packs the socket's slot and generation and
+//! `prefix` is the shard, plus the node's tag shifted left by 16 in cluster mode.
 //!
 //! Why derived from the `SockRef` instead of a random number: the HTTP API names the socket
 //! to exclude from a publish by its socket id, and the owner shard of a channel must compare
 //! it with its subscribers' `SockRef`s without a lookup table on any shard. The generation
-//! makes ids unique over time even when a slot is reused. Clients and SDKs only require the
-//! form `\d+\.\d+`.
+//! makes ids unique over time even when a slot is reused. In cluster mode the node tag
+//! (`cluster::node_tag`, never 0) makes them unique over nodes, so a node that receives a
+//! publish from another one excludes the socket only if the id names one of its own; a single
+//! node (tag 0) keeps the plain `"<shard>.<n>"`. Clients and SDKs only require `\d+\.\d+`.
 
 use crate::ids::SockRef;
 
-/// The socket id of `sock`.
-pub fn format(sock: SockRef) -> String {
-    let n = (u64::from(sock.gen.0) << 32) | u64::from(sock.slot.0);
-    format!("{}.{n}", sock.shard.0)
+/// A socket of the cluster: the node's tag (0: not clustered) and the socket there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketId {
+    /// The node's tag.
+    pub node: u32,
+    /// The socket on that node.
+    pub sock: SockRef,
 }
 
-/// The socket a socket id names, if it is one of ours.
-pub fn parse(id: &str) -> Option<SockRef> {
-    let (shard, n) = id.split_once('.')?;
+/// The socket id of `sock` on the node tagged `node`.
+pub fn format(node: u32, sock: SockRef) -> String {
+    let n = (u64::from(sock.gen.0) << 32) | u64::from(sock.slot.0);
+    let prefix = (u64::from(node) << 16) | u64::from(sock.shard.0);
+    format!("{prefix}.{n}")
+}
+
+/// The socket a socket id names, if it has our form.
+pub fn parse(id: &str) -> Option<SocketId> {
+    let (prefix, n) = id.split_once('.')?;
     let ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !ok(shard) || !ok(n) {
+    if !ok(prefix) || !ok(n) {
         return None;
     }
-    let shard: u16 = shard.parse().ok()?;
+    let prefix: u64 = prefix.parse().ok()?;
+    let node = u32::try_from(prefix >> 16).ok()?;
+    let shard = (prefix & 0xffff) as u16;
     let n: u64 = n.parse().ok()?;
     let slot = u32::try_from(n & u64::from(u32::MAX)).ok()?;
     let gen = u32::try_from(n >> 32).ok()?;
-    Some(SockRef::new(shard, slot, gen))
+    Some(SocketId {
+        node,
+        sock: SockRef::new(shard, slot, gen),
+    })
 }
 
 #[cfg(test)]
@@ -39,9 +57,12 @@ mod tests {
             SockRef::new(3, 17, 2),
             SockRef::new(1, u32::MAX, u32::MAX),
         ] {
-            assert_eq!(parse(&format(s)), Some(s));
+            for node in [0, 1, u32::MAX] {
+                assert_eq!(parse(&format(node, s)), Some(SocketId { node, sock: s }));
+            }
         }
-        assert_eq!(format(SockRef::new(1, 5, 0)), "1.5");
+        assert_eq!(format(0, SockRef::new(1, 5, 0)), "1.5");
+        assert_eq!(format(1, SockRef::new(1, 5, 0)), "65537.5");
         for bad in [
             "",
             "1",
@@ -50,7 +71,7 @@ mod tests {
             "a.1",
             "1.-1",
             "1.2.3",
-            "70000.1",
+            "281474976710656.1",
             "1.99999999999999999999",
         ] {
             assert_eq!(parse(bad), None, "{bad}");

@@ -21,7 +21,10 @@ fn event_bodies() {
         publishes(br#"{"name":"e","data":"x","channels":["a","b"],"socket_id":"1.2"}"#).unwrap();
     assert_eq!(p.len(), 2);
     assert_eq!(&*p[1].channel, "b");
-    assert_eq!(p[0].except, Some(SockRef::new(1, 2, 0)));
+    assert_eq!(
+        p[0].except.map(|e| e.sock),
+        Some(crate::ids::SockRef::new(1, 2, 0))
+    );
     let p = publishes(br#"{"name":"e","data":{"a":1},"channel":"a"}"#).unwrap();
     assert_eq!(
         &p[0].frame[2..],
