@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run every Herald test, installing what the tests need (Rust tools from crates.io, the real
-# Channelstream 0.7.1 from PyPI, Autobahn|Testsuite from PyPI under Python 2.7, npm packages for
+# Run every Herald test, installing what the tests need (Rust tools from crates.io, Debian's
+# redis-server for the cluster tests, the real Channelstream 0.7.1 from PyPI, Autobahn|Testsuite from PyPI under Python 2.7, npm packages for
 # the JS clients, pysher and the PyPI pusher SDK).
 #
 #   ./scripts/test.sh            everything (what CI runs)
@@ -20,6 +20,11 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 
 step "unit and integration tests"
+# tests/cluster.rs starts real redis-server processes (it prints a skip line without one).
+if ! command -v redis-server >/dev/null 2>&1 && [ -z "${QUICK:-}" ]; then
+  (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null ||
+    echo "warning: could not install redis-server; tests/cluster.rs will skip"
+fi
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --no-fail-fast
 else

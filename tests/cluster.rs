@@ -1,0 +1,434 @@
+//! Cluster mode against a real `redis-server` (Debian's, found in PATH; `scripts/test.sh`
+//! installs it): the test starts Redis on a free loopback port (`--save "" --appendonly no`)
+//! and three `herald` processes (`--cluster redis://127.0.0.1:PORT --node-id nN`, two shards
+//! each) pointing at it, then checks from the outside, as clients and with `redis-cli`:
+//! cross-node fan-out for Pusher (exactly once, in order per publishing node, `socket_id`
+//! exclusion, client events), Redis subscriptions only while a node has local subscribers,
+//! Channelstream `/message` across nodes, Redis killed and restarted (503 + `Retry-After`
+//! while down, local traffic goes on, the nodes resubscribe), and a node killed with
+//! SIGKILL (the others keep serving each other). Without `redis-server` each test prints a
+//! skip line and passes.
+
+mod common;
+use common::pusher::{self as p, connect, data, next, send, subscribe};
+use common::*;
+use serde_json::{json, Value};
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("free port");
+    l.local_addr().expect("addr").port()
+}
+
+fn have_redis() -> bool {
+    let ok = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIP: redis-server not in PATH (apt-get install -y redis-server)");
+    }
+    ok
+}
+
+/// A `redis-server` child on a loopback port; killed on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        Redis::on(free_port())
+    }
+
+    fn on(port: u16) -> Redis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let r = Redis { child, port };
+        assert!(
+            wait_until(Duration::from_secs(10), || r.cli(&["PING"]) == "PONG"),
+            "redis-server did not start"
+        );
+        r
+    }
+
+    /// One `redis-cli` command; its output, trimmed.
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// How many connections subscribe `topic` (one per node).
+    fn numsub(&self, topic: &str) -> u64 {
+        let out = self.cli(&["PUBSUB", "NUMSUB", topic]);
+        out.lines()
+            .nth(1)
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(u64::MAX)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `herald` node process; killed on drop.
+struct Node {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Target for Node {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Node {
+    fn start(redis_port: u16, id: &str) -> Node {
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--shards",
+                "2",
+            ])
+            .args(["--cluster", &format!("redis://127.0.0.1:{redis_port}")])
+            .args(["--node-id", id])
+            .env_remove("CHANNELSTREAM_INI")
+            .env_remove("HERALD_CLUSTER")
+            .env("HERALD_DEFAULT_APP_ENABLE_CLIENT_MESSAGES", "true")
+            .env("HERALD_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn herald");
+        let mut err = child.stderr.take().expect("stderr");
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let n = Node {
+            child,
+            addr,
+            stderr: Some(stderr),
+        };
+        let listening = wait_until(Duration::from_secs(10), || {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        });
+        assert!(listening, "node {id} did not start");
+        n.wait_link(true);
+        n
+    }
+
+    /// A line of `/metrics` by name.
+    fn metric(&self, name: &str) -> Option<u64> {
+        let t = token();
+        let r = request(
+            self,
+            "GET",
+            "/metrics",
+            &[("X-Channelstream-Secret", &t)],
+            b"",
+        );
+        let text = String::from_utf8_lossy(&r.body).into_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+
+    /// Wait until the node's backplane link is up (or down).
+    fn wait_link(&self, up: bool) {
+        let want = u64::from(up);
+        let ok = wait_until(Duration::from_secs(15), || {
+            self.metric("herald_cluster_up") == Some(want)
+        });
+        assert!(ok, "link never became {}", if up { "up" } else { "down" });
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(h) = self.stderr.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn cluster(n: usize) -> Option<(Redis, Vec<Node>)> {
+    if !have_redis() {
+        return None;
+    }
+    let r = Redis::start();
+    let nodes = (0..n)
+        .map(|i| Node::start(r.port, &format!("n{i}")))
+        .collect();
+    Some((r, nodes))
+}
+
+const SEQ_TOPIC: &str = "herald:0:p:app-id:seq";
+
+/// A public subscriber that saw `subscription_succeeded`.
+fn subscriber(node: &Node, channel: &str) -> (Ws, String) {
+    let (mut ws, sid) = connect(node);
+    let v = subscribe(&mut ws, channel, "");
+    assert_eq!(v["event"], "pusher_internal:subscription_succeeded", "{v}");
+    (ws, sid)
+}
+
+fn publish_n(node: &Node, channel: &str, from: u64, n: u64) {
+    for i in from..from + n {
+        let body = json!({"name":"n","channels":[channel],"data":i.to_string()});
+        let r = p::publish(node, &body);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+}
+
+/// Read exactly the events `from..from+n`, in order.
+fn expect_seq(ws: &mut Ws, from: u64, n: u64) {
+    for i in from..from + n {
+        let v = next(ws);
+        assert_eq!(v["event"], "n", "{v}");
+        assert_eq!(v["data"], i.to_string(), "out of order or lost: {v}");
+    }
+}
+
+#[test]
+fn pusher_fanout_across_three_nodes_exactly_once_in_order() {
+    let Some((redis, nodes)) = cluster(3) else {
+        return;
+    };
+    // A node subscribes a channel's topic only once it has a local subscriber.
+    assert_eq!(redis.numsub(SEQ_TOPIC), 0);
+    let mut subs: Vec<(Ws, String)> = Vec::new();
+    for node in &nodes {
+        for _ in 0..2 {
+            subs.push(subscriber(node, "seq"));
+        }
+    }
+    assert_eq!(redis.numsub(SEQ_TOPIC), 3, "one subscription per node");
+    // Every node's model shard listens for Channelstream batches.
+    assert_eq!(redis.numsub("herald:0:cs"), 3);
+
+    // 30 events from each node in turn: every subscriber gets each once, in order.
+    for (k, node) in nodes.iter().enumerate() {
+        let from = 100 * k as u64;
+        publish_n(node, "seq", from, 30);
+        for (ws, _) in subs.iter_mut() {
+            expect_seq(ws, from, 30);
+        }
+    }
+    for (ws, _) in subs.iter_mut() {
+        p::assert_silent(ws);
+    }
+
+    // socket_id exclusion across nodes: published on node 0, excluding a socket of node 2.
+    let excluded = subs[5].1.clone();
+    let body = json!({"name":"n","channels":["seq"],"data":"x","socket_id":excluded});
+    assert_eq!(p::publish(&nodes[0], &body).status, 200);
+    for (i, (ws, _)) in subs.iter_mut().enumerate() {
+        if i == 5 {
+            p::assert_silent(ws);
+        } else {
+            assert_eq!(next(ws)["data"], "x");
+        }
+    }
+    // Socket ids differ over nodes even for the same shard and slot.
+    let ids: std::collections::HashSet<_> = subs.iter().map(|s| s.1.clone()).collect();
+    assert_eq!(ids.len(), subs.len());
+
+    // The last local subscriber leaving unsubscribes the node.
+    drop(subs.drain(4..));
+    assert!(
+        wait_until(Duration::from_secs(5), || redis.numsub(SEQ_TOPIC) == 2),
+        "node 2 still subscribed: {}",
+        redis.numsub(SEQ_TOPIC)
+    );
+    publish_n(&nodes[2], "seq", 500, 5);
+    for (ws, _) in subs.iter_mut() {
+        expect_seq(ws, 500, 5);
+    }
+    assert!(
+        nodes[0]
+            .metric("herald_cluster_received_total")
+            .unwrap_or(0)
+            >= 65
+    );
+}
+
+#[test]
+fn client_events_cross_nodes_but_not_back_to_the_sender() {
+    let Some((_redis, nodes)) = cluster(2) else {
+        return;
+    };
+    let ch = "private-chat";
+    let join = |node: &Node| {
+        let (mut ws, sid) = connect(node);
+        let v = subscribe(&mut ws, ch, &p::private_auth(&sid, ch));
+        assert_eq!(v["event"], "pusher_internal:subscription_succeeded", "{v}");
+        ws
+    };
+    let mut a = join(&nodes[0]);
+    let mut a2 = join(&nodes[0]);
+    let mut b = join(&nodes[1]);
+    for i in 0..10 {
+        send(
+            &mut a,
+            json!({"event":"client-typing","channel":ch,"data":{"i":i}}),
+        );
+    }
+    for ws in [&mut a2, &mut b] {
+        for i in 0..10 {
+            let v = next(ws);
+            assert_eq!(v["event"], "client-typing", "{v}");
+            assert_eq!(data(&v)["i"], i);
+        }
+    }
+    p::assert_silent(&mut a);
+}
+
+#[test]
+fn channelstream_message_reaches_another_node() {
+    let Some((_redis, nodes)) = cluster(2) else {
+        return;
+    };
+    let r = api(
+        &nodes[1],
+        "POST",
+        "/connect",
+        &json!({"username":"bob","channels":["room"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let conn_id = r.json()["conn_id"].as_str().expect("conn_id").to_owned();
+    let mut ws = ws_connect(&nodes[1], &format!("/ws?conn_id={conn_id}"));
+    set_timeout(&ws, Duration::from_secs(5));
+    let msg = json!([{"channel":"room","user":"alice","message":{"text":"hi from A"}}]);
+    let r = api(&nodes[0], "POST", "/message", &msg);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let echo = r.json();
+    let got: Value = serde_json::from_str(&ws_next_text(&mut ws).expect("a message")).unwrap();
+    let got = &got[0];
+    assert_eq!(got["message"]["text"], "hi from A", "{got}");
+    assert_eq!(got["user"], "alice");
+    // The same message: same uuid and timestamp as the origin's echo.
+    assert_eq!(got["uuid"], echo[0]["uuid"]);
+    assert_eq!(got["channel"], "room");
+}
+
+#[test]
+fn redis_restart_503_while_down_then_resubscribe() {
+    let Some((mut redis, nodes)) = cluster(2) else {
+        return;
+    };
+    let ch = "private-r";
+    let join = |node: &Node| {
+        let (mut ws, sid) = connect(node);
+        let v = subscribe(&mut ws, ch, &p::private_auth(&sid, ch));
+        assert_eq!(v["event"], "pusher_internal:subscription_succeeded", "{v}");
+        ws
+    };
+    let (mut a, mut a2, mut b) = (join(&nodes[0]), join(&nodes[0]), join(&nodes[1]));
+    let body = |d: &str| json!({"name":"n","channels":[ch],"data":d});
+    assert_eq!(p::publish(&nodes[0], &body("before")).status, 200);
+    for ws in [&mut a, &mut a2, &mut b] {
+        assert_eq!(next(ws)["data"], "before");
+    }
+
+    redis.kill();
+    nodes[0].wait_link(false);
+    nodes[1].wait_link(false);
+    // The HTTP API refuses at once, with Retry-After; nothing is delivered.
+    let r = p::publish(&nodes[0], &body("down"));
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    let r = api(
+        &nodes[0],
+        "POST",
+        "/message",
+        &json!([{"channel":"room","user":"u","message":{}}]),
+    );
+    assert_eq!(r.status, 503);
+    // Local traffic goes on: a client event reaches the other socket of the same node.
+    send(
+        &mut a,
+        json!({"event":"client-x","channel":ch,"data":{"k":"local"}}),
+    );
+    assert_eq!(data(&next(&mut a2))["k"], "local");
+    // ...and a new subscriber is not left hanging.
+    let (mut late, _) = connect(&nodes[1]);
+    let v = subscribe(&mut late, "late", "");
+    assert_eq!(v["event"], "pusher_internal:subscription_succeeded");
+
+    let redis = Redis::on(redis.port);
+    nodes[0].wait_link(true);
+    nodes[1].wait_link(true);
+    let topic = format!("herald:0:p:app-id:{ch}");
+    assert!(
+        wait_until(Duration::from_secs(5), || redis.numsub(&topic) == 2),
+        "not resubscribed"
+    );
+    assert_eq!(redis.numsub("herald:0:p:app-id:late"), 1);
+    assert_eq!(p::publish(&nodes[0], &body("after")).status, 200);
+    for ws in [&mut a, &mut a2, &mut b] {
+        assert_eq!(next(ws)["data"], "after");
+    }
+    // What was lost while down is exactly the client event's remote copy: b never sees it.
+    p::assert_silent(&mut b);
+    assert!(nodes[0].metric("herald_cluster_connects_total") >= Some(2));
+    assert!(nodes[0].metric("herald_cluster_publish_refused_total") >= Some(2));
+}
+
+#[test]
+fn a_node_killed_with_sigkill_leaves_the_others_serving() {
+    let Some((redis, mut nodes)) = cluster(3) else {
+        return;
+    };
+    let mut subs: Vec<Ws> = nodes.iter().map(|n| subscriber(n, "seq").0).collect();
+    assert_eq!(redis.numsub(SEQ_TOPIC), 3);
+    nodes[0].kill9();
+    subs.remove(0);
+    assert!(
+        wait_until(Duration::from_secs(5), || redis.numsub(SEQ_TOPIC) == 2),
+        "the dead node's subscription stayed"
+    );
+    for (k, node) in nodes.iter().enumerate().skip(1) {
+        let from = 10 * k as u64;
+        publish_n(node, "seq", from, 10);
+        for ws in subs.iter_mut() {
+            expect_seq(ws, from, 10);
+        }
+    }
+}
