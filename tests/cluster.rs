@@ -81,6 +81,24 @@ impl Redis {
             .unwrap_or(u64::MAX)
     }
 
+    /// PUBLISH raw bytes (`redis-cli -x` takes the last argument from stdin).
+    fn publish_raw(&self, topic: &str, bytes: &[u8]) {
+        use std::io::Write;
+        let mut c = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-x", "PUBLISH", topic])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-cli");
+        c.stdin
+            .take()
+            .expect("stdin")
+            .write_all(bytes)
+            .expect("write");
+        assert!(c.wait().expect("redis-cli").success());
+    }
+
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -430,5 +448,37 @@ fn a_node_killed_with_sigkill_leaves_the_others_serving() {
         for ws in subs.iter_mut() {
             expect_seq(ws, from, 10);
         }
+    }
+}
+
+#[test]
+fn garbage_on_the_backplane_is_dropped_and_counted() {
+    let Some((redis, nodes)) = cluster(2) else {
+        return;
+    };
+    let (mut ws, _) = subscriber(&nodes[1], "seq");
+    let garbage: [&[u8]; 6] = [
+        b"",
+        b"not an envelope",
+        b"\x01\xffshort",
+        b"\x01\x02n0",             // an envelope with no payload header
+        b"\x01\x02n0\x09\x00rest", // unknown payload kind
+        b"\x01\x02n0\x00\x07\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", // bad flag
+    ];
+    for g in garbage {
+        redis.publish_raw(SEQ_TOPIC, g);
+        redis.publish_raw("herald:0:cs", g);
+    }
+    redis.publish_raw("herald:0:cs", b"\x01\x02n0m[{\"channel\": 5}]");
+    p::assert_silent(&mut ws);
+    publish_n(&nodes[0], "seq", 0, 3);
+    expect_seq(&mut ws, 0, 3);
+    // Node 1 counts all 13 (node 0 takes those with origin n0 for its own and ignores them).
+    let m = nodes[1].metric("herald_cluster_malformed_total");
+    assert_eq!(m, Some(13), "{:?}", m);
+    // Both nodes still serve Channelstream too.
+    for n in &nodes {
+        let m = json!([{"channel":"room","user":"u","message":{"k":1}}]);
+        assert_eq!(api(n, "POST", "/message", &m).status, 200);
     }
 }

@@ -341,7 +341,7 @@ impl Dialect for Channelstream {
     }
 
     fn on_cluster(&mut self, out: &mut dyn Outbox<CsMsg>, msg: &Incoming) {
-        let (Some((_, ours)), Some(model)) = (self.cluster.as_ref(), self.model.as_mut()) else {
+        let (Some((bp, ours)), Some(model)) = (self.cluster.as_ref(), self.model.as_mut()) else {
             return;
         };
         let Incoming::Message { topic, payload } = msg else {
@@ -352,9 +352,13 @@ impl Dialect for Channelstream {
         }
         match remote_command(payload) {
             Some(cmd) => run_model(model, out, None, cmd),
-            None => tracing::warn!(
-                "backplane: a Channelstream batch from another node did not validate"
-            ),
+            None => {
+                let c = &bp.counters.malformed;
+                c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    "backplane: a Channelstream batch from another node did not validate"
+                )
+            }
         }
     }
 

@@ -23,6 +23,7 @@ use super::socket_id::SocketId;
 use super::*;
 use crate::cluster::{Backplane, Incoming};
 use crate::ids::ShardId;
+use std::sync::atomic::Ordering;
 
 /// An HTTP API event (cached on cache channels).
 const KIND_API: u8 = 0;
@@ -214,6 +215,7 @@ impl Pusher {
             None => self.cluster_confirmed(out, app, channel, seq),
             Some(p) => {
                 let Some((kind, except, frame)) = decode(p) else {
+                    c.bp.counters.malformed.fetch_add(1, Ordering::Relaxed);
                     return;
                 };
                 let publish = Publish {
