@@ -98,6 +98,10 @@ struct Cli {
     /// Seconds allowed for connecting all subscribers.
     #[arg(long, default_value_t = 60.0)]
     connect_timeout: f64,
+    /// Spread the websocket subscribers round-robin over these servers (`http://127.x.y.z:PORT`,
+    /// comma-separated: the nodes of a cluster); publishers stay on the target.
+    #[arg(long = "subs-at", value_delimiter = ',')]
+    subs_at: Vec<String>,
     /// Subscribers being connected at once (keep it at or below the server's listen backlog).
     #[arg(long, default_value_t = 128)]
     connect_concurrency: u32,
@@ -178,6 +182,12 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
     let mut auth = client::Auth::new((!cli.no_sign).then_some(cli.secret.as_str()));
     let started_unix = sys::unix_secs();
     let source_ips = scenario::source_ips(cli.source_ips);
+    let sub_addrs = cli
+        .subs_at
+        .iter()
+        .map(|spec| scenario::parse_target(spec, "S").map(|t| t.addr))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("--subs-at: {e}"))?;
 
     let mut runs = Vec::new();
     for p in &cli.from_json {
@@ -214,6 +224,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
                     server_pid: pids.get(&target.label).copied(),
                     server_cores: cli.server_cores.clone(),
                     source_ips: source_ips.clone(),
+                    sub_addrs: sub_addrs.clone(),
                     connect_timeout_s: cli.connect_timeout,
                     connect_concurrency: cli.connect_concurrency,
                     progress: !cli.quiet,

@@ -312,7 +312,16 @@ impl Engine<'_> {
             0 => None,
             n => self.cfg.source_ips.get(idx as usize % n).copied(),
         };
-        let stream = match sys::connect_nonblocking(self.cfg.target.addr, src) {
+        let addr = match self.cfg.sub_addrs.len() {
+            0 => self.cfg.target.addr,
+            n => self
+                .cfg
+                .sub_addrs
+                .get(idx as usize % n)
+                .copied()
+                .unwrap_or(self.cfg.target.addr),
+        };
+        let stream = match sys::connect_nonblocking(addr, src) {
             Ok(s) => s,
             Err(e) => {
                 self.stats.subs_failed += 1;
