@@ -45,6 +45,7 @@ const CMD: Token = Token(2);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
 /// Unwritten command bytes past which publishes are dropped (Redis not reading).
 const MAX_UNWRITTEN: usize = 64 << 20;
 /// Topics per SUBSCRIBE command when resubscribing.
@@ -69,6 +70,12 @@ impl Conn {
     fn open(addr: std::net::SocketAddr, poll: &Poll, token: Token) -> io::Result<Conn> {
         let s = std::net::TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
         s.set_nodelay(true)?;
+        // A Redis host that vanishes (no FIN) is noticed within ~25 s instead of never.
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(KEEPALIVE_IDLE)
+            .with_interval(Duration::from_secs(5))
+            .with_retries(3);
+        socket2::SockRef::from(&s).set_tcp_keepalive(&ka)?;
         s.set_nonblocking(true)?;
         let mut stream = TcpStream::from_std(s);
         poll.registry()
