@@ -482,3 +482,38 @@ fn garbage_on_the_backplane_is_dropped_and_counted() {
         assert_eq!(api(n, "POST", "/message", &m).status, 200);
     }
 }
+
+#[test]
+fn subscribe_churn_leaves_exactly_the_needed_subscriptions() {
+    let Some((redis, nodes)) = cluster(2) else {
+        return;
+    };
+    let topic = "herald:0:p:app-id:churn";
+    // Sockets that subscribe and leave at once, some before their subscription is confirmed:
+    // unsubscribes overtake subscribes in flight at the bridge.
+    for _ in 0..20 {
+        let (mut ws, _) = connect(&nodes[1]);
+        send(
+            &mut ws,
+            json!({"event":"pusher:subscribe","data":{"channel":"churn"}}),
+        );
+        drop(ws);
+    }
+    for round in 0..3 {
+        let (mut ws, _) = subscriber(&nodes[1], "churn");
+        assert_eq!(redis.numsub(topic), 1, "round {round}");
+        let body = json!({"name":"n","channels":["churn"],"data":format!("r{round}")});
+        assert_eq!(p::publish(&nodes[0], &body).status, 200);
+        assert_eq!(next(&mut ws)["data"], format!("r{round}"));
+        drop(ws);
+        assert!(
+            wait_until(Duration::from_secs(5), || redis.numsub(topic) == 0),
+            "subscription leaked after round {round}"
+        );
+    }
+    assert_eq!(
+        nodes[1].metric("herald_cluster_topics"),
+        Some(1),
+        "only herald:0:cs"
+    );
+}
