@@ -61,7 +61,7 @@ fn make(
     Pair::new(
         Pusher::sharing(cfg, shards, p.quotas.clone(), p.metrics.clone())
             .with_webhooks(p.webhooks.clone())
-            .with_cluster(bp.clone()),
+            .with_cluster(bp.clone(), id),
         Channelstream::new(cfg.clone(), id).with_cluster(bp.clone(), id),
     )
 }

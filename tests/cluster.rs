@@ -3,7 +3,8 @@
 //! and three `herald` processes (`--cluster redis://127.0.0.1:PORT --node-id nN`, two shards
 //! each) pointing at it, then checks from the outside, as clients and with `redis-cli`:
 //! cross-node fan-out for Pusher (exactly once, in order per publishing node, `socket_id`
-//! exclusion, client events), Redis subscriptions only while a node has local subscribers,
+//! exclusion, client events, `#server-to-user-` channels and `terminate_connections`), Redis
+//! subscriptions only while a node has local subscribers, garbage on Herald's topics,
 //! Channelstream `/message` across nodes, Redis killed and restarted (503 + `Retry-After`
 //! while down, local traffic goes on, the nodes resubscribe), and a node killed with
 //! SIGKILL (the others keep serving each other). Without `redis-server` each test prints a
@@ -511,9 +512,40 @@ fn subscribe_churn_leaves_exactly_the_needed_subscriptions() {
             "subscription leaked after round {round}"
         );
     }
-    assert_eq!(
-        nodes[1].metric("herald_cluster_topics"),
-        Some(1),
-        "only herald:0:cs"
-    );
+    let topics = nodes[1].metric("herald_cluster_topics");
+    assert_eq!(topics, Some(2), "only herald:0:cs and herald:0:pctl");
+}
+
+#[test]
+fn terminate_connections_and_server_to_user_reach_every_node() {
+    let Some((_redis, nodes)) = cluster(3) else {
+        return;
+    };
+    let ud = json!({"id":"ann"}).to_string();
+    let mut anns = Vec::new();
+    for node in &nodes[1..] {
+        let (mut ws, sid) = connect(node);
+        assert_eq!(
+            p::signin(&mut ws, &sid, &ud)["event"],
+            "pusher:signin_success"
+        );
+        let v = subscribe(&mut ws, "#server-to-user-ann", "");
+        assert_eq!(v["event"], "pusher_internal:subscription_succeeded", "{v}");
+        anns.push(ws);
+    }
+    let (mut bystander, _) = subscriber(&nodes[2], "room");
+    // #server-to-user is an ordinary channel: a publish on node 0 reaches both nodes.
+    let body = json!({"name":"hello","channels":["#server-to-user-ann"],"data":"hi"});
+    assert_eq!(p::publish(&nodes[0], &body).status, 200);
+    for ws in anns.iter_mut() {
+        assert_eq!(next(ws)["event"], "hello");
+    }
+    let r = p::post_api(&nodes[0], "users/ann/terminate_connections", &json!({}));
+    assert_eq!((r.status, r.json()), (200, json!({})));
+    for ws in anns.iter_mut() {
+        let v = next(ws);
+        assert_eq!(v["data"]["code"], 4009, "{v}");
+        assert_eq!(p::close_code(ws), Some(4009));
+    }
+    p::assert_silent(&mut bystander);
 }

@@ -34,6 +34,9 @@ const HEADER: usize = 1 + 1 + 4 + 2 + 4 + 4;
 /// The cluster state of one shard's Pusher.
 pub(super) struct Clustered {
     bp: Arc<Backplane>,
+    /// `herald:<db>:pctl`: commands for every node (user terminations), which shard 0 of
+    /// every node subscribes to at start.
+    ctl: Bytes,
     /// Sockets waiting for their channel's topic to be confirmed, by channel.
     pending: HashMap<(AppIdx, Box<str>), Pending>,
 }
@@ -46,6 +49,7 @@ struct Pending {
 impl Clustered {
     pub(super) fn new(bp: Arc<Backplane>) -> Self {
         Clustered {
+            ctl: Bytes::from(format!("{}pctl", bp.prefix())),
             bp,
             pending: HashMap::new(),
         }
@@ -99,12 +103,51 @@ pub(super) fn decode(p: &Bytes) -> Option<(u8, Option<SocketId>, Bytes)> {
 
 impl Pusher {
     /// The same instance, in cluster mode through `bp` (`None`: a single node).
-    pub fn with_cluster(mut self, bp: Option<Arc<Backplane>>) -> Self {
+    /// (`shard` is the instance's shard: shard 0 listens for `terminate_connections`.)
+    pub fn with_cluster(mut self, bp: Option<Arc<Backplane>>, shard: ShardId) -> Self {
         if let Some(bp) = bp {
             self.node_tag = crate::cluster::node_tag(bp.node_id());
-            self.cluster = Some(Clustered::new(bp));
+            let c = Clustered::new(bp);
+            if shard == ShardId(0) && c.bp.subscribe(c.ctl.clone(), shard).is_err() {
+                tracing::error!("backplane queue full at start: terminations stay per node");
+            }
+            self.cluster = Some(c);
         }
         self
+    }
+
+    /// `POST …/users/{u}/terminate_connections`: tell the other nodes too (`Err`: 503).
+    pub(super) fn cluster_terminate(&self, app: AppIdx, user: &str) -> Result<(), ()> {
+        let Some(c) = self.cluster.as_ref() else {
+            return Ok(());
+        };
+        let app_id = self.apps.get(app).map(|a| a.id.as_str()).unwrap_or("");
+        let payload = Bytes::from(format!("t{app_id}\n{user}"));
+        c.bp.publish(c.ctl.clone(), payload).map_err(drop)
+    }
+
+    /// A termination another node accepted: run it here as if asked here.
+    fn cluster_ctl(&mut self, out: &mut dyn Outbox<PusherMsg>, payload: &[u8]) {
+        let parsed = std::str::from_utf8(payload)
+            .ok()
+            .and_then(|p| p.strip_prefix('t'))
+            .and_then(|p| p.split_once('\n'));
+        let Some((app_id, user)) = parsed else {
+            if let Some(c) = self.cluster.as_ref() {
+                c.bp.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        };
+        let Some((app, _)) = self.apps.by_id(app_id) else {
+            return;
+        };
+        let msg = users::UserMsg::Terminate {
+            app,
+            user: user.into(),
+        };
+        if self.route_user(out, app, user, msg).is_err() {
+            tracing::warn!("pusher: user owner inbox full, a remote termination was lost");
+        }
     }
 
     /// Before a subscribe on the owner: `Some(op)` to go on now; `None` when the socket waits
@@ -205,6 +248,12 @@ impl Pusher {
             Incoming::Message { topic, payload } => (topic, Some(payload), 0),
             Incoming::Subscribed { topic, seq } => (topic, None, *seq),
         };
+        if *topic == c.ctl {
+            if let Some(p) = payload {
+                self.cluster_ctl(out, p);
+            }
+            return;
+        }
         let Some((app_id, channel)) = parse_topic(&c.bp, topic) else {
             return;
         };
