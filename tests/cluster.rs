@@ -474,7 +474,7 @@ fn garbage_on_the_backplane_is_dropped_and_counted() {
     p::assert_silent(&mut ws);
     publish_n(&nodes[0], "seq", 0, 3);
     expect_seq(&mut ws, 0, 3);
-    // Node 1 counts all 13 (node 0 takes those with origin n0 for its own and ignores them).
+    // All 13 are counted (an origin is a node's run, `n0.<random>`, so "n0" is no node).
     let m = nodes[1].metric("herald_cluster_malformed_total");
     assert_eq!(m, Some(13), "{:?}", m);
     // Both nodes still serve Channelstream too.
@@ -548,4 +548,71 @@ fn terminate_connections_and_server_to_user_reach_every_node() {
         assert_eq!(p::close_code(ws), Some(4009));
     }
     p::assert_silent(&mut bystander);
+}
+
+/// Join `channel` as `user` on `node`; the socket and its `subscription_succeeded` data.
+fn member(node: &Node, channel: &str, user: &str) -> (Ws, Value) {
+    let (mut ws, sid) = connect(node);
+    let cd = json!({"user_id": user, "user_info": {"name": user}}).to_string();
+    let v = p::join(&mut ws, &sid, channel, &cd);
+    assert_eq!(v["event"], "pusher_internal:subscription_succeeded", "{v}");
+    (ws, data(&v)["presence"].clone())
+}
+
+fn ids(presence: &Value) -> Vec<String> {
+    let mut v: Vec<String> = presence["ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|i| i.as_str().unwrap_or("").to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn presence_is_counted_per_user_over_the_nodes() {
+    let Some((_redis, mut nodes)) = cluster(3) else {
+        return;
+    };
+    let ch = "presence-room";
+    let (mut alice, snap) = member(&nodes[0], ch, "alice");
+    assert_eq!(ids(&snap), ["alice"]);
+    let (mut bob, snap) = member(&nodes[1], ch, "bob");
+    assert_eq!(ids(&snap), ["alice", "bob"], "members of every node");
+    assert_eq!(snap["hash"]["alice"]["name"], "alice");
+    let v = next(&mut alice);
+    assert_eq!(v["event"], "pusher_internal:member_added", "{v}");
+    assert_eq!(data(&v)["user_id"], "bob");
+    // alice's second connection, on another node: not a new member anywhere.
+    let (mut alice2, snap) = member(&nodes[2], ch, "alice");
+    assert_eq!(ids(&snap), ["alice", "bob"]);
+    assert_eq!(snap["count"], 2);
+    p::assert_silent(&mut bob);
+    p::assert_silent(&mut alice);
+    p::assert_silent(&mut alice2);
+    // Her first connection leaves: she is still there through node 2.
+    drop(alice);
+    p::assert_silent(&mut bob);
+    // Her last one leaves: member_removed on every node, once.
+    drop(alice2);
+    let v = next(&mut bob);
+    assert_eq!(v["event"], "pusher_internal:member_removed", "{v}");
+    assert_eq!(data(&v)["user_id"], "alice");
+    p::assert_silent(&mut bob);
+
+    // carol on node 2, which then dies: her membership is swept by the other nodes.
+    let (_carol, snap) = member(&nodes[2], ch, "carol");
+    assert_eq!(ids(&snap), ["bob", "carol"]);
+    let v = next(&mut bob);
+    assert_eq!(data(&v)["user_id"], "carol");
+    nodes[2].kill9();
+    // The liveness key lives 10 s; the sweep runs every 5 s.
+    set_timeout(&bob, Duration::from_secs(25));
+    let v = next(&mut bob);
+    assert_eq!(v["event"], "pusher_internal:member_removed", "{v}");
+    assert_eq!(data(&v)["user_id"], "carol");
+    set_timeout(&bob, Duration::from_secs(5));
+    let (_dave, snap) = member(&nodes[0], ch, "dave");
+    assert_eq!(ids(&snap), ["bob", "dave"], "carol is gone from Redis too");
 }

@@ -53,6 +53,13 @@ pub(super) enum Cmd {
         topic: Bytes,
         shard: ShardId,
     },
+    Eval {
+        script: &'static str,
+        keys: Vec<Bytes>,
+        args: Vec<Bytes>,
+        shard: ShardId,
+        id: u64,
+    },
 }
 
 /// Where the bridge delivers (implemented by the reactor's shared state).
@@ -103,6 +110,7 @@ pub struct Backplane {
     pub(super) up: AtomicBool,
     seq: AtomicU64,
     prefix: String,
+    incarnation: String,
     /// The counters.
     pub counters: Counters,
 }
@@ -119,6 +127,7 @@ impl Backplane {
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), bridge::WAKER)?;
         let prefix = format!("herald:{}:", cfg.url.db);
+        let incarnation = format!("{}.{}", cfg.node_id, super::random_node_id());
         let bp = Arc::new(Backplane {
             cfg,
             queue: ArrayQueue::new(QUEUE_CAPACITY),
@@ -127,6 +136,7 @@ impl Backplane {
             up: AtomicBool::new(false),
             seq: AtomicU64::new(1),
             prefix,
+            incarnation,
             counters: Counters::default(),
         });
         Ok((bp.clone(), Bridge { bp, poll }))
@@ -135,6 +145,13 @@ impl Backplane {
     /// This node's id.
     pub fn node_id(&self) -> &str {
         &self.cfg.node_id
+    }
+
+    /// This run of this node: `<node id>.<random>`. Messages carry it as their origin, and
+    /// shared state (presence entries, the liveness key) is keyed by it, so a node restarted
+    /// with the same `--node-id` never inherits, nor keeps alive, its previous run's entries.
+    pub fn incarnation(&self) -> &str {
+        &self.incarnation
     }
 
     /// `herald:<db>:`, the start of every Redis channel Herald uses.
@@ -183,6 +200,30 @@ impl Backplane {
         self.push(Cmd::Subscribe { topic, shard, seq })
             .map(|()| seq)
             .map_err(|_| Refused::Full)
+    }
+
+    /// Run a Lua `script` (EVAL) with `keys` and `args`; its answer comes back to `shard` as
+    /// `Incoming::Reply` with the returned id (`Value::Error("link lost")` if the link broke
+    /// first). Refused while the link is down, so callers fall back at once.
+    pub fn eval(
+        &self,
+        script: &'static str,
+        keys: Vec<Bytes>,
+        args: Vec<Bytes>,
+        shard: ShardId,
+    ) -> Result<u64, Refused> {
+        if !self.is_up() {
+            return Err(Refused::Down);
+        }
+        let id = self.seq.fetch_add(1, Ordering::Relaxed);
+        let cmd = Cmd::Eval {
+            script,
+            keys,
+            args,
+            shard,
+            id,
+        };
+        self.push(cmd).map(|()| id).map_err(|_| Refused::Full)
     }
 
     /// `shard` no longer needs `topic` (Redis unsubscribes when no shard does).

@@ -14,6 +14,10 @@
 //! after. An UNSUBSCRIBE that overtakes its own SUBSCRIBE's answer is remembered (`skip`) so a
 //! later re-subscribe is not confirmed by the stale answer.
 //!
+//! Liveness: while up, every 3 s, `SET herald:<db>:alive:<incarnation> 1 PX 10000` and
+//! `SADD herald:<db>:nodes <incarnation>` (the dialects' shared state names its owner by
+//! incarnation; see `pusher/cluster_presence.rs` for the sweep of dead ones).
+//!
 //! Link loss (EOF, error, protocol error): both connections are dropped, `up` goes false (the
 //! shards then refuse publishes: 503), every subscribe waiting for Redis is confirmed at once
 //! (local delivery goes on), and reconnects are tried with doubling back-off, 100 ms to 5 s.
@@ -22,7 +26,7 @@
 //! (`publish_refused` / `publish_lost`).
 
 use super::backplane::{Backplane, Cmd, Sink};
-use super::{decode_envelope, encode_envelope, Incoming};
+use super::{decode_envelope, encode_envelope, Incoming, Value};
 use crate::ids::ShardId;
 use bytes::Bytes;
 use mio::net::TcpStream;
@@ -140,6 +144,17 @@ impl Conn {
 }
 
 /// Append one command (an array of bulk strings) to `buf`.
+/// A Redis answer as the shards see it.
+fn value_of(f: OwnedFrame) -> Value {
+    match f {
+        OwnedFrame::SimpleString(s) | OwnedFrame::BulkString(s) => Value::Bulk(Bytes::from(s)),
+        OwnedFrame::Error(e) => Value::Error(e),
+        OwnedFrame::Integer(i) => Value::Int(i),
+        OwnedFrame::Array(a) => Value::Array(a.into_iter().map(value_of).collect()),
+        OwnedFrame::Null => Value::Nil,
+    }
+}
+
 fn encode_cmd(buf: &mut Vec<u8>, args: &[&[u8]]) {
     let parts: Vec<BorrowedFrame<'_>> = args.iter().map(|a| BorrowedFrame::BulkString(a)).collect();
     let frame = BorrowedFrame::Array(&parts);
@@ -152,12 +167,27 @@ fn encode_cmd(buf: &mut Vec<u8>, args: &[&[u8]]) {
     }
 }
 
+/// An unanswered command on the command connection.
+enum Sent {
+    /// A PUBLISH, written then.
+    Publish(Instant),
+    /// An EVAL whose answer goes to this shard under this id.
+    Eval(ShardId, u64),
+    /// SELECT, the heartbeat.
+    Other,
+}
+
 struct Link {
     sub: Conn,
     cmd: Conn,
-    /// When each unanswered command was written (`None`: not a PUBLISH).
-    inflight: VecDeque<Option<Instant>>,
+    inflight: VecDeque<Sent>,
+    /// When the liveness key is refreshed next.
+    next_beat: Instant,
 }
+
+/// The node's liveness key lives this long; refreshed every `BEAT`.
+const ALIVE_MS: &str = "10000";
+const BEAT: Duration = Duration::from_secs(3);
 
 struct State {
     bp: Arc<Backplane>,
@@ -211,6 +241,7 @@ pub(super) fn run(bp: Arc<Backplane>, mut poll: Poll, sink: Arc<dyn Sink>) {
         while let Some(cmd) = st.bp.queue.pop() {
             st.on_cmd(cmd);
         }
+        st.beat(Instant::now());
         if failed.is_none() {
             if let Some(l) = st.link.as_mut() {
                 failed = l.sub.flush().and_then(|()| l.cmd.flush()).err();
@@ -257,11 +288,12 @@ impl State {
             sub,
             cmd,
             inflight: VecDeque::new(),
+            next_beat: Instant::now(),
         };
         if url.db != 0 {
             let db = url.db.to_string();
             encode_cmd(&mut link.cmd.wbuf, &[b"SELECT", db.as_bytes()]);
-            link.inflight.push_back(None);
+            link.inflight.push_back(Sent::Other);
         }
         let topics: Vec<Bytes> = self.topics.keys().cloned().collect();
         for chunk in topics.chunks(SUBSCRIBE_BATCH) {
@@ -285,7 +317,16 @@ impl State {
             return;
         };
         self.bp.up.store(false, Ordering::SeqCst);
-        let unanswered = link.inflight.iter().filter(|t| t.is_some()).count() as u64;
+        let unanswered = link
+            .inflight
+            .iter()
+            .filter(|t| matches!(t, Sent::Publish(_)))
+            .count() as u64;
+        for t in &link.inflight {
+            if let Sent::Eval(shard, id) = t {
+                self.answer(*shard, *id, Value::Error("link lost".into()));
+            }
+        }
         self.bp
             .counters
             .publish_lost
@@ -322,10 +363,27 @@ impl State {
                         .fetch_add(1, Ordering::Relaxed);
                     return;
                 }
-                let env = encode_envelope(&self.bp.cfg.node_id, &payload);
+                let env = encode_envelope(self.bp.incarnation(), &payload);
                 encode_cmd(&mut link.cmd.wbuf, &[b"PUBLISH", &topic, &env]);
-                link.inflight.push_back(Some(Instant::now()));
+                link.inflight.push_back(Sent::Publish(Instant::now()));
                 self.bp.counters.published.fetch_add(1, Ordering::Relaxed);
+            }
+            Cmd::Eval {
+                script,
+                keys,
+                args,
+                shard,
+                id,
+            } => {
+                let Some(link) = self.link.as_mut() else {
+                    return self.answer(shard, id, Value::Error("link lost".into()));
+                };
+                let n = keys.len().to_string();
+                let mut parts: Vec<&[u8]> = vec![b"EVAL", script.as_bytes(), n.as_bytes()];
+                parts.extend(keys.iter().map(|k| &k[..]));
+                parts.extend(args.iter().map(|a| &a[..]));
+                encode_cmd(&mut link.cmd.wbuf, &parts);
+                link.inflight.push_back(Sent::Eval(shard, id));
             }
             Cmd::Subscribe { topic, shard, seq } => {
                 let up = self.link.is_some();
@@ -413,7 +471,7 @@ impl State {
                     self.bp.counters.malformed.fetch_add(1, Ordering::Relaxed);
                     return;
                 };
-                if origin == self.bp.cfg.node_id.as_bytes() {
+                if origin == self.bp.incarnation().as_bytes() {
                     return;
                 }
                 let Some(t) = self.topics.get(&topic) else {
@@ -465,14 +523,59 @@ impl State {
             if let OwnedFrame::Error(e) = &f {
                 tracing::warn!(error = %e, "backplane: Redis refused a command");
             }
-            if let Some(Some(at)) = link.inflight.pop_front() {
-                let us = at.elapsed().as_micros() as u64;
-                c.rtt_us_sum.fetch_add(us, Ordering::Relaxed);
-                c.rtt_count.fetch_add(1, Ordering::Relaxed);
-                c.rtt_us_max.fetch_max(us, Ordering::Relaxed);
+            match link.inflight.pop_front() {
+                Some(Sent::Publish(at)) => {
+                    let us = at.elapsed().as_micros() as u64;
+                    c.rtt_us_sum.fetch_add(us, Ordering::Relaxed);
+                    c.rtt_count.fetch_add(1, Ordering::Relaxed);
+                    c.rtt_us_max.fetch_max(us, Ordering::Relaxed);
+                }
+                Some(Sent::Eval(shard, id)) => {
+                    let msg = Incoming::Reply {
+                        id,
+                        value: value_of(f),
+                    };
+                    if self.sink.deliver(shard, msg).is_err() {
+                        c.inbox_full.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Some(Sent::Other) | None => {}
             }
         }
         Ok(())
+    }
+
+    fn answer(&self, shard: ShardId, id: u64, value: Value) {
+        if self
+            .sink
+            .deliver(shard, Incoming::Reply { id, value })
+            .is_err()
+        {
+            self.bp.counters.inbox_full.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Refresh this node's liveness key (`herald:<db>:alive:<node>`, 10 s) and its entry in
+    /// `herald:<db>:nodes`, every 3 s while the link is up.
+    fn beat(&mut self, now: Instant) {
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        if now < link.next_beat {
+            return;
+        }
+        link.next_beat = now + BEAT;
+        let id = self.bp.incarnation().as_bytes();
+        let alive = format!("{}alive:{}", self.bp.prefix(), self.bp.incarnation());
+        let nodes = format!("{}nodes", self.bp.prefix());
+        let c = &mut link.cmd.wbuf;
+        encode_cmd(
+            c,
+            &[b"SET", alive.as_bytes(), b"1", b"PX", ALIVE_MS.as_bytes()],
+        );
+        encode_cmd(c, &[b"SADD", nodes.as_bytes(), id]);
+        link.inflight.push_back(Sent::Other);
+        link.inflight.push_back(Sent::Other);
     }
 }
 

@@ -129,6 +129,21 @@ pub fn decode_envelope(msg: &Bytes) -> Option<(&[u8], Bytes)> {
     Some((origin, msg.slice(2 + usize::from(n)..)))
 }
 
+/// A Redis answer, as handed to the shard that asked (`Backplane::eval`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// Nil.
+    Nil,
+    /// An integer.
+    Int(i64),
+    /// A bulk or simple string.
+    Bulk(Bytes),
+    /// An array.
+    Array(Vec<Value>),
+    /// A Redis error, or the link was lost before the answer (`"link lost"`).
+    Error(String),
+}
+
 /// What the bridge hands a shard (boxed in `ShardMsg::Cluster`).
 #[derive(Debug)]
 pub enum Incoming {
@@ -138,6 +153,13 @@ pub enum Incoming {
         topic: Bytes,
         /// What the publisher's dialect put in (the envelope removed).
         payload: Bytes,
+    },
+    /// The answer to `Backplane::eval` number `id`.
+    Reply {
+        /// From `Backplane::eval`.
+        id: u64,
+        /// Redis's answer.
+        value: Value,
     },
     /// The subscription asked with this sequence number is in place (Redis confirmed it, or
     /// the backplane is down and it will be made on reconnect).

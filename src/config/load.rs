@@ -153,6 +153,15 @@ pub fn load(
     apply_pusher_env(&mut cfg, env)?;
     apply_cluster_env(&mut cfg, env)?;
     apply_flags(&mut cfg, cli);
+    let id_ok = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    if cfg.node_id.len() > 64 || !cfg.node_id.chars().all(id_ok) {
+        return Err(ConfigError::Invalid {
+            key: "node_id",
+            value: cfg.node_id.clone(),
+            origin: "--node-id / HERALD_NODE_ID / node_id".into(),
+            reason: "at most 64 of A-Z a-z 0-9 - _ .",
+        });
+    }
     if cfg.cluster.is_some() && cfg.node_id.is_empty() {
         cfg.node_id = crate::cluster::random_node_id();
     }

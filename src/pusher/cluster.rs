@@ -33,12 +33,16 @@ const HEADER: usize = 1 + 1 + 4 + 2 + 4 + 4;
 
 /// The cluster state of one shard's Pusher.
 pub(super) struct Clustered {
-    bp: Arc<Backplane>,
+    pub(super) bp: Arc<Backplane>,
     /// `herald:<db>:pctl`: commands for every node (user terminations), which shard 0 of
     /// every node subscribes to at start.
     ctl: Bytes,
     /// Sockets waiting for their channel's topic to be confirmed, by channel.
     pending: HashMap<(AppIdx, Box<str>), Pending>,
+    /// EVALs waiting for their answer (`cluster_presence`).
+    pub(super) evals: HashMap<u64, super::cluster_presence::Wait>,
+    /// Shard 0's next dead-node sweep (`None` on the other shards).
+    pub(super) next_reap: Option<Instant>,
 }
 
 struct Pending {
@@ -52,12 +56,32 @@ impl Clustered {
             ctl: Bytes::from(format!("{}pctl", bp.prefix())),
             bp,
             pending: HashMap::new(),
+            evals: HashMap::new(),
+            next_reap: None,
         }
     }
 }
 
 fn topic(bp: &Backplane, app_id: &str, channel: &str) -> Bytes {
     Bytes::from(format!("{}p:{app_id}:{channel}", bp.prefix()))
+}
+
+/// The Redis channel of a Pusher channel.
+pub(super) fn topic_of(bp: &Backplane, app_id: &str, channel: &str) -> Bytes {
+    topic(bp, app_id, channel)
+}
+
+/// Send an encoded frame to the channel's subscribers on the other nodes (presence events;
+/// refused: counted by the backplane, this node only).
+pub(super) fn publish_frame(p: &Pusher, app: AppIdx, channel: &str, frame: &Bytes) {
+    let Some(c) = p.cluster.as_ref() else {
+        return;
+    };
+    let app_id = p.apps.get(app).map(|a| a.id.as_str()).unwrap_or("");
+    let _ = c.bp.publish(
+        topic(&c.bp, app_id, channel),
+        encode(KIND_CLIENT, None, frame),
+    );
 }
 
 /// `(app id, channel)` of one of our topics.
@@ -102,12 +126,37 @@ pub(super) fn decode(p: &Bytes) -> Option<(u8, Option<SocketId>, Bytes)> {
 }
 
 impl Pusher {
+    /// After a subscribe on a `cache-` channel: the cached event, else `pusher:cache_miss`.
+    pub(super) fn send_cached(
+        &mut self,
+        out: &mut dyn Outbox<PusherMsg>,
+        app: AppIdx,
+        channel: &str,
+        sock: SockRef,
+    ) {
+        if !channels::is_cache(channel) {
+            return;
+        }
+        let now = Instant::now();
+        let f = match self.cache.get(app, channel, now) {
+            Some(f) => f,
+            None => {
+                self.webhooks.cache_miss(app, channel, now);
+                protocol::cache_miss(channel)
+            }
+        };
+        out.deliver(&f, &[sock]);
+    }
+
     /// The same instance, in cluster mode through `bp` (`None`: a single node).
     /// (`shard` is the instance's shard: shard 0 listens for `terminate_connections`.)
     pub fn with_cluster(mut self, bp: Option<Arc<Backplane>>, shard: ShardId) -> Self {
         if let Some(bp) = bp {
             self.node_tag = crate::cluster::node_tag(bp.node_id());
-            let c = Clustered::new(bp);
+            let mut c = Clustered::new(bp);
+            if shard == ShardId(0) {
+                c.next_reap = Some(Instant::now());
+            }
             if shard == ShardId(0) && c.bp.subscribe(c.ctl.clone(), shard).is_err() {
                 tracing::error!("backplane queue full at start: terminations stay per node");
             }
@@ -157,12 +206,17 @@ impl Pusher {
         out: &mut dyn Outbox<PusherMsg>,
         op: ChannelOp,
     ) -> Option<ChannelOp> {
+        if self.cluster.is_none() {
+            return Some(op);
+        }
+        if !self.registry.subscribers(op.app, &op.channel).is_empty()
+            || self.joins_waiting(op.app, &op.channel)
+        {
+            return Some(op);
+        }
         let Some(c) = self.cluster.as_mut() else {
             return Some(op);
         };
-        if !self.registry.subscribers(op.app, &op.channel).is_empty() {
-            return Some(op);
-        }
         let key = (op.app, op.channel.clone());
         if let Some(p) = c.pending.get_mut(&key) {
             p.ops.push(op);
@@ -187,6 +241,8 @@ impl Pusher {
     /// On the owner, after an unsubscribe: drop a waiting socket; on the last local
     /// subscriber, unsubscribe the topic.
     pub(super) fn cluster_left(&mut self, shard: ShardId, op: &ChannelOp, vacated: bool) {
+        self.forget_joins(op.app, &op.channel, op.sock);
+        let vacated = vacated && !self.joins_waiting(op.app, &op.channel);
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
@@ -247,6 +303,7 @@ impl Pusher {
         let (topic, payload, seq) = match msg {
             Incoming::Message { topic, payload } => (topic, Some(payload), 0),
             Incoming::Subscribed { topic, seq } => (topic, None, *seq),
+            Incoming::Reply { .. } => return self.cluster_reply(out, msg),
         };
         if *topic == c.ctl {
             if let Some(p) = payload {
@@ -307,13 +364,9 @@ impl Pusher {
         for op in p.ops {
             self.owner_subscribe_now(out, op);
         }
-        if self.registry.subscribers(app, channel).is_empty() {
-            // Everyone left (or was refused) while the topic was being subscribed.
-            if let Some(c) = self.cluster.as_ref() {
-                let app_id = self.apps.get(app).map(|a| a.id.as_str()).unwrap_or("");
-                c.bp.unsubscribe(topic(&c.bp, app_id, channel), out.shard());
-            }
-        }
+        // Everyone left (or was refused) while the topic was being subscribed; presence
+        // joins still waiting for Redis keep it.
+        self.unsubscribe_if_idle(out.shard(), app, channel);
     }
 }
 

@@ -142,6 +142,9 @@ mod signin;
 #[path = "cluster.rs"]
 mod cluster;
 
+#[path = "cluster_presence.rs"]
+mod cluster_presence;
+
 impl Pusher {
     /// The instance for one of `shards` shards, counting connections on its own.
     pub fn new(cfg: &Config, shards: usize) -> Self {
@@ -430,7 +433,15 @@ impl Pusher {
             // The app's `max_presence_members`: one user more is refused with
             // `subscription_error` status 4100 (soketi's shape), as Pusher's member limit.
             let max = self.apps.get(app).map_or(0, |a| a.max_presence_members);
-            match self.presence.join(app, channel, sock, member, max) {
+            let joined = self.presence.join(app, channel, sock, member, max);
+            let local_added = matches!(joined, Join::Added);
+            let at = (app, channel, sock);
+            if !matches!(joined, Join::Full)
+                && self.cluster_join(out, at, (&uid, &info), local_added, first)
+            {
+                return; // answered when Redis has counted the user over the nodes
+            }
+            match joined {
                 Join::Full => {
                     let f = protocol::subscription_error(
                         channel,
@@ -463,17 +474,7 @@ impl Pusher {
         }
         self.webhooks
             .subscribed(app, channel, first, added.as_deref());
-        if channels::is_cache(channel) {
-            let now = Instant::now();
-            let f = match self.cache.get(app, channel, now) {
-                Some(f) => f,
-                None => {
-                    self.webhooks.cache_miss(app, channel, now);
-                    protocol::cache_miss(channel)
-                }
-            };
-            out.deliver(&f, &[sock]);
-        }
+        self.send_cached(out, app, channel, sock);
     }
 
     /// On the owner: remove a socket from a channel; `member_removed` on its user's last.
@@ -483,8 +484,10 @@ impl Pusher {
         let mut removed = None;
         if channels::kind(channel) == Some(Kind::Presence) {
             if let Some(uid) = self.presence.leave(app, channel, sock) {
-                let f = protocol::member_removed(channel, &uid);
-                out.deliver(&f, self.registry.subscribers(app, channel));
+                if !self.cluster_leave(out, app, channel, &uid) {
+                    let f = protocol::member_removed(channel, &uid);
+                    out.deliver(&f, self.registry.subscribers(app, channel));
+                }
                 removed = Some(uid);
             }
         }
@@ -737,13 +740,15 @@ impl Dialect for Pusher {
     fn next_deadline(&self) -> Option<Instant> {
         let (g, w) = (self.gathers.next_deadline(), self.webhooks.next_deadline());
         let a = self.activity.next_deadline();
-        g.into_iter().chain(w).chain(a).min()
+        let c = self.cluster_deadline();
+        g.into_iter().chain(w).chain(a).chain(c).min()
     }
 
     fn on_timer(&mut self, out: &mut dyn Outbox<PusherMsg>, now: Instant) {
         query::on_timer(&mut self.gathers, out, now);
         self.activity_tick(out, now);
         self.webhooks.on_timer(now);
+        self.cluster_tick(out, now);
     }
 
     fn on_shutdown(&mut self, out: &mut dyn Outbox<PusherMsg>) {

@@ -680,6 +680,8 @@ fn cluster_from_ini_env_and_flag() {
     let bad = "[channelstream]\ncluster = http://x\n";
     let e = err(&["-i", "/b.ini"], &[], Some(("/b.ini", bad)));
     assert!(e.to_string().contains("cluster"), "{e}");
+    let e = err(&["--node-id", "a b"], &[], None);
+    assert!(e.to_string().contains("node_id"), "{e}");
     let e = err(&[], &[("HERALD_CLUSTER", "redis://h:0")], None);
     assert!(e.to_string().contains("HERALD_CLUSTER"), "{e}");
 }
