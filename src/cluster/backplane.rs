@@ -12,7 +12,10 @@
 //! then delivered on this node only. A subscribe refused because the queue is full is returned
 //! too (the Pusher owner answers its socket "over capacity"); an unsubscribe that does not fit
 //! is counted and lost (the node then stays subscribed to a channel it needs no more: wasted
-//! traffic, dropped on arrival, never a wrong delivery).
+//! traffic, dropped on arrival, never a wrong delivery). An `eval` (a Lua script whose answer
+//! goes back to the asking shard) is refused while the link is down or the queue is full, and
+//! answered `Value::Error("link lost")` if the link breaks before Redis answers: the caller
+//! falls back to local state at once, never waits for a reconnect.
 
 use super::bridge;
 use super::{ClusterConfig, Incoming};

@@ -2,7 +2,8 @@
 //!
 //! Why one thread with its own `mio::Poll` (not a shard, not an async runtime): it owns two
 //! non-blocking connections — the **subscriber** connection (SUBSCRIBE / UNSUBSCRIBE, and the
-//! messages Redis pushes) and the **command** connection (PUBLISH, SELECT) — plus the waker
+//! messages Redis pushes) and the **command** connection (PUBLISH, EVAL, SELECT, the liveness
+//! key) — plus the waker
 //! of the shards' command queue, and multiplexes them in one loop, so a command from a shard
 //! is written the moment it arrives and a message from Redis is handed on the moment it is
 //! read. RESP is encoded and decoded by the `redis-protocol` crate (pure, over byte slices).

@@ -36,6 +36,9 @@ pub struct Publish {
     pub frame: Bytes,
     /// The socket not to deliver to (`socket_id` of the request).
     pub except: Option<socket_id::SocketId>,
+    /// Kept as the last event of a `cache-` channel (HTTP API events; not the presence
+    /// events a cluster node delivers this way).
+    pub cache: bool,
 }
 
 /// What an HTTP API request asks.
@@ -346,6 +349,7 @@ fn event(app: AppIdx, limits: &App, v: &Value) -> Result<Event, Refusal> {
             channel: (*c).into(),
             frame: protocol::channel_event(name, c, &data),
             except,
+            cache: true,
         })
         .collect();
     Ok((publishes, names.into_iter().map(Into::into).collect(), a))

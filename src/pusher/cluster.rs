@@ -329,6 +329,7 @@ impl Pusher {
                     channel: channel.into(),
                     frame,
                     except,
+                    cache: true,
                 };
                 if kind == KIND_API {
                     self.publish(out, &publish);

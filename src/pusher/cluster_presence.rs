@@ -359,6 +359,7 @@ impl Pusher {
             channel: channel.into(),
             frame,
             except: None,
+            cache: false,
         };
         let _ = self.route(out, app, channel, PusherMsg::Publish(Box::new(p)));
     }

@@ -536,7 +536,7 @@ impl Pusher {
     }
 
     fn publish(&mut self, out: &mut dyn Outbox<PusherMsg>, p: &Publish) {
-        if channels::is_cache(&p.channel) {
+        if p.cache && channels::is_cache(&p.channel) {
             self.cache
                 .put(p.app, &p.channel, p.frame.clone(), Instant::now());
         }
