@@ -127,8 +127,13 @@ impl Target for Node {
 
 impl Node {
     fn start(redis_port: u16, id: &str) -> Node {
+        Node::start_with(redis_port, id, &[])
+    }
+
+    fn start_with(redis_port: u16, id: &str, env: &[(&str, &str)]) -> Node {
         let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .envs(env.iter().copied())
             .args([
                 "--host",
                 "127.0.0.1",
@@ -615,4 +620,74 @@ fn presence_is_counted_per_user_over_the_nodes() {
     set_timeout(&bob, Duration::from_secs(5));
     let (_dave, snap) = member(&nodes[0], ch, "dave");
     assert_eq!(ids(&snap), ["bob", "dave"], "carol is gone from Redis too");
+}
+
+#[test]
+fn member_webhooks_are_raised_once_per_cluster() {
+    if !have_redis() {
+        return;
+    }
+    let server = std::sync::Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
+    let port = server.server_addr().to_ip().expect("ip").port();
+    let (tx, events) = std::sync::mpsc::channel::<Value>();
+    let srv = server.clone();
+    std::thread::spawn(move || {
+        for mut req in srv.incoming_requests() {
+            let mut body = String::new();
+            let _ = req.as_reader().read_to_string(&mut body);
+            let _ = req.respond(tiny_http::Response::empty(200));
+            if let Ok(v) = serde_json::from_str::<Value>(&body) {
+                for e in v["events"].as_array().cloned().unwrap_or_default() {
+                    let _ = tx.send(e);
+                }
+            }
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}/hooks");
+    let env = [
+        ("HERALD_DEFAULT_APP_WEBHOOKS", url.as_str()),
+        (
+            "HERALD_DEFAULT_APP_WEBHOOK_EVENT_TYPES",
+            "member_added,member_removed",
+        ),
+        ("HERALD_DEFAULT_APP_WEBHOOK_VACATED_DELAY_MS", "0"),
+    ];
+    let redis = Redis::start();
+    let nodes: Vec<Node> = (0..2)
+        .map(|i| Node::start_with(redis.port, &format!("w{i}"), &env))
+        .collect();
+    let ch = "presence-hooks";
+    let (a0, _) = member(&nodes[0], ch, "alice");
+    let (a1, _) = member(&nodes[1], ch, "alice");
+    let (mut bob, _) = member(&nodes[1], ch, "bob");
+    drop(a0);
+    drop(a1);
+    assert_eq!(data(&next(&mut bob))["user_id"], "alice", "member_removed");
+    drop(bob);
+    // alice: added once, removed once, although she was on both nodes; bob likewise.
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let e = events
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("webhooks so far: {seen:?}"));
+        seen.push(format!(
+            "{} {}",
+            e["name"].as_str().unwrap_or(""),
+            e["user_id"].as_str().unwrap_or("")
+        ));
+    }
+    assert!(
+        events.recv_timeout(Duration::from_millis(700)).is_err(),
+        "extra webhook: {seen:?}"
+    );
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "member_added alice",
+            "member_added bob",
+            "member_removed alice",
+            "member_removed bob"
+        ]
+    );
 }

@@ -24,7 +24,9 @@
 //! `nodes`; shard 0 of every node runs `REAP` every 5 s, which removes the entries of nodes
 //! whose liveness key is gone and answers the (channel, user) pairs that so left the cluster;
 //! that node delivers and publishes their `member_removed`. A dead node's members are gone
-//! within ~15 s. The link down: joins and leaves are answered from local state (as a single
+//! within ~15 s. The `member_added` / `member_removed` webhooks are raised by the node that
+//! saw the global first / last (once per cluster; a dead node's members: none yet). The link
+//! down: joins and leaves are answered from local state (as a single
 //! node), and Redis is not reconciled afterwards (a known gap).
 
 use super::cluster::{publish_frame, topic_of};
@@ -323,6 +325,9 @@ impl Pusher {
                     if matches!(value, Value::Int(_)) {
                         publish_frame(self, app, &channel, &f);
                     }
+                    let now = Instant::now();
+                    self.webhooks
+                        .unsubscribed(app, &channel, Some(&uid), false, now);
                 }
             }
             Wait::Reap => {

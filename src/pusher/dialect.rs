@@ -484,11 +484,12 @@ impl Pusher {
         let mut removed = None;
         if channels::kind(channel) == Some(Kind::Presence) {
             if let Some(uid) = self.presence.leave(app, channel, sock) {
+                // Clustered: Redis decides if it was the user's last node (event and webhook).
                 if !self.cluster_leave(out, app, channel, &uid) {
                     let f = protocol::member_removed(channel, &uid);
                     out.deliver(&f, self.registry.subscribers(app, channel));
+                    removed = Some(uid);
                 }
-                removed = Some(uid);
             }
         }
         let now = Instant::now();
