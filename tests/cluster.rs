@@ -432,6 +432,8 @@ fn redis_restart_503_while_down_then_resubscribe() {
     // What was lost while down is exactly the client event's remote copy: b never sees it.
     p::assert_silent(&mut b);
     assert!(nodes[0].metric("herald_cluster_connects_total") >= Some(2));
+    // The streams went with Redis: the nodes know something may be lost.
+    assert!(nodes[1].metric("herald_cluster_recovery_gaps_total") >= Some(1));
     assert!(nodes[0].metric("herald_cluster_publish_refused_total") >= Some(2));
 }
 
@@ -690,4 +692,36 @@ fn member_webhooks_are_raised_once_per_cluster() {
             "member_removed bob"
         ]
     );
+}
+
+#[test]
+fn a_node_whose_subscriber_link_broke_recovers_the_gap_from_the_stream() {
+    let Some((redis, nodes)) = cluster(2) else {
+        return;
+    };
+    let (mut ws, _) = subscriber(&nodes[1], "seq");
+    publish_n(&nodes[0], "seq", 0, 3);
+    expect_seq(&mut ws, 0, 3);
+    // Cut node 1's subscriber connection only (Redis stays up, node 0 is untouched).
+    let list = redis.cli(&["CLIENT", "LIST", "TYPE", "pubsub"]);
+    let id = list
+        .lines()
+        .find(|l| l.contains("name=herald-sub-n1."))
+        .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .expect("node 1's subscriber connection")
+        .to_owned();
+    assert_eq!(redis.cli(&["CLIENT", "KILL", "ID", &id]), "1");
+    // Published while node 1 reconnects (100 ms back-off): read back from the stream.
+    publish_n(&nodes[0], "seq", 3, 20);
+    expect_seq(&mut ws, 3, 20);
+    p::assert_silent(&mut ws);
+    assert!(nodes[1].metric("herald_cluster_connects_total") >= Some(2));
+    assert_eq!(
+        nodes[1].metric("herald_cluster_recovery_gaps_total"),
+        Some(0)
+    );
+    let recovered = nodes[1]
+        .metric("herald_cluster_recovered_total")
+        .unwrap_or(0);
+    eprintln!("recovered from the stream: {recovered} of 20");
 }

@@ -102,6 +102,11 @@ pub struct Counters {
     pub rtt_us_max: AtomicU64,
     /// Redis channels this node is subscribed to.
     pub topics: AtomicU64,
+    /// Messages read back from a topic's stream after a reconnect.
+    pub recovered: AtomicU64,
+    /// Stream reads that found the stream gone or trimmed past the last message seen
+    /// (something may have been lost).
+    pub recovery_gaps: AtomicU64,
 }
 
 /// The shards' handle on the backplane (shared by every shard).
@@ -266,7 +271,19 @@ impl MetricsSource for Backplane {
         use std::fmt::Write;
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, u64); 13] = [
+        let rows: [(&str, &str, &str, u64); 15] = [
+            (
+                "herald_cluster_recovered_total",
+                "counter",
+                "messages read back from a stream after a reconnect",
+                get(&c.recovered),
+            ),
+            (
+                "herald_cluster_recovery_gaps_total",
+                "counter",
+                "stream reads after a reconnect that found the stream gone or trimmed",
+                get(&c.recovery_gaps),
+            ),
             (
                 "herald_cluster_up",
                 "gauge",

@@ -63,7 +63,36 @@ struct Topic {
     confirmed: bool,
     /// Subscribes to confirm when Redis answers.
     waiting: Vec<(ShardId, u64)>,
+    /// The stream id of the last message handed on (or seen from this node).
+    last: Option<StreamId>,
+    /// While the stream is read after a reconnect: messages that came meanwhile.
+    recovering: Option<Vec<(StreamId, Bytes)>>,
 }
+
+/// A Redis stream entry id, `<ms>-<seq>`.
+type StreamId = (u64, u64);
+
+fn parse_id(b: &[u8]) -> Option<StreamId> {
+    let s = std::str::from_utf8(b).ok()?;
+    let (ms, seq) = s.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+/// PUBLISH with a copy in a short stream (`herald:<db>:s:<topic>`, ~100 entries, 60 s idle
+/// expiry), atomically, so the message carries its stream id: `<id>\n<envelope>`.
+const PUB: &str = r"
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', '100', '*', 'm', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], 60000)
+redis.call('PUBLISH', KEYS[2], id .. '\n' .. ARGV[1])
+return id
+";
+
+/// What a topic's stream holds after `ARGV[1]`: `{oldest id, entries}`, `{-1}` if it is gone.
+const RECOVER: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+return {first[1][1], redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+')}
+";
 
 struct Conn {
     stream: TcpStream,
@@ -145,6 +174,16 @@ impl Conn {
 }
 
 /// Append one command (an array of bulk strings) to `buf`.
+/// `herald:<db>:s:<topic without the prefix>`.
+fn stream_key(prefix: &str, topic: &[u8]) -> Vec<u8> {
+    let rest = topic.strip_prefix(prefix.as_bytes()).unwrap_or(topic);
+    let mut k = Vec::with_capacity(prefix.len() + 2 + rest.len());
+    k.extend_from_slice(prefix.as_bytes());
+    k.extend_from_slice(b"s:");
+    k.extend_from_slice(rest);
+    k
+}
+
 /// A Redis answer as the shards see it.
 fn value_of(f: OwnedFrame) -> Value {
     match f {
@@ -174,6 +213,8 @@ enum Sent {
     Publish(Instant),
     /// An EVAL whose answer goes to this shard under this id.
     Eval(ShardId, u64),
+    /// The read of a topic's stream after a reconnect.
+    Recover(Bytes),
     /// SELECT, the heartbeat.
     Other,
 }
@@ -296,6 +337,18 @@ impl State {
             encode_cmd(&mut link.cmd.wbuf, &[b"SELECT", db.as_bytes()]);
             link.inflight.push_back(Sent::Other);
         }
+        // Named, so an operator (or a test) can tell the connections apart in CLIENT LIST.
+        let inc = self.bp.incarnation();
+        let (sub_name, cmd_name) = (format!("herald-sub-{inc}"), format!("herald-cmd-{inc}"));
+        encode_cmd(
+            &mut link.sub.wbuf,
+            &[b"CLIENT", b"SETNAME", sub_name.as_bytes()],
+        );
+        encode_cmd(
+            &mut link.cmd.wbuf,
+            &[b"CLIENT", b"SETNAME", cmd_name.as_bytes()],
+        );
+        link.inflight.push_back(Sent::Other);
         let topics: Vec<Bytes> = self.topics.keys().cloned().collect();
         for chunk in topics.chunks(SUBSCRIBE_BATCH) {
             let mut args: Vec<&[u8]> = vec![b"SUBSCRIBE"];
@@ -335,6 +388,10 @@ impl State {
         self.bp.counters.disconnects.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(error = %e, unanswered, "backplane: link to Redis lost, reconnecting");
         let mut confirms = Vec::new();
+        for t in self.topics.values_mut() {
+            // Not advanced past: the next read of the stream covers them again.
+            t.recovering = None;
+        }
         for (name, t) in self.topics.iter_mut() {
             for (shard, seq) in t.waiting.drain(..) {
                 confirms.push((shard, name.clone(), seq));
@@ -365,7 +422,9 @@ impl State {
                     return;
                 }
                 let env = encode_envelope(self.bp.incarnation(), &payload);
-                encode_cmd(&mut link.cmd.wbuf, &[b"PUBLISH", &topic, &env]);
+                let stream = stream_key(self.bp.prefix(), &topic);
+                let args: [&[u8]; 6] = [b"EVAL", PUB.as_bytes(), b"2", &stream, &topic, &env];
+                encode_cmd(&mut link.cmd.wbuf, &args);
                 link.inflight.push_back(Sent::Publish(Instant::now()));
                 self.bp.counters.published.fetch_add(1, Ordering::Relaxed);
             }
@@ -402,6 +461,8 @@ impl State {
                             shards: vec![shard],
                             confirmed: false,
                             waiting: Vec::new(),
+                            last: None,
+                            recovering: None,
                         };
                         if let Some(link) = self.link.as_mut() {
                             encode_cmd(&mut link.sub.wbuf, &[b"SUBSCRIBE", &topic]);
@@ -468,30 +529,20 @@ impl State {
         match (&kind[..], it.next()) {
             (b"message", Some(OwnedFrame::BulkString(msg))) => {
                 let msg = Bytes::from(msg);
-                let Some((origin, payload)) = decode_envelope(&msg) else {
+                let nl = msg.iter().position(|b| *b == b'\n');
+                let Some(id) = nl.and_then(|i| parse_id(msg.get(..i)?)) else {
                     self.bp.counters.malformed.fetch_add(1, Ordering::Relaxed);
                     return;
                 };
-                if origin == self.bp.incarnation().as_bytes() {
-                    return;
-                }
-                let Some(t) = self.topics.get(&topic) else {
+                let env = msg.slice(nl.map_or(0, |i| i + 1)..);
+                let Some(t) = self.topics.get_mut(&topic) else {
                     return;
                 };
-                let mut shards = t.shards.clone();
-                shards.sort_unstable();
-                shards.dedup();
-                for s in shards {
-                    let m = Incoming::Message {
-                        topic: topic.clone(),
-                        payload: payload.clone(),
-                    };
-                    let c = &self.bp.counters;
-                    match self.sink.deliver(s, m) {
-                        Ok(()) => c.received.fetch_add(1, Ordering::Relaxed),
-                        Err(_) => c.inbox_full.fetch_add(1, Ordering::Relaxed),
-                    };
+                if let Some(buf) = t.recovering.as_mut() {
+                    buf.push((id, env));
+                    return;
                 }
+                self.hand_on(&topic, id, &env);
             }
             (b"subscribe", _) => {
                 if let Some(n) = self.skip.get_mut(&topic) {
@@ -505,6 +556,16 @@ impl State {
                     return;
                 };
                 t.confirmed = true;
+                if let (Some(last), Some(link)) = (t.last, self.link.as_mut()) {
+                    // Resubscribed after a lost link: read what the stream kept since.
+                    t.recovering = Some(Vec::new());
+                    let from = format!("{}-{}", last.0, last.1);
+                    let stream = stream_key(self.bp.prefix(), &topic);
+                    let args: [&[u8]; 5] =
+                        [b"EVAL", RECOVER.as_bytes(), b"1", &stream, from.as_bytes()];
+                    encode_cmd(&mut link.cmd.wbuf, &args);
+                    link.inflight.push_back(Sent::Recover(topic.clone()));
+                }
                 let waiting = std::mem::take(&mut t.waiting);
                 for (shard, seq) in waiting {
                     self.confirm(shard, &topic, seq);
@@ -514,12 +575,92 @@ impl State {
         }
     }
 
+    /// Hand one message on to the topic's shards, in stream order, once.
+    fn hand_on(&mut self, topic: &Bytes, id: StreamId, env: &Bytes) {
+        let Some(t) = self.topics.get_mut(topic) else {
+            return;
+        };
+        if t.last.is_some_and(|l| l >= id) {
+            return; // already handed on (read from the stream and pushed again)
+        }
+        t.last = Some(id);
+        let Some((origin, payload)) = decode_envelope(env) else {
+            self.bp.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if origin == self.bp.incarnation().as_bytes() {
+            return;
+        }
+        let mut shards = t.shards.clone();
+        shards.sort_unstable();
+        shards.dedup();
+        for s in shards {
+            let m = Incoming::Message {
+                topic: topic.clone(),
+                payload: payload.clone(),
+            };
+            let c = &self.bp.counters;
+            match self.sink.deliver(s, m) {
+                Ok(()) => c.received.fetch_add(1, Ordering::Relaxed),
+                Err(_) => c.inbox_full.fetch_add(1, Ordering::Relaxed),
+            };
+        }
+    }
+
+    /// The stream read after a reconnect answered: hand on what was missed, then what came
+    /// meanwhile, in order.
+    fn recovered(&mut self, topic: &Bytes, f: OwnedFrame) {
+        let Some(buffered) = self.topics.get_mut(topic).and_then(|t| t.recovering.take()) else {
+            return;
+        };
+        let last = self.topics.get(topic).and_then(|t| t.last);
+        let c = &self.bp.counters;
+        let mut entries = Vec::new();
+        match f {
+            OwnedFrame::Array(parts) => {
+                let mut it = parts.into_iter();
+                let oldest = match it.next() {
+                    Some(OwnedFrame::BulkString(id)) => parse_id(&id),
+                    _ => None,
+                };
+                if oldest.is_none_or(|o| last.is_some_and(|l| o > l)) {
+                    // The stream is gone (Redis restarted) or was trimmed past our position.
+                    c.recovery_gaps.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(OwnedFrame::Array(list)) = it.next() {
+                    for e in list {
+                        let OwnedFrame::Array(e) = e else { continue };
+                        let mut e = e.into_iter();
+                        let (Some(OwnedFrame::BulkString(id)), Some(OwnedFrame::Array(kv))) =
+                            (e.next(), e.next())
+                        else {
+                            continue;
+                        };
+                        let Some(id) = parse_id(&id) else { continue };
+                        if let Some(OwnedFrame::BulkString(env)) = kv.into_iter().nth(1) {
+                            entries.push((id, Bytes::from(env)));
+                        }
+                    }
+                }
+            }
+            _ => {
+                c.recovery_gaps.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        c.recovered
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        for (id, env) in entries.into_iter().chain(buffered) {
+            self.hand_on(topic, id, &env);
+        }
+    }
+
     fn on_cmd_readable(&mut self) -> io::Result<()> {
         let Some(link) = self.link.as_mut() else {
             return Ok(());
         };
         link.cmd.fill()?;
         let c = &self.bp.counters;
+        let mut pending_recover = Vec::new();
         for f in link.cmd.frames()? {
             if let OwnedFrame::Error(e) = &f {
                 tracing::warn!(error = %e, "backplane: Redis refused a command");
@@ -540,8 +681,14 @@ impl State {
                         c.inbox_full.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                Some(Sent::Recover(topic)) => {
+                    pending_recover.push((topic, f));
+                }
                 Some(Sent::Other) | None => {}
             }
+        }
+        for (topic, f) in pending_recover {
+            self.recovered(&topic, f);
         }
         Ok(())
     }
