@@ -22,9 +22,10 @@
 //! Link loss (EOF, error, protocol error): both connections are dropped, `up` goes false (the
 //! shards then refuse publishes: 503), every subscribe waiting for Redis is confirmed at once
 //! (local delivery goes on), and reconnects are tried with doubling back-off, 100 ms to 5 s.
-//! On reconnect every wanted topic is SUBSCRIBEd again. What was published by other nodes
-//! while the link was down is not recovered (no stream yet): counted as lost on their side
-//! (`publish_refused` / `publish_lost`).
+//! On reconnect every wanted topic is SUBSCRIBEd again, and what other nodes published
+//! meanwhile is read back from the topic's short stream (ARCHITECTURE.md, "Recovery from a
+//! stream"): each publish is a script that XADDs then PUBLISHes `<stream id>\n<envelope>`,
+//! and the bridge hands on each id once, in order.
 
 use super::backplane::{Backplane, Cmd, Sink};
 use super::{decode_envelope, encode_envelope, Incoming, Value};

@@ -16,8 +16,9 @@
 //! gets its own message back (the bridge drops it by origin id), so nothing is delivered twice.
 //!
 //! Payload: `[kind][except: 1 flag byte, node tag u32, shard u16, slot u32, gen u32][frame]`
-//! (big-endian; kind 0 an HTTP API event, 1 a client event). Presence, occupancy and webhooks
-//! are still per node (ARCHITECTURE.md, "Cluster mode").
+//! (big-endian; kind 0 an HTTP API event, 1 a client event or a presence event). Presence is
+//! `cluster_presence.rs`; occupancy and the channel webhooks are still per node
+//! (ARCHITECTURE.md, "Cluster mode").
 
 use super::socket_id::SocketId;
 use super::*;
