@@ -44,6 +44,8 @@ pub(super) struct Clustered {
     pub(super) evals: HashMap<u64, super::cluster_presence::Wait>,
     /// Shard 0's next dead-node sweep (`None` on the other shards).
     pub(super) next_reap: Option<Instant>,
+    /// Channels this node is counted in as occupied (`cluster_occupancy`).
+    pub(super) occupied: std::collections::HashSet<(AppIdx, Box<str>)>,
 }
 
 struct Pending {
@@ -59,6 +61,7 @@ impl Clustered {
             pending: HashMap::new(),
             evals: HashMap::new(),
             next_reap: None,
+            occupied: Default::default(),
         }
     }
 }
@@ -229,7 +232,9 @@ impl Pusher {
             .subscribe(topic(&c.bp, app_id, &op.channel), out.shard())
         {
             Ok(seq) => {
+                let (app, channel) = (op.app, op.channel.clone());
                 c.pending.insert(key, Pending { seq, ops: vec![op] });
+                self.cluster_occupancy(out.shard(), app, &channel, true);
             }
             Err(_) => {
                 let f = protocol::error(protocol::CODE_OVER_CAPACITY, "Over capacity, try again");
@@ -254,6 +259,7 @@ impl Pusher {
         if vacated {
             let app_id = self.apps.get(op.app).map(|a| a.id.as_str()).unwrap_or("");
             c.bp.unsubscribe(topic(&c.bp, app_id, &op.channel), shard);
+            self.cluster_occupancy(shard, op.app, &op.channel, false);
         }
     }
 

@@ -62,6 +62,7 @@ return 0
 
 const REAP: &str = r"
 local out = {}
+local vac = {}
 for _, n in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if n ~= ARGV[2] and redis.call('EXISTS', ARGV[1] .. 'alive:' .. n) == 0 then
     local s = ARGV[1] .. 'pnode:' .. n
@@ -82,10 +83,22 @@ for _, n in ipairs(redis.call('SMEMBERS', KEYS[1])) do
       end
     end
     redis.call('DEL', s)
+    local o = ARGV[1] .. 'onode:' .. n
+    for _, suf in ipairs(redis.call('SMEMBERS', o)) do
+      local app, ch = string.match(suf, '^(.*):([^:]*)$')
+      if app then
+        local h = ARGV[1] .. 'occ:' .. app
+        if redis.call('HINCRBY', h, ch, -1) <= 0 then
+          redis.call('HDEL', h, ch)
+          table.insert(vac, suf)
+        end
+      end
+    end
+    redis.call('DEL', o)
     redis.call('SREM', KEYS[1], n)
   end
 end
-return out
+return {out, vac}
 ";
 
 /// What an EVAL's answer is for.
@@ -110,6 +123,12 @@ pub(super) enum Wait {
     },
     /// The dead-node sweep.
     Reap,
+    /// A count in or out of a channel's occupancy (`cluster_occupancy`).
+    Occupancy {
+        app: AppIdx,
+        channel: Box<str>,
+        up: bool,
+    },
 }
 
 impl Pusher {
@@ -311,7 +330,8 @@ impl Pusher {
                     return;
                 }
                 let added = global_first.then_some(&*uid);
-                self.webhooks.subscribed(app, &channel, first_local, added);
+                let _ = first_local; // occupancy is decided over the nodes
+                self.webhooks.subscribed(app, &channel, false, added);
                 self.send_cached(out, app, &channel, sock);
             }
             Wait::Leave { app, channel, uid } => {
@@ -330,11 +350,15 @@ impl Pusher {
                         .unsubscribed(app, &channel, Some(&uid), false, now);
                 }
             }
+            Wait::Occupancy { app, channel, up } => self.occupancy_reply(app, &channel, up, value),
             Wait::Reap => {
                 let Value::Array(a) = value else {
                     return;
                 };
-                for pair in a.chunks(2) {
+                let [Value::Array(members), Value::Array(vacated)] = a.as_slice() else {
+                    return;
+                };
+                for pair in members.chunks(2) {
                     let [Value::Bulk(suf), Value::Bulk(user)] = pair else {
                         continue;
                     };
@@ -342,21 +366,35 @@ impl Pusher {
                     else {
                         continue;
                     };
-                    self.reaped(out, suf, user);
+                    self.reaped(out, suf, Some(user));
+                }
+                for suf in vacated {
+                    if let Value::Bulk(suf) = suf {
+                        if let Ok(suf) = std::str::from_utf8(suf) {
+                            self.reaped(out, suf, None);
+                        }
+                    }
                 }
             }
         }
     }
 
-    /// A dead node's user left the cluster: tell this node's subscribers (through the owner)
-    /// and the other nodes.
-    fn reaped(&mut self, out: &mut dyn Outbox<PusherMsg>, suffix: &str, user: &str) {
+    /// A dead node's user left the cluster (`Some(user)`): tell this node's subscribers
+    /// (through the owner) and the other nodes, and raise `member_removed`; or the dead node
+    /// was the channel's last (`None`): raise `channel_vacated`. Webhooks from this shard.
+    fn reaped(&mut self, out: &mut dyn Outbox<PusherMsg>, suffix: &str, user: Option<&str>) {
         let Some((app_id, channel)) = suffix.rsplit_once(':') else {
             return;
         };
         let Some((app, _)) = self.apps.by_id(app_id) else {
             return;
         };
+        let now = Instant::now();
+        let Some(user) = user else {
+            return self.webhooks.unsubscribed(app, channel, None, true, now);
+        };
+        self.webhooks
+            .unsubscribed(app, channel, Some(user), false, now);
         let frame = protocol::member_removed(channel, user);
         publish_frame(self, app, channel, &frame);
         let p = Publish {
@@ -370,13 +408,14 @@ impl Pusher {
     }
 
     /// After the last waiting join of a channel nobody stayed in: drop its topic.
-    pub(super) fn unsubscribe_if_idle(&self, shard: ShardId, app: AppIdx, channel: &str) {
+    pub(super) fn unsubscribe_if_idle(&mut self, shard: ShardId, app: AppIdx, channel: &str) {
         if !self.registry.subscribers(app, channel).is_empty() || self.joins_waiting(app, channel) {
             return;
         }
         if let Some(c) = self.cluster.as_ref() {
             let app_id = self.apps.get(app).map(|a| a.id.as_str()).unwrap_or("");
             c.bp.unsubscribe(topic_of(&c.bp, app_id, channel), shard);
+            self.cluster_occupancy(shard, app, channel, false);
         }
     }
 }

@@ -145,6 +145,9 @@ mod cluster;
 #[path = "cluster_presence.rs"]
 mod cluster_presence;
 
+#[path = "cluster_occupancy.rs"]
+mod cluster_occupancy;
+
 impl Pusher {
     /// The instance for one of `shards` shards, counting connections on its own.
     pub fn new(cfg: &Config, shards: usize) -> Self {
@@ -472,6 +475,8 @@ impl Pusher {
             self.registry.subscribe(app, channel, sock);
             out.deliver(&protocol::subscription_succeeded(channel), &[sock]);
         }
+        // Clustered, occupancy is decided over the nodes (`cluster_occupancy`).
+        let first = first && self.cluster.is_none();
         self.webhooks
             .subscribed(app, channel, first, added.as_deref());
         self.send_cached(out, app, channel, sock);
@@ -493,8 +498,9 @@ impl Pusher {
             }
         }
         let now = Instant::now();
+        let local_vacated = vacated && self.cluster.is_none();
         self.webhooks
-            .unsubscribed(app, channel, removed.as_deref(), vacated, now);
+            .unsubscribed(app, channel, removed.as_deref(), local_vacated, now);
         self.cluster_left(out.shard(), op, vacated);
     }
 
