@@ -44,3 +44,4 @@ pub mod py;
 pub mod server;
 pub mod shard;
 pub mod signals;
+pub mod tls;

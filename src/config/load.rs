@@ -64,6 +64,14 @@ pub enum ConfigError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A `[listener:NAME]` section, or the main listener's TLS keys, are incomplete or bad.
+    #[error("[{section}]: {reason}")]
+    Listener {
+        /// The section (`channelstream` for the main listener's keys).
+        section: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// The ini file parses but lacks the `[channelstream]` section.
     #[error("ini file {} has no [channelstream] section", path.display())]
     NoSection {
@@ -127,15 +135,17 @@ pub fn load(
         .or_else(|| env(INI_ENV).filter(|s| !s.is_empty()).map(PathBuf::from));
     let mut ignored = Vec::new();
     let mut pusher_apps = Vec::new();
+    let mut listeners = Vec::new();
     let (raw, origin) = match &ini_path {
         Some(path) => {
             let text = read_file(path).map_err(|source| ConfigError::ReadIni {
                 path: path.clone(),
                 source,
             })?;
-            let (raw, ign, apps) = read_ini_settings(&text, path)?;
+            let (raw, ign, apps, lst) = read_ini_settings(&text, path)?;
             ignored = ign;
             pusher_apps = apps;
+            listeners = lst;
             (raw, Origin::Ini(path.clone()))
         }
         None => {
@@ -150,6 +160,7 @@ pub fn load(
     let mut cfg = apply_channelstream(&raw, &origin)?;
     cfg.ini_path = ini_path;
     cfg.pusher_apps = pusher_apps;
+    cfg.listeners = listeners;
     apply_pusher_env(&mut cfg, env)?;
     apply_cluster_env(&mut cfg, env)?;
     apply_flags(&mut cfg, cli);
@@ -247,7 +258,12 @@ type RawSettings = HashMap<&'static str, String>;
 
 /// The configurable keys present in the `[channelstream]` section (interpolated), plus the
 /// section's other keys (to be logged as ignored).
-type IniSettings = (RawSettings, Vec<String>, Vec<super::PusherApp>);
+type IniSettings = (
+    RawSettings,
+    Vec<String>,
+    Vec<super::PusherApp>,
+    Vec<super::ListenerConfig>,
+);
 
 fn read_ini_settings(text: &str, path: &Path) -> Result<IniSettings, ConfigError> {
     let ini_err = |source| ConfigError::Ini {
@@ -275,7 +291,8 @@ fn read_ini_settings(text: &str, path: &Path) -> Result<IniSettings, ConfigError
         .map(str::to_owned)
         .collect();
     let apps = super::pusher_apps::read(&ini)?;
-    Ok((raw, ignored, apps))
+    let listeners = super::listeners::read(&ini)?;
+    Ok((raw, ignored, apps, listeners))
 }
 
 /// Defaults overridden by layer-2 strings, typed as `set_config_types` does.
@@ -342,6 +359,14 @@ fn apply_channelstream(raw: &RawSettings, origin: &Origin) -> Result<Config, Con
     }
     if let Some(v) = get("strict") {
         cfg.strict = asbool(v);
+    }
+    cfg.tls = super::listeners::tls_pair(
+        get("tls_cert").map(str::to_owned),
+        get("tls_key").map(str::to_owned),
+        INI_SECTION,
+    )?;
+    if let Some(v) = get("ws_deflate") {
+        cfg.deflate.enabled = asbool(v);
     }
     for (key, field) in [
         ("pusher_activity_timeout", &mut cfg.pusher_activity_timeout),

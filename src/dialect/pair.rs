@@ -211,6 +211,13 @@ impl<A: Dialect, B: Dialect> Dialect for Pair<A, B> {
         let mut side = self.second_side(out);
         self.second.on_shutdown(&mut side);
     }
+
+    fn shutdown_close(&self, ws: &Self::Ws) -> CloseCode {
+        match ws {
+            Either::First(w) => self.first.shutdown_close(w),
+            Either::Second(w) => self.second.shutdown_close(w),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -317,6 +324,7 @@ mod tests {
             body: &[],
             peer: "127.0.0.1".parse().unwrap(),
             now_unix: 0,
+            secure: false,
             at: ReqRef::new(0, 0, 0),
         };
         match pair.on_request(out, &req) {

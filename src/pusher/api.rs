@@ -170,6 +170,7 @@ fn attrs(info: Option<&str>) -> Result<Attrs, Refusal> {
             "" => {}
             "subscription_count" => a.subscription_count = true,
             "user_count" => a.user_count = true,
+            "cache" => a.cache = true,
             _ => return Err((400, "Unknown info attribute")),
         }
     }
@@ -236,7 +237,7 @@ fn batch(app: AppIdx, limits: &App, body: &[u8]) -> Result<ApiAction, Refusal> {
 /// `GET /channels`: `user_count` only with a `presence-` prefix.
 fn list(app: AppIdx, info: Option<String>, prefix: Option<String>) -> Result<ApiAction, Refusal> {
     let a = attrs(info.as_deref())?;
-    if a.subscription_count {
+    if a.subscription_count || a.cache {
         return Err((400, "Only user_count may be requested for a channel list"));
     }
     let prefix = prefix.unwrap_or_default();
@@ -254,7 +255,8 @@ fn list(app: AppIdx, info: Option<String>, prefix: Option<String>) -> Result<Api
     ))
 }
 
-/// `GET /channels/{name}`: `user_count` only for presence channels.
+/// `GET /channels/{name}`: `user_count` only for presence channels; `cache` answers a cache
+/// channel's live cached event as `{"data", "ttl"}` (absent when none).
 fn one(app: AppIdx, info: Option<String>, name: String) -> Result<ApiAction, Refusal> {
     let a = attrs(info.as_deref())?;
     let kind = channels::kind(&name).ok_or((400, "Invalid channel name"))?;
@@ -338,6 +340,12 @@ fn event(app: AppIdx, limits: &App, v: &Value) -> Result<Event, Refusal> {
         return Err((400, "Invalid channel name"));
     }
     let a = attrs(v.get("info").and_then(Value::as_str))?;
+    if a.cache {
+        return Err((
+            400,
+            "cache may only be requested for one channel (GET /channels/{name})",
+        ));
+    }
     let except = v
         .get("socket_id")
         .and_then(Value::as_str)

@@ -156,7 +156,8 @@ impl Pusher {
     /// (`shard` is the instance's shard: shard 0 listens for `terminate_connections`.)
     pub fn with_cluster(mut self, bp: Option<Arc<Backplane>>, shard: ShardId) -> Self {
         if let Some(bp) = bp {
-            self.node_tag = crate::cluster::node_tag(bp.node_id());
+            let tag = crate::cluster::node_tag(bp.incarnation());
+            self.node_tag = socket_id::node_base(tag);
             let mut c = Clustered::new(bp);
             if shard == ShardId(0) {
                 c.next_reap = Some(Instant::now());

@@ -130,7 +130,7 @@ pub struct Pusher {
     /// Announced as `activity_timeout`, in seconds.
     activity_secs: u64,
     webhooks: Webhooks,
-    /// This node's tag in socket ids (0: not clustered).
+    /// This node's base in socket ids (`socket_id`: the process's, or the cluster node's).
     node_tag: u32,
     /// Cluster mode's state (`cluster.rs`); `None`: a single node.
     cluster: Option<cluster::Clustered>,
@@ -185,7 +185,7 @@ impl Pusher {
             ),
             activity_secs: cfg.pusher_activity_timeout.as_secs(),
             webhooks: Webhooks::default(),
-            node_tag: 0,
+            node_tag: socket_id::process_base(),
             cluster: None,
         }
     }
@@ -227,14 +227,10 @@ impl Pusher {
         let found = self.apps.by_key(key);
         let app = found.map(|(i, _)| i);
         let disabled = found.is_some_and(|(_, a)| !a.enabled);
-        let protocol = req
-            .query_param("protocol")
-            .and_then(|p| p.parse::<u32>().ok());
-        let refuse = match (app, protocol) {
-            (None, _) => Some(protocol::CODE_NO_APP),
+        let refuse = match app {
+            None => Some(protocol::CODE_NO_APP),
             _ if disabled => Some(apps::CODE_APP_DISABLED),
-            (_, Some(5..=7)) => None,
-            _ => Some(protocol::CODE_BAD_PROTOCOL),
+            _ => protocol::protocol_refusal(req.query_param("protocol").as_deref()),
         }
         .and_then(NonZeroU16::new);
         RequestAction::Upgrade {
@@ -614,6 +610,7 @@ impl Dialect for Pusher {
                 let owned = query::Owned {
                     registry: &self.registry,
                     presence: Some(&self.presence),
+                    cache: Some(&self.cache),
                 };
                 query::start(&mut self.gathers, owned, out, req.at, ask, self.shards);
                 RequestAction::Park {
@@ -634,7 +631,7 @@ impl Dialect for Pusher {
                 protocol::CODE_NO_APP => "App key does not exist",
                 apps::CODE_APP_DISABLED => "App is disabled",
                 apps::CODE_OVER_QUOTA => "Over connection quota",
-                _ => "Unsupported protocol version",
+                c => protocol::protocol_refusal_message(c),
             };
             out.deliver(&protocol::error(code, msg), &[sock]);
             self.stats.add(out, Counter::RefusedSockets, 1);
@@ -730,6 +727,7 @@ impl Dialect for Pusher {
                 let owned = query::Owned {
                     registry: &self.registry,
                     presence: Some(&self.presence),
+                    cache: Some(&self.cache),
                 };
                 query::on_query(owned, out, *q)
             }
@@ -761,6 +759,12 @@ impl Dialect for Pusher {
     fn on_shutdown(&mut self, out: &mut dyn Outbox<PusherMsg>) {
         query::on_shutdown(&mut self.gathers, out);
         self.webhooks.on_shutdown();
+    }
+
+    /// 4200 (Pusher: "generic reconnect immediately"; soketi's "server closing"), so pusher-js
+    /// reconnects at once (to the next process on the port) instead of backing off.
+    fn shutdown_close(&self, _ws: &PusherSocket) -> CloseCode {
+        CloseCode::from(protocol::CODE_RECONNECT)
     }
 }
 

@@ -37,9 +37,10 @@ class Client:
     so a fast reply could be lost; wrapping the connection's event handler records it first.
     """
 
-    def __init__(self, secret="", port=PORT):
+    def __init__(self, secret="", port=PORT, user_data=None):
         self.events = queue.Queue()
-        self.p = pysher.Pusher(KEY, secure=False, custom_host=HOST, port=port, secret=secret)
+        self.p = pysher.Pusher(KEY, secure=False, custom_host=HOST, port=port, secret=secret,
+                               user_data=user_data)
         conn = self.p.connection
         inner = conn.event_handler
 
@@ -220,7 +221,6 @@ def test_sdk_refuses_wrong_secret(sdk):
 
 
 def test_sdk_trigger_batch(clients, sdk):
-    pytest.skip("POST /apps/{id}/batch_events is not built yet (HTTP API: events only)")
     c = clients()
     c.subscribe("py-batch")
     c.expect("py-batch", "pusher_internal:subscription_succeeded")
@@ -231,13 +231,17 @@ def test_sdk_trigger_batch(clients, sdk):
 
 
 def test_sdk_channels_info(clients, sdk):
-    pytest.skip("GET /apps/{id}/channels is not built yet (HTTP API queries in progress)")
     c = clients()
     c.subscribe("py-info")
     c.expect("py-info", "pusher_internal:subscription_succeeded")
     # the SDK sends body_md5 of the empty body on GET too; the server must accept it
-    info = sdk.channels_info(prefix_filter="py-info", attributes=["subscription_count"])
-    assert "py-info" in info["channels"], info
+    info = sdk.channels_info(prefix_filter="py-info")
+    assert info == {"channels": {"py-info": {}}}, info
+    # as Pusher: a channel list offers only user_count, and only for presence- prefixes
+    with pytest.raises(pusher.errors.PusherBadRequest):
+        sdk.channels_info(prefix_filter="py-info", attributes=["subscription_count"])
+    one = sdk.channel_info("py-info", attributes=["subscription_count"])
+    assert one == {"occupied": True, "subscription_count": 1}, one
 
 
 def test_signin_send_to_user_and_terminate(clients, sdk):
@@ -274,8 +278,48 @@ def test_signin_watchlist_online_offline(clients, sdk):
     assert ev == {"events": [{"name": "offline", "user_ids": ["py-w"]}]}, ev
 
 
-def test_presence_channel():
-    pytest.skip("not ported to pysher yet: presence is covered by tests/pusher_presence.rs and pusher-js (tests/pusher-js/pusher.test.mjs)")
+def test_presence_two_users_one_with_two_connections(clients, sdk):
+    """pysher signs presence with json.dumps spacing; the server must check the bytes it got."""
+    ch = "presence-py-room"
+    a = clients(secret=SECRET, user_data={"user_id": "py-a", "user_info": {"name": "A"}})
+    a.subscribe(ch)
+    first = json.loads(a.expect(ch, "pusher_internal:subscription_succeeded"))
+    assert first["presence"]["count"] == 1 and first["presence"]["ids"] == ["py-a"], first
+    assert first["presence"]["hash"] == {"py-a": {"name": "A"}}, first
+    b1 = clients(secret=SECRET, user_data={"user_id": "py-b", "user_info": {"name": "B"}})
+    b1.subscribe(ch)
+    got = json.loads(b1.expect(ch, "pusher_internal:subscription_succeeded"))
+    assert got["presence"]["count"] == 2 and sorted(got["presence"]["ids"]) == ["py-a", "py-b"], got
+    added = json.loads(a.expect(ch, "pusher_internal:member_added"))
+    assert added == {"user_id": "py-b", "user_info": {"name": "B"}}, added
+    # the same user on a second connection: counted once, no second member_added
+    b2 = clients(secret=SECRET, user_data={"user_id": "py-b", "user_info": {"name": "B"}})
+    b2.subscribe(ch)
+    got = json.loads(b2.expect(ch, "pusher_internal:subscription_succeeded"))
+    assert got["presence"]["count"] == 2, got
+    a.none_of(ch, "pusher_internal:member_added", 0.3)
+    users = sdk.users_info(ch)
+    assert sorted(u["id"] for u in users["users"]) == ["py-a", "py-b"], users
+    # one of py-b's connections leaves: still a member; the last one leaves: member_removed
+    b1.close()
+    a.none_of(ch, "pusher_internal:member_removed", 0.3)
+    b2.close()
+    removed = json.loads(a.expect(ch, "pusher_internal:member_removed"))
+    assert removed == {"user_id": "py-b"}, removed
+
+
+def test_presence_refuses_forged_channel_data(clients):
+    """A signature over other channel_data than the one sent is refused."""
+    ch = "presence-py-forged"
+    c = clients(secret=SECRET, user_data={"user_id": "py-x"})
+    forged = {"channel": ch, "auth": c.p._generate_presence_token(ch),
+              "channel_data": json.dumps({"user_id": "py-admin"})}
+    c.p.connection.send_event("pusher:subscribe", forged)
+    err = c.expect(ch, "pusher:subscription_error")
+    if isinstance(err, str):
+        err = json.loads(err)
+    assert err["status"] == 401 and err["type"] == "AuthError", err
+    c.none_of(ch, "pusher_internal:subscription_succeeded", 0.3)
 
 
 class _Hooks(http.server.BaseHTTPRequestHandler):

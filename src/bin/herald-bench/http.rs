@@ -38,6 +38,8 @@ pub struct Response {
     pub body_len: BodyLen,
     /// Head plus raw (possibly chunk-encoded) body.
     pub total_len: usize,
+    /// The server said `Connection: close` (sockudo does on every HTTP API answer).
+    pub close: bool,
 }
 
 /// Parse a response head only (for the `101 Switching Protocols` of `/ws`, where whatever
@@ -63,6 +65,10 @@ pub fn parse_response(buf: &[u8]) -> Result<Option<Response>, HttpError> {
     };
     let status = resp.code.unwrap_or(0);
     let mut body_len = None;
+    let close = resp.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("connection")
+            && h.value.windows(5).any(|w| w.eq_ignore_ascii_case(b"close"))
+    });
     for h in resp.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
             let n = std::str::from_utf8(h.value)
@@ -100,6 +106,7 @@ pub fn parse_response(buf: &[u8]) -> Result<Option<Response>, HttpError> {
         body_start: head_len,
         body_len,
         total_len: head_len + raw,
+        close,
     }))
 }
 
@@ -226,13 +233,24 @@ pub fn connect_request(host: &str, token: Option<&str>, username: &str, channel:
 
 /// `GET /ws?conn_id=` upgrade request. The key is the RFC's sample nonce: the tool does not
 /// verify `Sec-WebSocket-Accept` (it measures a server, it does not defend against one).
-pub fn ws_request(host: &str, conn_id: &str) -> Vec<u8> {
+/// `deflate`: offer permessage-deflate as browsers do.
+pub fn ws_request(host: &str, conn_id: &str, deflate: bool) -> Vec<u8> {
     format!(
         "GET /ws?conn_id={conn_id} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Version: 13\r\n{}\r\n",
+        offer(deflate)
     )
     .into_bytes()
+}
+
+/// The `Sec-WebSocket-Extensions` line a subscriber sends (or nothing).
+pub fn offer(deflate: bool) -> &'static str {
+    if deflate {
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+    } else {
+        ""
+    }
 }
 
 /// A prebuilt `POST /message` request with three fixed-width fields patched per publish:

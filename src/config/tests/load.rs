@@ -482,6 +482,22 @@ fn strict_mode_from_ini_env_and_flag() {
     assert!(!cfg(&["-i", "/o.ini"], &[], Some(("/o.ini", off))).0.strict);
 }
 
+#[test]
+fn ws_deflate_from_ini_env_and_flags() {
+    let d = cfg(&[], &[], None).0.deflate;
+    assert!(!d.enabled, "off by default");
+    assert_eq!(d.min_bytes, crate::proto::deflate::DEFAULT_MIN_BYTES);
+    let env = [("CHANNELSTREAM_WS_DEFLATE", "true")];
+    assert!(cfg(&[], &env, None).0.deflate.enabled);
+    let ini = "[channelstream]\nws_deflate = true\n";
+    let (c, ignored) = cfg(&["-i", "/d.ini"], &[], Some(("/d.ini", ini)));
+    assert!(c.deflate.enabled);
+    assert!(ignored.is_empty(), "ws_deflate is a known key: {ignored:?}");
+    let c = cfg(&["--ws-deflate", "--ws-deflate-min-bytes", "64"], &[], None).0;
+    assert!(c.deflate.enabled);
+    assert_eq!(c.deflate.min_bytes, 64);
+}
+
 // ---------------------------------------------------------------- Pusher default app
 
 #[test]

@@ -17,8 +17,10 @@ fn publishes(body: &[u8]) -> Result<Vec<Publish>, u16> {
 
 #[test]
 fn event_bodies() {
-    let p =
-        publishes(br#"{"name":"e","data":"x","channels":["a","b"],"socket_id":"1.2"}"#).unwrap();
+    let base = crate::pusher::socket_id::process_base();
+    let sid = crate::pusher::socket_id::format(base, crate::ids::SockRef::new(1, 2, 0));
+    let body = format!(r#"{{"name":"e","data":"x","channels":["a","b"],"socket_id":"{sid}"}}"#);
+    let p = publishes(body.as_bytes()).unwrap();
     assert_eq!(p.len(), 2);
     assert_eq!(&*p[1].channel, "b");
     assert_eq!(
@@ -99,6 +101,7 @@ fn batches() {
     let a = Attrs {
         subscription_count: true,
         user_count: false,
+        cache: false,
     };
     assert_eq!(ask.shape, Shape::Batch(vec![None, Some(("b".into(), a))]));
     let eleven: Vec<Value> = (0..11).map(|_| one.clone()).collect();

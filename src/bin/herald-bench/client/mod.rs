@@ -32,8 +32,10 @@
 //! Layout: this file has the run's configuration, the connection records, the engine and
 //! its event loop; `subscriber` (websocket handshake and frames), `http_conn` (control and
 //! publisher connections), `publisher` (pacing), `phases` (the phase machine) and `stats`
-//! (counters and the result) add the engine's handlers by concern.
+//! (counters and the result) add the engine's handlers by concern; `churn` adds presence
+//! subscriptions (signed after `connection_established`), member events and churn pacing.
 
+mod churn;
 mod http_conn;
 mod phases;
 mod publisher;
@@ -46,8 +48,8 @@ use std::io::{self, Read, Write};
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::tls::BStream;
 use hdrhistogram::Histogram;
-use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
@@ -132,6 +134,12 @@ pub struct RunConfig<'a> {
     /// accept queue and then recover only through slow retransmits.
     pub connect_concurrency: u32,
     pub progress: bool,
+    /// For `https://` targets: the client config (trusting `--tls-ca`).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// Subscribers offer permessage-deflate and inflate RSV1 frames.
+    pub deflate: bool,
+    /// The Pusher app of `pusher-…` scenarios (id, key, secret).
+    pub app: crate::pusher::App,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,13 +162,19 @@ enum SubState {
 }
 
 struct Sub {
-    stream: TcpStream,
+    stream: BStream,
     chan: u32,
     state: SubState,
     /// Incomplete tail of the byte stream (empty almost always; capacity kept).
     rbuf: Vec<u8>,
     /// Pending client bytes (handshake request, pongs).
     wbuf: Vec<u8>,
+    /// Presence churn: this socket leaves and joins (not a counted subscriber).
+    churner: bool,
+    /// Presence: whether the last churn operation was a join (churners only).
+    joined: bool,
+    /// Presence: the socket id of `connection_established`, which the auth signs.
+    socket_id: Option<Box<str>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,13 +198,15 @@ enum Inflight {
 }
 
 struct HttpConn {
-    stream: TcpStream,
+    stream: BStream,
     role: Role,
     state: HttpState,
     inflight: Inflight,
     rbuf: Vec<u8>,
     wbuf: Vec<u8>,
     wpos: usize,
+    /// The last answer said `Connection: close`: replace the connection once it ends.
+    closing: bool,
 }
 
 enum Slot {
@@ -218,6 +234,10 @@ struct Engine<'a> {
     chan_prefix: String,
     /// Open subscribers per channel: the expected fan-out of a message to that channel.
     chan_subs: Vec<u32>,
+    /// Presence churn: the slab key of each churner (by churner index), and the next
+    /// operation of the open-loop churn schedule.
+    churner_keys: Vec<usize>,
+    next_churn: u64,
     next_sub: u32,
     pending_subs: u32,
     idle_controls: Vec<usize>,
@@ -241,6 +261,10 @@ struct Engine<'a> {
     window_end: u64,
     last_progress: u64,
     progress_tty: bool,
+    /// permessage-deflate: the inflater (reset per message: the server negotiates no context
+    /// takeover) and its output buffer.
+    inflater: Option<flate2::Decompress>,
+    inflated: Vec<u8>,
 }
 
 /// Run one scenario against one target and return its measurements.
@@ -248,11 +272,21 @@ pub fn run(cfg: &RunConfig<'_>, auth: &mut Auth) -> io::Result<RunResult> {
     let sc = cfg.scenario;
     let epoch = sys::now_ns();
     let (token, _) = auth.token(sys::unix_secs());
-    let chan_prefix = format!("{}-c", cfg.tag);
+    let chan_prefix = if sc.presence {
+        format!("presence-{}-c", cfg.tag)
+    } else {
+        format!("{}-c", cfg.tag)
+    };
     let tpl = MessageTemplate::new(&cfg.target.host, token, &chan_prefix, sc.channels, sc.size);
-    let pusher = sc
-        .is_pusher()
-        .then(|| PusherPublisher::new(&cfg.target.host, &chan_prefix, sc.channels, sc.size));
+    let pusher = sc.is_pusher().then(|| {
+        PusherPublisher::new(
+            &cfg.target.host,
+            &cfg.app,
+            &chan_prefix,
+            sc.channels,
+            sc.size,
+        )
+    });
     let (t_key, s_key): (&'static [u8], &'static [u8]) = if pusher.is_some() {
         (crate::pusher::T_KEY, crate::pusher::S_KEY)
     } else {
@@ -267,7 +301,7 @@ pub fn run(cfg: &RunConfig<'_>, auth: &mut Auth) -> io::Result<RunResult> {
         cfg,
         auth,
         poll: Poll::new()?,
-        slots: Slab::with_capacity(sc.subs as usize + 64),
+        slots: Slab::with_capacity((sc.subs + sc.churners) as usize + 64),
         scratch: vec![0u8; SCRATCH],
         timer: TimerFd::new()?,
         epoch,
@@ -279,6 +313,8 @@ pub fn run(cfg: &RunConfig<'_>, auth: &mut Auth) -> io::Result<RunResult> {
         s_key,
         chan_prefix,
         chan_subs: vec![0; sc.channels as usize],
+        churner_keys: Vec::with_capacity(sc.churners as usize),
+        next_churn: 0,
         next_sub: 0,
         pending_subs: 0,
         idle_controls: Vec::new(),
@@ -287,6 +323,10 @@ pub fn run(cfg: &RunConfig<'_>, auth: &mut Auth) -> io::Result<RunResult> {
         total_msgs: sc.total_messages(),
         pub_start: 0,
         pong_mask: 0x5eed_1234,
+        inflater: cfg
+            .deflate
+            .then(|| flate2::Decompress::new_with_window_bits(false, 15)),
+        inflated: Vec::new(),
         connect_start: 0,
         connect_end: 0,
         rss_before: None,
@@ -338,7 +378,8 @@ impl Engine<'_> {
     }
 
     fn open_http(&mut self, role: Role) -> io::Result<usize> {
-        let stream = sys::connect_nonblocking(self.cfg.target.addr, None)?;
+        let tcp = sys::connect_nonblocking(self.cfg.target.addr, None)?;
+        let stream = BStream::new(tcp, self.cfg.tls.as_ref(), self.cfg.target.addr.ip())?;
         let entry = self.slots.vacant_entry();
         let key = entry.key();
         let mut conn = HttpConn {
@@ -356,6 +397,7 @@ impl Engine<'_> {
                 512
             }),
             wpos: 0,
+            closing: false,
         };
         self.poll.registry().register(
             &mut conn.stream,
@@ -411,6 +453,7 @@ impl Engine<'_> {
             let now = self.rel_now();
             self.feed_controls();
             self.pump_publishers(now);
+            self.pump_churn(now);
             self.advance_phase(now);
             if now >= hard_stop {
                 self.stats
@@ -453,7 +496,8 @@ enum ConnectState {
 
 /// mio's recipe for a non-blocking connect: a writable (or error) event, then `take_error`
 /// and `peer_addr` tell whether it completed.
-fn connect_result(stream: &TcpStream) -> ConnectState {
+fn connect_result(stream: &BStream) -> ConnectState {
+    let stream = stream.tcp();
     match stream.take_error() {
         Ok(Some(e)) | Err(e) => return ConnectState::Failed(e),
         Ok(None) => {}
@@ -467,7 +511,8 @@ fn connect_result(stream: &TcpStream) -> ConnectState {
 }
 
 /// Write `buf[*pos..]` until done or `WouldBlock`.
-fn flush_pos(stream: &mut TcpStream, buf: &[u8], pos: &mut usize) -> io::Result<()> {
+/// Then push what the transport holds (TLS records).
+fn flush_pos(stream: &mut BStream, buf: &[u8], pos: &mut usize) -> io::Result<()> {
     while let Some(rest) = buf.get(*pos..).filter(|r| !r.is_empty()) {
         match stream.write(rest) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -478,11 +523,11 @@ fn flush_pos(stream: &mut TcpStream, buf: &[u8], pos: &mut usize) -> io::Result<
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    stream.flush()
 }
 
 /// Write a small pending buffer; what was written is removed (rare path: handshake, pongs).
-fn flush_vec(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<()> {
+fn flush_vec(stream: &mut BStream, buf: &mut Vec<u8>) -> io::Result<()> {
     let mut pos = 0;
     let r = flush_pos(stream, buf, &mut pos);
     buf.drain(..pos.min(buf.len()));
