@@ -91,10 +91,9 @@ pub fn random_node_id() -> String {
     s
 }
 
-/// The 32-bit tag of a node id, folded into Pusher socket ids so that a `socket_id` names one
-/// socket in the whole cluster (never 0: 0 is "not clustered", which keeps the old format).
-/// FNV-1a: stable over builds and nodes. Two nodes of one cluster colliding (odds ~n²/2³³)
-/// would only make a cross-node `socket_id` exclusion ambiguous.
+/// The 32-bit tag of a node's id or incarnation, from which Pusher derives the base of its
+/// socket ids (`pusher::socket_id::node_base`), so that a `socket_id` names one socket in the
+/// whole cluster. FNV-1a: stable over builds and nodes; never 0.
 pub fn node_tag(node_id: &str) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
     for b in node_id.bytes() {
