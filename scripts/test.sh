@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Run every Herald test, installing what the tests need (Rust tools from crates.io, the real
-# Channelstream 0.7.1 from PyPI, Autobahn|Testsuite from PyPI under Python 2.7, npm packages for
-# the JS clients, pysher and the PyPI pusher SDK, the PyPI websockets client under Python 3.11; the
-# TLS suite's openssl CLI, pusher-js and websocket-client).
+# Run every Herald test, installing what the tests need (Rust tools from crates.io, Debian's
+# redis-server for the cluster tests, the real Channelstream 0.7.1 from PyPI, Autobahn|Testsuite
+# from PyPI under Python 2.7, npm packages for the JS clients, pysher and the PyPI pusher SDK, the
+# PyPI websockets client under Python 3.11; the TLS suite's openssl CLI, pusher-js and
+# websocket-client).
 #
 #   ./scripts/test.sh            everything (what CI runs)
 #   QUICK=1 ./scripts/test.sh    Rust tests only (no installs, no external suites)
@@ -25,6 +26,11 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 
 step "unit and integration tests"
+# tests/cluster.rs starts real redis-server processes (it prints a skip line without one).
+if ! command -v redis-server >/dev/null 2>&1 && [ -z "${QUICK:-}" ]; then
+  (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null ||
+    echo "warning: could not install redis-server; tests/cluster.rs will skip"
+fi
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --no-fail-fast
 else

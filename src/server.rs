@@ -4,6 +4,7 @@
 //! names no dialect.
 
 use crate::channelstream::{Channelstream, CsMsg};
+use crate::cluster::{Backplane, Bridge};
 use crate::config::Config;
 use crate::dialect::{Either, Pair};
 use crate::pusher::app_metrics::AppMetrics;
@@ -50,30 +51,62 @@ impl PusherShared {
     }
 }
 
-fn make(cfg: &Arc<Config>, p: &PusherShared, id: crate::ids::ShardId, shards: usize) -> Served {
+fn make(
+    cfg: &Arc<Config>,
+    p: &PusherShared,
+    bp: &Option<Arc<Backplane>>,
+    id: crate::ids::ShardId,
+    shards: usize,
+) -> Served {
     Pair::new(
         Pusher::sharing(cfg, shards, p.quotas.clone(), p.metrics.clone())
-            .with_webhooks(p.webhooks.clone()),
-        Channelstream::new(cfg.clone(), id),
+            .with_webhooks(p.webhooks.clone())
+            .with_cluster(bp.clone(), id),
+        Channelstream::new(cfg.clone(), id).with_cluster(bp.clone(), id),
     )
+}
+
+/// The backplane of cluster mode (`--cluster`), built but not started; `None` without it.
+fn backplane(cfg: &Config) -> io::Result<Option<(Arc<Backplane>, Bridge)>> {
+    cfg.cluster_config().map(Backplane::new).transpose()
+}
+
+/// Start the bridge thread once the shards (its destinations) run.
+fn start_bridge(bridge: Option<Bridge>, running: &Running) -> io::Result<()> {
+    if let Some(b) = bridge {
+        // The thread exits by itself once shutdown is requested (`Sink::stopping`).
+        b.start(running.shared.clone())?;
+    }
+    Ok(())
 }
 
 /// Start the configured number of shards on the configured address.
 pub fn spawn(cfg: Arc<Config>) -> io::Result<Running> {
-    let dialect_cfg = cfg.clone();
-    let p = PusherShared::new(&cfg, cfg.shards.max(1));
-    let sources = p.sources();
-    shard::spawn_with(cfg, sources, move |id, n| make(&dialect_cfg, &p, id, n))
+    let n = cfg.shards.max(1);
+    let mut listeners = Vec::with_capacity(n);
+    let mut addr = cfg.listen_addr()?;
+    for _ in 0..n {
+        let l = crate::net::bind_reuseport(addr)?;
+        addr = l.local_addr()?;
+        listeners.push(l);
+    }
+    spawn_on(cfg, listeners)
 }
 
 /// Start one shard per listener (tests: a port per shard puts a client on a chosen shard).
 pub fn spawn_on(cfg: Arc<Config>, listeners: Vec<TcpListener>) -> io::Result<Running> {
     let dialect_cfg = cfg.clone();
     let p = PusherShared::new(&cfg, listeners.len().max(1));
-    let sources = p.sources();
-    shard::spawn_on_with(cfg, listeners, sources, move |id, n| {
-        make(&dialect_cfg, &p, id, n)
-    })
+    let mut sources = p.sources();
+    let (bp, bridge) = backplane(&cfg)?.unzip();
+    if let Some(bp) = &bp {
+        sources.push(bp.clone());
+    }
+    let running = shard::spawn_on_with(cfg, listeners, sources, move |id, n| {
+        make(&dialect_cfg, &p, &bp, id, n)
+    })?;
+    start_bridge(bridge, &running)?;
+    Ok(running)
 }
 
 #[cfg(test)]

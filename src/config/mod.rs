@@ -72,13 +72,15 @@ pub const CONFIGURABLE_PARAMS: [&str; 14] = [
 
 /// Herald's own keys, read like Channelstream's: from the `[channelstream]` section of the ini
 /// file, or (without an ini file) from `CHANNELSTREAM_<KEY>` variables.
-pub const HERALD_PARAMS: [&str; 6] = [
+pub const HERALD_PARAMS: [&str; 8] = [
     "strict",
     "ws_deflate",
     "pusher_activity_timeout",
     "pusher_pong_timeout",
     "tls_cert",
     "tls_key",
+    "cluster",
+    "node_id",
 ];
 
 /// The only `signature_checker` Herald implements (itsdangerous `TimestampSigner`).
@@ -167,6 +169,12 @@ pub struct Config {
     pub pusher_apps: Vec<PusherApp>,
     /// The ini file the settings came from, if any (for the start-up log).
     pub ini_path: Option<PathBuf>,
+    /// Cluster mode's Redis backplane (`cluster` key, `HERALD_CLUSTER`, `--cluster`); `None`:
+    /// a single node, Redis never touched.
+    pub cluster: Option<crate::cluster::RedisUrl>,
+    /// This node's id in the cluster (`node_id` key, `HERALD_NODE_ID`, `--node-id`); random
+    /// at start when clustered without one, empty otherwise.
+    pub node_id: String,
 }
 
 /// Resource limits; each has a stated behaviour when hit (see README).
@@ -246,11 +254,23 @@ impl Default for Config {
             default_app_webhooks: WebhookSettings::default(),
             pusher_apps: Vec::new(),
             ini_path: None,
+            cluster: None,
+            node_id: String::new(),
         }
     }
 }
 
 impl Config {
+    /// The cluster settings, if clustered.
+    pub fn cluster_config(&self) -> Option<crate::cluster::ClusterConfig> {
+        self.cluster
+            .clone()
+            .map(|url| crate::cluster::ClusterConfig {
+                url,
+                node_id: self.node_id.clone(),
+            })
+    }
+
     /// The first socket address `host:port` resolves to.
     pub fn listen_addr(&self) -> std::io::Result<SocketAddr> {
         use std::net::ToSocketAddrs;
@@ -327,6 +347,8 @@ impl fmt::Debug for Config {
             .field("pusher_activity_timeout", &self.pusher_activity_timeout)
             .field("pusher_pong_timeout", &self.pusher_pong_timeout)
             .field("ini_path", &self.ini_path)
+            .field("cluster", &self.cluster)
+            .field("node_id", &self.node_id)
             .finish()
     }
 }
