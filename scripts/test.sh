@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Run every Herald test, installing what the tests need (Rust tools from crates.io, the real
-# Channelstream 0.7.1 from PyPI, Autobahn|Testsuite from PyPI under Python 2.7, npm packages for
-# the JS clients, pysher and the PyPI pusher SDK, the PyPI websockets client under Python 3.11; the
-# TLS suite's openssl CLI, pusher-js and websocket-client).
+# Run every Herald test, installing what the tests need (Rust tools from crates.io, Debian's
+# redis-server for the cluster tests, the real Channelstream 0.7.1 from PyPI, Autobahn|Testsuite
+# from PyPI under Python 2.7, npm packages for the JS clients, pysher and the PyPI pusher SDK, the
+# PyPI websockets client under Python 3.11; the TLS suite's openssl CLI, pusher-js and
+# websocket-client).
 #
 #   ./scripts/test.sh            everything (what CI runs)
 #   QUICK=1 ./scripts/test.sh    Rust tests only (no installs, no external suites)
 #   FUZZ_SECONDS=N               seconds per fuzz target (default 20; 0 skips fuzzing)
+#   SOCKUDO_DIFF=1               also the differential suite against sockudo (its first setup
+#                                builds sockudo from crates.io: 30-60 min, so not in CI)
 #   AUTOBAHN_FULL=1              Autobahn 12.*/13.* with their full 1,000 messages per case
 #                                (default: AB_DEFLATE_COUNT, 100, see scripts/autobahn/run.sh)
 set -euo pipefail
@@ -23,6 +26,11 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 
 step "unit and integration tests"
+# tests/cluster.rs starts real redis-server processes (it prints a skip line without one).
+if ! command -v redis-server >/dev/null 2>&1 && [ -z "${QUICK:-}" ]; then
+  (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null ||
+    echo "warning: could not install redis-server; tests/cluster.rs will skip"
+fi
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --no-fail-fast
 else
@@ -73,6 +81,11 @@ bash tests/tls/run.sh "$HERALD" || fail=1
 step "the PyPI websockets client with and without permessage-deflate (Channelstream and Pusher routes)"
 bash tests/deflate-py/setup.sh
 bash tests/deflate-py/run.sh "$HERALD" || fail=1
+
+if [ -n "${SOCKUDO_DIFF:-}" ]; then
+  step "differential scenarios against sockudo 5.2.0 (Pusher dialect)"
+  bash scripts/sockudo-diff/run.sh "$HERALD" || fail=1
+fi
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzzing, $FUZZ_SECONDS s per target"

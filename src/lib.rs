@@ -30,6 +30,7 @@
 
 pub mod auth;
 pub mod channelstream;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod dialect;

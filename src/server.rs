@@ -7,6 +7,7 @@
 //! integration tests start it from here; the reactor itself names no dialect.
 
 use crate::channelstream::{Channelstream, CsMsg};
+use crate::cluster::{Backplane, Bridge};
 use crate::config::Config;
 use crate::dialect::{Either, Pair};
 use crate::pusher::app_metrics::AppMetrics;
@@ -95,8 +96,8 @@ impl PushiShared {
     }
 
     /// Send the store's answers to the shards' inboxes (once they exist).
-    fn wire(&self, running: &Running) {
-        let Some(st) = &self.store else {
+    fn wire(store: Option<Store<Token>>, running: &Running) {
+        let Some(st) = store else {
             return;
         };
         let inboxes = running.shared.inboxes.clone();
@@ -115,6 +116,7 @@ impl PushiShared {
 fn make(
     cfg: &Arc<Config>,
     (p, q): (&PusherShared, &PushiShared),
+    bp: &Option<Arc<Backplane>>,
     id: crate::ids::ShardId,
     shards: usize,
 ) -> Served {
@@ -123,45 +125,56 @@ fn make(
         Pushi::new(cfg, shards, q.store.clone(), sessions, q.webs.clone()),
         Pair::new(
             Pusher::sharing(cfg, shards, p.quotas.clone(), p.metrics.clone())
-                .with_webhooks(p.webhooks.clone()),
-            Channelstream::new(cfg.clone(), id),
+                .with_webhooks(p.webhooks.clone())
+                .with_cluster(bp.clone(), id),
+            Channelstream::new(cfg.clone(), id).with_cluster(bp.clone(), id),
         ),
     )
 }
 
+/// The backplane of cluster mode (`--cluster`), built but not started; `None` without it.
+fn backplane(cfg: &Config) -> io::Result<Option<(Arc<Backplane>, Bridge)>> {
+    cfg.cluster_config().map(Backplane::new).transpose()
+}
+
+/// Start the bridge thread once the shards (its destinations) run.
+fn start_bridge(bridge: Option<Bridge>, running: &Running) -> io::Result<()> {
+    if let Some(b) = bridge {
+        // The thread exits by itself once shutdown is requested (`Sink::stopping`).
+        b.start(running.shared.clone())?;
+    }
+    Ok(())
+}
+
 /// Start the configured number of shards on the configured address.
 pub fn spawn(cfg: Arc<Config>) -> io::Result<Running> {
-    let dialect_cfg = cfg.clone();
-    let q = PushiShared::new(&cfg)?;
-    let wiring = PushiShared {
-        store: q.store.clone(),
-        key: q.key,
-        webs: None,
-    };
-    let p = PusherShared::new(&cfg, cfg.shards.max(1));
-    let sources = p.sources();
-    let running = shard::spawn_with(cfg, sources, move |id, n| {
-        make(&dialect_cfg, (&p, &q), id, n)
-    })?;
-    wiring.wire(&running);
-    Ok(running)
+    let n = cfg.shards.max(1);
+    let mut listeners = Vec::with_capacity(n);
+    let mut addr = cfg.listen_addr()?;
+    for _ in 0..n {
+        let l = crate::net::bind_reuseport(addr)?;
+        addr = l.local_addr()?;
+        listeners.push(l);
+    }
+    spawn_on(cfg, listeners)
 }
 
 /// Start one shard per listener (tests: a port per shard puts a client on a chosen shard).
 pub fn spawn_on(cfg: Arc<Config>, listeners: Vec<TcpListener>) -> io::Result<Running> {
     let dialect_cfg = cfg.clone();
     let q = PushiShared::new(&cfg)?;
-    let wiring = PushiShared {
-        store: q.store.clone(),
-        key: q.key,
-        webs: None,
-    };
+    let store = q.store.clone();
     let p = PusherShared::new(&cfg, listeners.len().max(1));
-    let sources = p.sources();
+    let mut sources = p.sources();
+    let (bp, bridge) = backplane(&cfg)?.unzip();
+    if let Some(bp) = &bp {
+        sources.push(bp.clone());
+    }
     let running = shard::spawn_on_with(cfg, listeners, sources, move |id, n| {
-        make(&dialect_cfg, (&p, &q), id, n)
+        make(&dialect_cfg, (&p, &q), &bp, id, n)
     })?;
-    wiring.wire(&running);
+    PushiShared::wire(store, &running);
+    start_bridge(bridge, &running)?;
     Ok(running)
 }
 

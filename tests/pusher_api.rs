@@ -257,6 +257,39 @@ fn one_channel_occupied_and_counted() {
 }
 
 #[test]
+fn cache_channel_info_from_its_owner() {
+    // `GET /channels/{name}?info=cache` (Pusher's cache channels; sockudo answers it too).
+    let server = two_shards(|_| {});
+    let mut a = connect(&server.shard(0), DEFAULT.key);
+    subscribe(&mut a, "cache-quote");
+    assert_eq!(next(&mut a)["event"], "pusher:cache_miss");
+    for at in [server.shard(0), server.shard(1)] {
+        let r = get(&at, DEFAULT, "channels/cache-quote", "info=cache");
+        assert_eq!((r.status, r.json()), (200, json!({"occupied":true})));
+    }
+    let ev = json!({"name":"price","channel":"cache-quote","data":"{\"eur\":3}"});
+    assert_eq!(post(&server.shard(1), DEFAULT, "events", &ev).status, 200);
+    assert_eq!(next(&mut a)["event"], "price");
+    drop(a);
+    for at in [server.shard(0), server.shard(1)] {
+        let r = get(&at, DEFAULT, "channels/cache-quote", "info=cache");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["cache"]["data"], "{\"eur\":3}", "{v}");
+        let ttl = v["cache"]["ttl"].as_u64().unwrap();
+        assert!((1790..=1800).contains(&ttl), "ttl {ttl}");
+    }
+    let r = get(&server.shard(0), DEFAULT, "channels/room", "info=cache");
+    assert_eq!(
+        r.json(),
+        json!({"occupied":false}),
+        "no cache on other channels"
+    );
+    let r = get(&server.shard(0), DEFAULT, "channels", "info=cache");
+    assert_eq!(r.status, 400, "not on the channel list");
+}
+
+#[test]
 fn presence_users_and_terminate() {
     let server = two_shards(|_| {});
     let r = get(

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let text = String::from_utf8_lossy(data);
     if let Some(s) = socket_id::parse(&text) {
-        assert_eq!(socket_id::parse(&socket_id::format(s)), Some(s));
+        assert_eq!(socket_id::parse(&socket_id::format(s.node, s.sock)), Some(s));
     }
     let _ = channels::kind(&text);
     let _ = channels::owner(0, &text, 3);

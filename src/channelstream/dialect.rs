@@ -12,6 +12,7 @@ use super::model::{Command, ContentKind, Effects, Model, Now, Reply, ReqRef, Soc
 use super::pages;
 use super::strict;
 use crate::auth::Signer;
+use crate::cluster::{Backplane, Incoming};
 use crate::config::Config;
 use crate::dialect::{
     CounterDef, Dialect, Outbox, Request, RequestAction, Response, WsMessage, WsRole,
@@ -56,6 +57,8 @@ pub struct Channelstream {
     signer: Signer,
     /// Only on `MODEL_SHARD`.
     model: Option<Model>,
+    /// Cluster mode's backplane and this dialect's topic (`None`: a single node).
+    cluster: Option<(Arc<Backplane>, Bytes)>,
 }
 
 impl Channelstream {
@@ -73,9 +76,59 @@ impl Channelstream {
             signer: Signer::new(&cfg.secret),
             cfg,
             model,
+            cluster: None,
         }
     }
 
+    /// The same instance in cluster mode: `/message` (POST, PATCH, DELETE) batches accepted
+    /// here are published on the topic `herald:<db>:cs`, which every node's model shard
+    /// subscribes to at start; a node that receives one runs the same validated batch (same
+    /// uuids and timestamps) through its own model, which stores it and delivers it to its
+    /// local subscribers. Users, connections and presence stay per node (ARCHITECTURE.md).
+    pub fn with_cluster(mut self, bp: Option<Arc<Backplane>>, shard: ShardId) -> Self {
+        if let Some(bp) = bp {
+            let topic = Bytes::from(format!("{}cs", bp.prefix()));
+            if shard == MODEL_SHARD && bp.subscribe(topic.clone(), shard).is_err() {
+                tracing::error!("backplane queue full at start: Channelstream not clustered");
+            }
+            self.cluster = Some((bp, topic));
+        }
+        self
+    }
+
+    /// Publish a `/message` batch to the other nodes; `Err`: answer 503, do nothing.
+    fn cluster_publish(&self, echo: &Bytes, cmd: &Command) -> Result<(), ()> {
+        let Some((bp, topic)) = self.cluster.as_ref() else {
+            return Ok(());
+        };
+        let kind = match cmd {
+            Command::Messages(_) => b'm',
+            Command::Edits(_) => b'e',
+            Command::Deletes(_) => b'd',
+            _ => return Ok(()),
+        };
+        let mut p = Vec::with_capacity(1 + echo.len());
+        p.push(kind);
+        p.extend_from_slice(echo);
+        bp.publish(topic.clone(), Bytes::from(p)).map_err(drop)
+    }
+}
+
+/// A batch another node accepted, validated again from its echo (which carries the uuids and
+/// timestamps it was given there). `None` if it does not validate (dropped, logged).
+fn remote_command(payload: &[u8]) -> Option<Command> {
+    let (&kind, json) = payload.split_first()?;
+    let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+    use super::api::schema;
+    match kind {
+        b'm' => schema::messages(&v).ok().map(Command::Messages),
+        b'e' => schema::edits(&v).ok().map(Command::Edits),
+        b'd' => schema::deletes(&v).ok().map(Command::Deletes),
+        _ => None,
+    }
+}
+
+impl Channelstream {
     /// Hand a command to the model: inline on the model shard, else through its inbox.
     /// `Err` when the model's inbox is full (the caller answers 503 or gives up).
     fn send_to_model(
@@ -180,10 +233,16 @@ impl Dialect for Channelstream {
                 Err(()) => RequestAction::Respond(Response::busy()),
             },
             // `/message`: Channelstream answers with the echo before delivering.
-            FrontAction::RespondThenModel(r, cmd) => match self.send_to_model(out, None, cmd) {
-                Ok(()) => RequestAction::Respond(r),
-                Err(()) => RequestAction::Respond(Response::busy()),
-            },
+            FrontAction::RespondThenModel(r, cmd) => {
+                if self.cluster_publish(&r.body, &cmd).is_err() {
+                    RequestAction::Respond(Response::busy())
+                } else {
+                    match self.send_to_model(out, None, cmd) {
+                        Ok(()) => RequestAction::Respond(r),
+                        Err(()) => RequestAction::Respond(Response::busy()),
+                    }
+                }
+            }
             FrontAction::Metrics => {
                 RequestAction::Respond(Response::new(200, front::TEXT, out.metrics_text()))
             }
@@ -278,6 +337,28 @@ impl Dialect for Channelstream {
                 shard = out.shard().0,
                 "model command sent to a non-model shard"
             ),
+        }
+    }
+
+    fn on_cluster(&mut self, out: &mut dyn Outbox<CsMsg>, msg: &Incoming) {
+        let (Some((bp, ours)), Some(model)) = (self.cluster.as_ref(), self.model.as_mut()) else {
+            return;
+        };
+        let Incoming::Message { topic, payload } = msg else {
+            return;
+        };
+        if topic != ours {
+            return;
+        }
+        match remote_command(payload) {
+            Some(cmd) => run_model(model, out, None, cmd),
+            None => {
+                let c = &bp.counters.malformed;
+                c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    "backplane: a Channelstream batch from another node did not validate"
+                )
+            }
         }
     }
 

@@ -30,8 +30,9 @@ Ini keys and environment variables (Channelstream 0.7.1 compatible):
   debug, log_level, port, host, secret, admin_user, admin_secret, cookie_secret,
   allow_posting_from, allow_cors, validate_requests, enforce_https, http_scheme,
   signature_checker  (environment: CHANNELSTREAM_ + the key in upper case)
-Herald's own keys: strict, ws_deflate, pusher_activity_timeout, pusher_pong_timeout, tls_cert, tls_key
-  (environment: CHANNELSTREAM_ + the key in upper case, only without an ini file)
+Herald's own keys: strict, ws_deflate, pusher_activity_timeout, pusher_pong_timeout, tls_cert, tls_key,
+  cluster, node_id (environment: CHANNELSTREAM_ + the key in upper case, only without an ini
+  file; HERALD_CLUSTER and HERALD_NODE_ID are read in either case and override the ini file)
 Pusher default app: HERALD_DEFAULT_APP_ID, _KEY, _SECRET, _ENABLE_CLIENT_MESSAGES (false)
 Extra listeners: [listener:NAME] sections with port, host, tls_cert, tls_key.
 SIGHUP reloads every listener's certificate (a bad one is logged, the old one kept).
@@ -215,6 +216,20 @@ pub(super) struct HeraldFlags {
     /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1) [ini: tls_key]
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+
+    /// Cluster mode: join the nodes sharing this Redis (or Valkey) backplane
+    /// [default: off] [ini: cluster; env: HERALD_CLUSTER]
+    #[arg(long, value_name = "redis://HOST:PORT[/DB]", value_parser = parse_flag_cluster)]
+    cluster: Option<crate::cluster::RedisUrl>,
+
+    /// Cluster mode: this node's id, the origin of what it publishes
+    /// [default: random at start] [ini: node_id; env: HERALD_NODE_ID]
+    #[arg(long, value_name = "ID")]
+    node_id: Option<String>,
+}
+
+fn parse_flag_cluster(s: &str) -> Result<crate::cluster::RedisUrl, String> {
+    crate::cluster::parse_url(s).map_err(str::to_owned)
 }
 
 #[derive(Args, Debug)]
@@ -397,6 +412,12 @@ pub(super) fn apply_flags(cfg: &mut Config, cli: Cli) {
     }
     if let (Some(cert), Some(key)) = (h.tls_cert, h.tls_key) {
         cfg.tls = Some(TlsFiles { cert, key });
+    }
+    if let Some(u) = h.cluster {
+        cfg.cluster = Some(u);
+    }
+    if let Some(id) = h.node_id.filter(|s| !s.is_empty()) {
+        cfg.node_id = id;
     }
     let l = cli.limits;
     cfg.limits = Limits {

@@ -163,7 +163,20 @@ pub fn load(
     cfg.listeners = listeners;
     apply_pusher_env(&mut cfg, env)?;
     apply_pushi(&mut cfg, &raw, env, &origin)?;
+    apply_cluster_env(&mut cfg, env)?;
     apply_flags(&mut cfg, cli);
+    let id_ok = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    if cfg.node_id.len() > 64 || !cfg.node_id.chars().all(id_ok) {
+        return Err(ConfigError::Invalid {
+            key: "node_id",
+            value: cfg.node_id.clone(),
+            origin: "--node-id / HERALD_NODE_ID / node_id".into(),
+            reason: "at most 64 of A-Z a-z 0-9 - _ .",
+        });
+    }
+    if cfg.cluster.is_some() && cfg.node_id.is_empty() {
+        cfg.node_id = crate::cluster::random_node_id();
+    }
     Ok(Action::Run(Box::new(cfg), ignored))
 }
 
@@ -228,6 +241,27 @@ fn apply_pushi(
             cfg.tls = v.tls;
         }
         cfg.listeners.extend(v.app);
+    }
+    Ok(())
+}
+
+/// `HERALD_CLUSTER` and `HERALD_NODE_ID`, read whether or not an ini file is given (they
+/// override the ini file's `cluster` / `node_id`; the flags override them).
+fn apply_cluster_env(
+    cfg: &mut Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    if let Some(v) = env("HERALD_CLUSTER").filter(|v| !v.is_empty()) {
+        let url = crate::cluster::parse_url(v.trim()).map_err(|reason| ConfigError::Invalid {
+            key: "cluster",
+            value: v.clone(),
+            origin: "HERALD_CLUSTER".into(),
+            reason,
+        })?;
+        cfg.cluster = Some(url);
+    }
+    if let Some(v) = env("HERALD_NODE_ID").filter(|v| !v.is_empty()) {
+        cfg.node_id = v;
     }
     Ok(())
 }
@@ -378,6 +412,13 @@ fn apply_channelstream(raw: &RawSettings, origin: &Origin) -> Result<Config, Con
                 .ok_or_else(|| invalid(key, v, "expected a positive number of seconds"))?;
             *field = Duration::from_secs(secs);
         }
+    }
+    if let Some(v) = get("cluster").filter(|v| !v.is_empty()) {
+        cfg.cluster =
+            Some(crate::cluster::parse_url(v.trim()).map_err(|r| invalid("cluster", v, r))?);
+    }
+    if let Some(v) = get("node_id") {
+        cfg.node_id = v.trim().to_owned();
     }
     if let Some(v) = get("enforce_https") {
         cfg.enforce_https = asbool(v);

@@ -73,7 +73,7 @@ pub const CONFIGURABLE_PARAMS: [&str; 14] = [
 
 /// Herald's own keys, read like Channelstream's: from the `[channelstream]` section of the ini
 /// file, or (without an ini file) from `CHANNELSTREAM_<KEY>` variables.
-pub const HERALD_PARAMS: [&str; 13] = [
+pub const HERALD_PARAMS: [&str; 15] = [
     "strict",
     "ws_deflate",
     "pusher_activity_timeout",
@@ -87,6 +87,8 @@ pub const HERALD_PARAMS: [&str; 13] = [
     "max_event_age",
     "store_queue",
     "pushi_admin_secret",
+    "cluster",
+    "node_id",
 ];
 
 /// The only `signature_checker` Herald implements (itsdangerous `TimestampSigner`).
@@ -177,6 +179,12 @@ pub struct Config {
     pub pushi: pushi::PushiConfig,
     /// The ini file the settings came from, if any (for the start-up log).
     pub ini_path: Option<PathBuf>,
+    /// Cluster mode's Redis backplane (`cluster` key, `HERALD_CLUSTER`, `--cluster`); `None`:
+    /// a single node, Redis never touched.
+    pub cluster: Option<crate::cluster::RedisUrl>,
+    /// This node's id in the cluster (`node_id` key, `HERALD_NODE_ID`, `--node-id`); random
+    /// at start when clustered without one, empty otherwise.
+    pub node_id: String,
 }
 
 /// Resource limits; each has a stated behaviour when hit (see README).
@@ -257,11 +265,23 @@ impl Default for Config {
             pusher_apps: Vec::new(),
             pushi: pushi::PushiConfig::default(),
             ini_path: None,
+            cluster: None,
+            node_id: String::new(),
         }
     }
 }
 
 impl Config {
+    /// The cluster settings, if clustered.
+    pub fn cluster_config(&self) -> Option<crate::cluster::ClusterConfig> {
+        self.cluster
+            .clone()
+            .map(|url| crate::cluster::ClusterConfig {
+                url,
+                node_id: self.node_id.clone(),
+            })
+    }
+
     /// The first socket address `host:port` resolves to.
     pub fn listen_addr(&self) -> std::io::Result<SocketAddr> {
         use std::net::ToSocketAddrs;
@@ -338,6 +358,8 @@ impl fmt::Debug for Config {
             .field("pusher_activity_timeout", &self.pusher_activity_timeout)
             .field("pusher_pong_timeout", &self.pusher_pong_timeout)
             .field("ini_path", &self.ini_path)
+            .field("cluster", &self.cluster)
+            .field("node_id", &self.node_id)
             .finish()
     }
 }

@@ -237,6 +237,13 @@ pub trait Dialect: 'static {
     /// A message from another shard's instance arrived.
     fn on_message(&mut self, out: &mut dyn Outbox<Self::Msg>, msg: Self::Msg);
 
+    /// The cluster backplane brought something this shard subscribed to (`cluster`): a
+    /// message from another node, or a subscription confirmed. Each dialect ignores topics
+    /// that are not its own (a `Pair` hands it to both).
+    fn on_cluster(&mut self, out: &mut dyn Outbox<Self::Msg>, msg: &crate::cluster::Incoming) {
+        let _ = (out, msg);
+    }
+
     /// When `on_timer` wants to run next (`None`: no timer).
     fn next_deadline(&self) -> Option<Instant>;
 

@@ -183,6 +183,12 @@ impl<A: Dialect, B: Dialect> Dialect for Pair<A, B> {
         }
     }
 
+    fn on_cluster(&mut self, out: &mut dyn Outbox<Self::Msg>, msg: &crate::cluster::Incoming) {
+        self.first.on_cluster(&mut Self::first_side(out), msg);
+        let mut side = self.second_side(out);
+        self.second.on_cluster(&mut side, msg);
+    }
+
     fn next_deadline(&self) -> Option<Instant> {
         match (self.first.next_deadline(), self.second.next_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),

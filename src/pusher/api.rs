@@ -14,7 +14,6 @@ use super::sign;
 use super::socket_id;
 use super::users;
 use crate::dialect::{Request, Response};
-use crate::ids::SockRef;
 use crate::proto::http::{percent_decode, Method};
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -36,7 +35,10 @@ pub struct Publish {
     /// The event frame, encoded once for every subscriber.
     pub frame: Bytes,
     /// The socket not to deliver to (`socket_id` of the request).
-    pub except: Option<SockRef>,
+    pub except: Option<socket_id::SocketId>,
+    /// Kept as the last event of a `cache-` channel (HTTP API events; not the presence
+    /// events a cluster node delivers this way).
+    pub cache: bool,
 }
 
 /// What an HTTP API request asks.
@@ -355,6 +357,7 @@ fn event(app: AppIdx, limits: &App, v: &Value) -> Result<Event, Refusal> {
             channel: (*c).into(),
             frame: protocol::channel_event(name, c, &data),
             except,
+            cache: true,
         })
         .collect();
     Ok((publishes, names.into_iter().map(Into::into).collect(), a))

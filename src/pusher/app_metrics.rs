@@ -28,7 +28,7 @@ pub enum AppCounter {
     RejectedOverQuota,
     /// HTTP API requests refused 413: event data over `max_event_size`.
     RejectedTooLarge,
-    /// HTTP API requests refused 400/405, sockets closed 4007 (bad protocol).
+    /// HTTP API requests refused 400/405, sockets closed 4006-4008 (bad or no protocol).
     RejectedBadRequest,
 }
 
@@ -115,7 +115,9 @@ impl AppMetrics {
         let c = match code {
             super::apps::CODE_APP_DISABLED => AppCounter::RejectedDisabled,
             super::apps::CODE_OVER_QUOTA => AppCounter::RejectedOverQuota,
-            super::protocol::CODE_BAD_PROTOCOL => AppCounter::RejectedBadRequest,
+            super::protocol::CODE_BAD_VERSION_FORMAT
+            | super::protocol::CODE_BAD_PROTOCOL
+            | super::protocol::CODE_NO_PROTOCOL => AppCounter::RejectedBadRequest,
             _ => return,
         };
         self.add(shard, app, c, 1);

@@ -130,10 +130,23 @@ pub struct Pusher {
     /// Announced as `activity_timeout`, in seconds.
     activity_secs: u64,
     webhooks: Webhooks,
+    /// This node's base in socket ids (`socket_id`: the process's, or the cluster node's).
+    node_tag: u32,
+    /// Cluster mode's state (`cluster.rs`); `None`: a single node.
+    cluster: Option<cluster::Clustered>,
 }
 
 #[path = "signin.rs"]
 mod signin;
+
+#[path = "cluster.rs"]
+mod cluster;
+
+#[path = "cluster_presence.rs"]
+mod cluster_presence;
+
+#[path = "cluster_occupancy.rs"]
+mod cluster_occupancy;
 
 impl Pusher {
     /// The instance for one of `shards` shards, counting connections on its own.
@@ -172,6 +185,8 @@ impl Pusher {
             ),
             activity_secs: cfg.pusher_activity_timeout.as_secs(),
             webhooks: Webhooks::default(),
+            node_tag: socket_id::process_base(),
+            cluster: None,
         }
     }
 
@@ -212,14 +227,10 @@ impl Pusher {
         let found = self.apps.by_key(key);
         let app = found.map(|(i, _)| i);
         let disabled = found.is_some_and(|(_, a)| !a.enabled);
-        let protocol = req
-            .query_param("protocol")
-            .and_then(|p| p.parse::<u32>().ok());
-        let refuse = match (app, protocol) {
-            (None, _) => Some(protocol::CODE_NO_APP),
+        let refuse = match app {
+            None => Some(protocol::CODE_NO_APP),
             _ if disabled => Some(apps::CODE_APP_DISABLED),
-            (_, Some(5..=7)) => None,
-            _ => Some(protocol::CODE_BAD_PROTOCOL),
+            _ => protocol::protocol_refusal(req.query_param("protocol").as_deref()),
         }
         .and_then(NonZeroU16::new);
         RequestAction::Upgrade {
@@ -259,7 +270,7 @@ impl Pusher {
                 return reply(out, f);
             }
             Some(Kind::Presence) => {
-                let sid = socket_id::format(sock);
+                let sid = socket_id::format(self.node_tag, sock);
                 let data = channel_data.as_deref().unwrap_or("");
                 let auth = auth.as_deref().unwrap_or("");
                 if !sign::presence_auth_ok(app, &sid, &channel, data, auth) {
@@ -285,7 +296,7 @@ impl Pusher {
                 }
             }
             Some(Kind::Private | Kind::Encrypted) => {
-                let sid = socket_id::format(sock);
+                let sid = socket_id::format(self.node_tag, sock);
                 if !sign::channel_auth_ok(app, &sid, &channel, auth.as_deref().unwrap_or("")) {
                     let f = protocol::subscription_error(
                         &channel,
@@ -403,8 +414,15 @@ impl Pusher {
         }
     }
 
-    /// On the owner: add a socket to a channel, answer it, tell the other members.
+    /// On the owner: add a socket to a channel (in cluster mode once the node is subscribed
+    /// to the channel's topic), answer it, tell the other members.
     fn owner_subscribe(&mut self, out: &mut dyn Outbox<PusherMsg>, op: ChannelOp) {
+        if let Some(op) = self.cluster_hold(out, op) {
+            self.owner_subscribe_now(out, op);
+        }
+    }
+
+    fn owner_subscribe_now(&mut self, out: &mut dyn Outbox<PusherMsg>, op: ChannelOp) {
         let (app, channel, sock) = (op.app, &*op.channel, op.sock);
         let first = self.registry.subscribers(app, channel).is_empty();
         let mut added = None;
@@ -414,7 +432,15 @@ impl Pusher {
             // The app's `max_presence_members`: one user more is refused with
             // `subscription_error` status 4100 (soketi's shape), as Pusher's member limit.
             let max = self.apps.get(app).map_or(0, |a| a.max_presence_members);
-            match self.presence.join(app, channel, sock, member, max) {
+            let joined = self.presence.join(app, channel, sock, member, max);
+            let local_added = matches!(joined, Join::Added);
+            let at = (app, channel, sock);
+            if !matches!(joined, Join::Full)
+                && self.cluster_join(out, at, (&uid, &info), local_added, first)
+            {
+                return; // answered when Redis has counted the user over the nodes
+            }
+            match joined {
                 Join::Full => {
                     let f = protocol::subscription_error(
                         channel,
@@ -445,19 +471,11 @@ impl Pusher {
             self.registry.subscribe(app, channel, sock);
             out.deliver(&protocol::subscription_succeeded(channel), &[sock]);
         }
+        // Clustered, occupancy is decided over the nodes (`cluster_occupancy`).
+        let first = first && self.cluster.is_none();
         self.webhooks
             .subscribed(app, channel, first, added.as_deref());
-        if channels::is_cache(channel) {
-            let now = Instant::now();
-            let f = match self.cache.get(app, channel, now) {
-                Some(f) => f,
-                None => {
-                    self.webhooks.cache_miss(app, channel, now);
-                    protocol::cache_miss(channel)
-                }
-            };
-            out.deliver(&f, &[sock]);
-        }
+        self.send_cached(out, app, channel, sock);
     }
 
     /// On the owner: remove a socket from a channel; `member_removed` on its user's last.
@@ -467,14 +485,19 @@ impl Pusher {
         let mut removed = None;
         if channels::kind(channel) == Some(Kind::Presence) {
             if let Some(uid) = self.presence.leave(app, channel, sock) {
-                let f = protocol::member_removed(channel, &uid);
-                out.deliver(&f, self.registry.subscribers(app, channel));
-                removed = Some(uid);
+                // Clustered: Redis decides if it was the user's last node (event and webhook).
+                if !self.cluster_leave(out, app, channel, &uid) {
+                    let f = protocol::member_removed(channel, &uid);
+                    out.deliver(&f, self.registry.subscribers(app, channel));
+                    removed = Some(uid);
+                }
             }
         }
         let now = Instant::now();
+        let local_vacated = vacated && self.cluster.is_none();
         self.webhooks
-            .unsubscribed(app, channel, removed.as_deref(), vacated, now);
+            .unsubscribed(app, channel, removed.as_deref(), local_vacated, now);
+        self.cluster_left(out.shard(), op, vacated);
     }
 
     /// On the owner: a client event to every subscriber but its sender.
@@ -491,8 +514,13 @@ impl Pusher {
         let f = protocol::client_event(&op.event, channel, &op.data, user);
         let to: Vec<SockRef> = subs.iter().copied().filter(|s| *s != op.sock).collect();
         out.deliver(&f, &to);
+        self.cluster_client_event(app, channel, &f, op.sock);
         let ev = (&*op.event, &*op.data);
-        self.webhooks.client_event(app, channel, ev, op.sock, user);
+        let sid = socket_id::SocketId {
+            node: self.node_tag,
+            sock: op.sock,
+        };
+        self.webhooks.client_event(app, channel, ev, sid, user);
     }
 
     /// Count `n` deliveries out, in total and for the app.
@@ -511,12 +539,12 @@ impl Pusher {
     }
 
     fn publish(&mut self, out: &mut dyn Outbox<PusherMsg>, p: &Publish) {
-        if channels::is_cache(&p.channel) {
+        if p.cache && channels::is_cache(&p.channel) {
             self.cache
                 .put(p.app, &p.channel, p.frame.clone(), Instant::now());
         }
         let subs = self.registry.subscribers(p.app, &p.channel);
-        match p.except {
+        match p.except.filter(|e| e.node == self.node_tag).map(|e| e.sock) {
             Some(ex) if subs.contains(&ex) => {
                 let to: Vec<SockRef> = subs.iter().copied().filter(|s| *s != ex).collect();
                 out.deliver(&p.frame, &to);
@@ -564,6 +592,9 @@ impl Dialect for Pusher {
             ApiAction::Query(ps, ask) => (ps, Err(ask)),
             ApiAction::Terminate(app, user, r) => return self.terminate_user(out, app, &user, r),
         };
+        if self.cluster_publish(&ps).is_err() {
+            return RequestAction::Respond(Response::busy());
+        }
         for p in ps {
             let (app, channel) = (p.app, p.channel.clone());
             if self
@@ -600,7 +631,7 @@ impl Dialect for Pusher {
                 protocol::CODE_NO_APP => "App key does not exist",
                 apps::CODE_APP_DISABLED => "App is disabled",
                 apps::CODE_OVER_QUOTA => "Over connection quota",
-                _ => "Unsupported protocol version",
+                c => protocol::protocol_refusal_message(c),
             };
             out.deliver(&protocol::error(code, msg), &[sock]);
             self.stats.add(out, Counter::RefusedSockets, 1);
@@ -614,7 +645,8 @@ impl Dialect for Pusher {
             ws.refuse = NonZeroU16::new(apps::CODE_OVER_QUOTA);
             return self.on_ws_open(out, sock, ws);
         }
-        let f = protocol::connection_established(&socket_id::format(sock), self.activity_secs);
+        let sid = socket_id::format(self.node_tag, sock);
+        let f = protocol::connection_established(&sid, self.activity_secs);
         out.deliver(&f, &[sock]);
         self.activity.open(sock, Instant::now());
         ws.opened = true;
@@ -706,16 +738,22 @@ impl Dialect for Pusher {
         self.stats.set(out, Counter::Channels, n);
     }
 
+    fn on_cluster(&mut self, out: &mut dyn Outbox<PusherMsg>, msg: &crate::cluster::Incoming) {
+        self.cluster_incoming(out, msg);
+    }
+
     fn next_deadline(&self) -> Option<Instant> {
         let (g, w) = (self.gathers.next_deadline(), self.webhooks.next_deadline());
         let a = self.activity.next_deadline();
-        g.into_iter().chain(w).chain(a).min()
+        let c = self.cluster_deadline();
+        g.into_iter().chain(w).chain(a).chain(c).min()
     }
 
     fn on_timer(&mut self, out: &mut dyn Outbox<PusherMsg>, now: Instant) {
         query::on_timer(&mut self.gathers, out, now);
         self.activity_tick(out, now);
         self.webhooks.on_timer(now);
+        self.cluster_tick(out, now);
     }
 
     fn on_shutdown(&mut self, out: &mut dyn Outbox<PusherMsg>) {

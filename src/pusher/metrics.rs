@@ -17,7 +17,7 @@ pub enum Counter {
     MessagesIn,
     /// Channel event frames sent to subscribers (one per recipient).
     MessagesOut,
-    /// Websockets refused at open (unknown app 4001, disabled 4003, bad protocol 4007).
+    /// Websockets refused at open (unknown app 4001, disabled 4003, bad or no protocol 4006-4008).
     RefusedSockets,
     /// HTTP API requests refused 401 (signature, key, timestamp, body_md5).
     ApiUnauthorized,
@@ -60,7 +60,7 @@ const ALL: [(Counter, &str, &str, &str); 10] = [
         Counter::RefusedSockets,
         "herald_pusher_sockets_refused_total",
         "counter",
-        "Pusher websockets refused at open (4001 unknown app, 4003 disabled, 4007 protocol)",
+        "Pusher websockets refused at open (4001 unknown app, 4003 disabled, 4006-4008 protocol)",
     ),
     (
         Counter::ApiUnauthorized,

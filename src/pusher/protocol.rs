@@ -17,8 +17,33 @@ pub const CODE_BAD_MESSAGE: u16 = 4200;
 pub const CODE_RECONNECT: u16 = 4200;
 /// Close code: the app key is unknown.
 pub const CODE_NO_APP: u16 = 4001;
+/// Close code: the `protocol` parameter is not a version number.
+pub const CODE_BAD_VERSION_FORMAT: u16 = 4006;
 /// Close code: the protocol version is not supported.
 pub const CODE_BAD_PROTOCOL: u16 = 4007;
+/// Close code: no `protocol` parameter.
+pub const CODE_NO_PROTOCOL: u16 = 4008;
+
+/// The close code refusing a connection's `protocol` query parameter, `None` if it is served
+/// (5 to 7; pysher sends 6): absent 4008, not a number 4006, another number 4007, as the
+/// protocol docs' error codes list them.
+pub fn protocol_refusal(param: Option<&str>) -> Option<u16> {
+    match param.map(str::parse::<u32>) {
+        Some(Ok(5..=7)) => None,
+        Some(Ok(_)) => Some(CODE_BAD_PROTOCOL),
+        Some(Err(_)) => Some(CODE_BAD_VERSION_FORMAT),
+        None => Some(CODE_NO_PROTOCOL),
+    }
+}
+
+/// The `pusher:error` message sent before closing a connection refused at open with `code`.
+pub fn protocol_refusal_message(code: u16) -> &'static str {
+    match code {
+        CODE_BAD_VERSION_FORMAT => "Invalid version string format",
+        CODE_NO_PROTOCOL => "No protocol version supplied",
+        _ => "Unsupported protocol version",
+    }
+}
 /// `pusher:error` code: the shard that owns a channel is over capacity (inbox full).
 pub const CODE_OVER_CAPACITY: u16 = 4100;
 /// `pusher:error` code: client events refused.
@@ -292,6 +317,23 @@ mod tests {
         assert_eq!(
             parse(br#"{"event":"pusher:subscribe","data":{"channel":5}}"#),
             Err(ParseError::NoChannel)
+        );
+    }
+
+    #[test]
+    fn protocol_versions() {
+        for ok in ["5", "6", "7"] {
+            assert_eq!(protocol_refusal(Some(ok)), None, "{ok}");
+        }
+        assert_eq!(protocol_refusal(Some("4")), Some(4007));
+        assert_eq!(protocol_refusal(Some("99999999999")), Some(4006));
+        assert_eq!(protocol_refusal(Some("8")), Some(4007));
+        assert_eq!(protocol_refusal(Some("x")), Some(4006));
+        assert_eq!(protocol_refusal(Some("")), Some(4006));
+        assert_eq!(protocol_refusal(None), Some(4008));
+        assert_eq!(
+            protocol_refusal_message(4008),
+            "No protocol version supplied"
         );
     }
 

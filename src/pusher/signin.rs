@@ -35,7 +35,7 @@ fn refuse(out: &mut dyn Outbox<PusherMsg>, sock: SockRef, msg: &str) {
 
 impl Pusher {
     /// Run `msg` on the owner shard of `user`: inline if that is this one.
-    fn route_user(
+    pub(super) fn route_user(
         &mut self,
         out: &mut dyn Outbox<PusherMsg>,
         app: AppIdx,
@@ -65,7 +65,7 @@ impl Pusher {
         let Some(a) = self.apps.get(app) else {
             return;
         };
-        if !sign::user_auth_ok(a, &socket_id::format(sock), user_data, auth) {
+        if !sign::user_auth_ok(a, &socket_id::format(self.node_tag, sock), user_data, auth) {
             return refuse(out, sock, "Invalid signature");
         }
         let (signed, cut) = match users::parse_user_data(user_data) {
@@ -163,6 +163,9 @@ impl Pusher {
         user: &str,
         answer: Response,
     ) -> RequestAction<super::PusherSocket> {
+        if self.cluster_terminate(app, user).is_err() {
+            return RequestAction::Respond(Response::busy());
+        }
         let msg = UserMsg::Terminate {
             app,
             user: user.into(),

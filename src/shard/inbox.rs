@@ -52,6 +52,9 @@ pub enum ShardMsg<M> {
         /// The close code.
         code: CloseCode,
     },
+    /// What the cluster backplane brought for this shard's dialect (boxed: rare next to
+    /// deliveries, and an inbox slot is sized for the largest variant).
+    Cluster(Box<crate::cluster::Incoming>),
     /// Stop accepting, close websockets with 1001, finish and exit.
     Shutdown,
 }

@@ -449,6 +449,7 @@ impl<D: Dialect> Shard<D> {
                 }
             }
             ShardMsg::Close { to, code } => self.table.close_local(to, code),
+            ShardMsg::Cluster(inc) => self.dialect.on_cluster(outbox!(self), &inc),
             ShardMsg::Shutdown => {}
         }
     }

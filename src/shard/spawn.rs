@@ -78,6 +78,32 @@ impl<M> Shared<M> {
     }
 }
 
+/// The cluster bridge delivers into the shards' inboxes.
+impl<M: Send + 'static> crate::cluster::Sink for Shared<M> {
+    fn deliver(
+        &self,
+        shard: ShardId,
+        msg: crate::cluster::Incoming,
+    ) -> Result<(), crate::cluster::Incoming> {
+        let Some(inbox) = self.inboxes.get(shard.index()) else {
+            return Err(msg);
+        };
+        inbox
+            .send(ShardMsg::Cluster(Box::new(msg)))
+            .map_err(|m| match m {
+                ShardMsg::Cluster(inc) => *inc,
+                _ => crate::cluster::Incoming::Subscribed {
+                    topic: bytes::Bytes::new(),
+                    seq: 0,
+                },
+            })
+    }
+
+    fn stopping(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+}
+
 /// A started server: its shared state, shard threads and the bound address.
 pub struct Running<M> {
     /// What the shards share.

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod hostile;
+pub mod hostile_pusher;
 pub mod pusher;
 pub mod pushi;
 pub mod tls;

@@ -117,6 +117,10 @@ struct Cli {
     /// Seconds allowed for connecting all subscribers.
     #[arg(long, default_value_t = 60.0)]
     connect_timeout: f64,
+    /// Spread the websocket subscribers round-robin over these servers (`http://127.x.y.z:PORT`,
+    /// comma-separated: the nodes of a cluster); publishers stay on the target.
+    #[arg(long = "subs-at", value_delimiter = ',')]
+    subs_at: Vec<String>,
     /// Subscribers being connected at once (keep it at or below the server's listen backlog).
     #[arg(long, default_value_t = 128)]
     connect_concurrency: u32,
@@ -217,6 +221,12 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
         (None, true) => return Err("https:// targets need --tls-ca FILE".into()),
         (_, false) => None,
     };
+    let sub_addrs = cli
+        .subs_at
+        .iter()
+        .map(|spec| scenario::parse_target(spec, "S").map(|t| t.addr))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("--subs-at: {e}"))?;
 
     let mut runs = Vec::new();
     for p in &cli.from_json {
@@ -253,6 +263,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
                     server_pid: pids.get(&target.label).copied(),
                     server_cores: cli.server_cores.clone(),
                     source_ips: source_ips.clone(),
+                    sub_addrs: sub_addrs.clone(),
                     connect_timeout_s: cli.connect_timeout,
                     connect_concurrency: cli.connect_concurrency,
                     progress: !cli.quiet,

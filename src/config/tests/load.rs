@@ -662,3 +662,42 @@ fn pusher_webhooks_from_ini_and_env() {
         "a bad variable is a start-up error"
     );
 }
+
+#[test]
+fn cluster_from_ini_env_and_flag() {
+    let c = cfg(&[], &[], None).0;
+    assert_eq!(c.cluster, None, "a single node unless configured");
+    assert!(c.node_id.is_empty() && c.cluster_config().is_none());
+    let ini = "[channelstream]\ncluster = redis://10.0.0.5:6380/3\nnode_id = a1\n";
+    let c = cfg(&["-i", "/c.ini"], &[], Some(("/c.ini", ini))).0;
+    let u = c.cluster.clone().unwrap();
+    assert_eq!((u.host.as_str(), u.port, u.db), ("10.0.0.5", 6380, 3));
+    assert_eq!(c.node_id, "a1");
+    // HERALD_CLUSTER overrides the ini file; the flags override both.
+    let env = [("HERALD_CLUSTER", "redis://h2"), ("HERALD_NODE_ID", "b2")];
+    let c = cfg(&["-i", "/c.ini"], &env, Some(("/c.ini", ini))).0;
+    assert_eq!(c.cluster.as_ref().map(|u| u.host.as_str()), Some("h2"));
+    assert_eq!(c.node_id, "b2");
+    let c = cfg(
+        &["--cluster", "redis://h3:7000", "--node-id", "c3"],
+        &env,
+        None,
+    )
+    .0;
+    assert_eq!(c.cluster.as_ref().map(|u| u.port), Some(7000));
+    assert_eq!(c.node_id, "c3");
+    // Clustered without an id: a random one per start.
+    let (a, b) = (
+        cfg(&["--cluster", "redis://h"], &[], None).0,
+        cfg(&["--cluster", "redis://h"], &[], None).0,
+    );
+    assert_eq!(a.node_id.len(), 12);
+    assert_ne!(a.node_id, b.node_id);
+    let bad = "[channelstream]\ncluster = http://x\n";
+    let e = err(&["-i", "/b.ini"], &[], Some(("/b.ini", bad)));
+    assert!(e.to_string().contains("cluster"), "{e}");
+    let e = err(&["--node-id", "a b"], &[], None);
+    assert!(e.to_string().contains("node_id"), "{e}");
+    let e = err(&[], &[("HERALD_CLUSTER", "redis://h:0")], None);
+    assert!(e.to_string().contains("HERALD_CLUSTER"), "{e}");
+}

@@ -17,11 +17,16 @@ fn publishes(body: &[u8]) -> Result<Vec<Publish>, u16> {
 
 #[test]
 fn event_bodies() {
-    let p =
-        publishes(br#"{"name":"e","data":"x","channels":["a","b"],"socket_id":"1.2"}"#).unwrap();
+    let base = crate::pusher::socket_id::process_base();
+    let sid = crate::pusher::socket_id::format(base, crate::ids::SockRef::new(1, 2, 0));
+    let body = format!(r#"{{"name":"e","data":"x","channels":["a","b"],"socket_id":"{sid}"}}"#);
+    let p = publishes(body.as_bytes()).unwrap();
     assert_eq!(p.len(), 2);
     assert_eq!(&*p[1].channel, "b");
-    assert_eq!(p[0].except, Some(SockRef::new(1, 2, 0)));
+    assert_eq!(
+        p[0].except.map(|e| e.sock),
+        Some(crate::ids::SockRef::new(1, 2, 0))
+    );
     let p = publishes(br#"{"name":"e","data":{"a":1},"channel":"a"}"#).unwrap();
     assert_eq!(
         &p[0].frame[2..],

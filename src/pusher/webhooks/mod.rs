@@ -29,7 +29,6 @@ pub use hub::Hub;
 pub use metrics::WebhookMetrics;
 
 use crate::config::WebhookKind;
-use crate::ids::SockRef;
 use crate::pusher::apps::AppIdx;
 use crate::pusher::socket_id;
 use events::{ClientEvent, Event, Raised};
@@ -170,7 +169,7 @@ impl Webhooks {
         app: AppIdx,
         channel: &str,
         (event, data): (&str, &str),
-        sock: SockRef,
+        sock: socket_id::SocketId,
         user_id: Option<&str>,
     ) {
         if !self.wants(app, WebhookKind::ClientEvent) {
@@ -180,7 +179,7 @@ impl Webhooks {
             channel: channel.into(),
             event: event.into(),
             data: data.into(),
-            socket_id: socket_id::format(sock),
+            socket_id: socket_id::format(sock.node, sock.sock),
             user_id: user_id.map(Into::into),
         };
         self.raise(app, Event::ClientEvent(Box::new(e)));

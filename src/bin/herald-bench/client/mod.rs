@@ -126,6 +126,8 @@ pub struct RunConfig<'a> {
     pub server_pid: Option<u32>,
     pub server_cores: Option<Vec<usize>>,
     pub source_ips: Vec<IpAddr>,
+    /// Where subscribers connect, round-robin (empty: the target).
+    pub sub_addrs: Vec<std::net::SocketAddr>,
     pub connect_timeout_s: f64,
     /// Subscribers between `/connect` sent and websocket open, at most. Bounds the burst of
     /// SYNs the client creates: above the server's listen backlog, handshakes overflow the

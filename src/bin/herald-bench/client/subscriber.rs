@@ -382,9 +382,18 @@ impl Engine<'_> {
             0 => None,
             n => self.cfg.source_ips.get(idx as usize % n).copied(),
         };
-        let tcp = sys::connect_nonblocking(self.cfg.target.addr, src);
+        let addr = match self.cfg.sub_addrs.len() {
+            0 => self.cfg.target.addr,
+            n => self
+                .cfg
+                .sub_addrs
+                .get(idx as usize % n)
+                .copied()
+                .unwrap_or(self.cfg.target.addr),
+        };
+        let tcp = sys::connect_nonblocking(addr, src);
         let tls = self.cfg.tls.as_ref();
-        let ip = self.cfg.target.addr.ip();
+        let ip = addr.ip();
         let stream = match tcp.and_then(|t| BStream::new(t, tls, ip)) {
             Ok(s) => s,
             Err(e) => {
