@@ -1,7 +1,10 @@
-//! The server as shipped: the reactor with two dialects on one port, Pusher (it claims
-//! `/app/` and `/apps/` paths) and Channelstream (everything else, exactly as before), through
-//! `dialect::Pair`. `main` and the integration tests start it from here; the reactor itself
-//! names no dialect.
+//! The server as shipped: the reactor with three dialects on one port through nested
+//! `dialect::Pair`s — Pushi (in Pushi mode only: its socket paths `/{..}/{64 hex}` and its
+//! REST routes; it claims nothing otherwise), Pusher (`/app/` and `/apps/` paths) and
+//! Channelstream (everything else, exactly as before). In Pushi mode the durable store
+//! (`store`) is opened here before any shard starts (an error there is an error to start),
+//! and its answer sink is wired to the shards' inboxes once they exist. `main` and the
+//! integration tests start it from here; the reactor itself names no dialect.
 
 use crate::channelstream::{Channelstream, CsMsg};
 use crate::cluster::{Backplane, Bridge};
@@ -11,15 +14,19 @@ use crate::pusher::app_metrics::AppMetrics;
 use crate::pusher::apps::{Apps, Quotas};
 use crate::pusher::webhooks::{Hub, WebhookMetrics};
 use crate::pusher::{Pusher, PusherMsg};
-use crate::shard;
+use crate::pushi::session::Sessions;
+use crate::pushi::webs::Webs;
+use crate::pushi::{Pushi, PushiMsg, Token};
+use crate::shard::{self, inbox::ShardMsg};
+use crate::store::{self, Store};
 use mio::net::TcpListener;
 use std::io;
 use std::sync::Arc;
 
 /// The dialects served.
-pub type Served = Pair<Pusher, Channelstream>;
+pub type Served = Pair<Pushi, Pair<Pusher, Channelstream>>;
 /// What the dialects' instances send each other.
-pub type Msg = Either<PusherMsg, CsMsg>;
+pub type Msg = Either<PushiMsg, Either<PusherMsg, CsMsg>>;
 /// What the shards of this server share.
 pub type Shared = shard::Shared<Msg>;
 /// A started server.
@@ -51,18 +58,77 @@ impl PusherShared {
     }
 }
 
+/// What every shard's Pushi instance shares (Pushi mode): the store handle, the session key
+/// and the web-hook sender. Nothing in Pushi mode off.
+struct PushiShared {
+    store: Option<Store<Token>>,
+    key: [u8; 32],
+    webs: Option<Webs>,
+}
+
+impl PushiShared {
+    fn new(cfg: &Config) -> io::Result<Self> {
+        let key = Sessions::random_key();
+        if !cfg.pushi.enabled {
+            return Ok(PushiShared {
+                store: None,
+                key,
+                webs: None,
+            });
+        }
+        let p = &cfg.pushi;
+        let settings = store::Settings {
+            dir: p.data_dir.clone(),
+            queue: p.store_queue,
+            max_events_per_channel: p.max_events_per_channel,
+            max_event_age: (p.max_event_age_secs > 0)
+                .then(|| std::time::Duration::from_secs(p.max_event_age_secs)),
+            sync_full: p.sync_full,
+        };
+        let fail = |e: store::OpenError| io::Error::other(e.to_string());
+        let st = Store::open(&settings).map_err(fail)?;
+        let webs = Webs::start(store::read_webs(&settings).map_err(fail)?)?;
+        Ok(PushiShared {
+            store: Some(st),
+            key,
+            webs: Some(webs),
+        })
+    }
+
+    /// Send the store's answers to the shards' inboxes (once they exist).
+    fn wire(store: Option<Store<Token>>, running: &Running) {
+        let Some(st) = store else {
+            return;
+        };
+        let inboxes = running.shared.inboxes.clone();
+        st.set_sink(Box::new(move |to, done| {
+            let inbox = inboxes.get(to.index())?;
+            let msg = ShardMsg::Dialect(Either::First(PushiMsg::Stored(Box::new(done))));
+            match inbox.send(msg) {
+                Ok(()) => None,
+                Err(ShardMsg::Dialect(Either::First(PushiMsg::Stored(d)))) => Some(*d),
+                Err(_) => None,
+            }
+        }));
+    }
+}
+
 fn make(
     cfg: &Arc<Config>,
-    p: &PusherShared,
+    (p, q): (&PusherShared, &PushiShared),
     bp: &Option<Arc<Backplane>>,
     id: crate::ids::ShardId,
     shards: usize,
 ) -> Served {
+    let sessions = Sessions::new(q.key);
     Pair::new(
-        Pusher::sharing(cfg, shards, p.quotas.clone(), p.metrics.clone())
-            .with_webhooks(p.webhooks.clone())
-            .with_cluster(bp.clone(), id),
-        Channelstream::new(cfg.clone(), id).with_cluster(bp.clone(), id),
+        Pushi::new(cfg, shards, q.store.clone(), sessions, q.webs.clone()),
+        Pair::new(
+            Pusher::sharing(cfg, shards, p.quotas.clone(), p.metrics.clone())
+                .with_webhooks(p.webhooks.clone())
+                .with_cluster(bp.clone(), id),
+            Channelstream::new(cfg.clone(), id).with_cluster(bp.clone(), id),
+        ),
     )
 }
 
@@ -96,6 +162,8 @@ pub fn spawn(cfg: Arc<Config>) -> io::Result<Running> {
 /// Start one shard per listener (tests: a port per shard puts a client on a chosen shard).
 pub fn spawn_on(cfg: Arc<Config>, listeners: Vec<TcpListener>) -> io::Result<Running> {
     let dialect_cfg = cfg.clone();
+    let q = PushiShared::new(&cfg)?;
+    let store = q.store.clone();
     let p = PusherShared::new(&cfg, listeners.len().max(1));
     let mut sources = p.sources();
     let (bp, bridge) = backplane(&cfg)?.unzip();
@@ -103,8 +171,9 @@ pub fn spawn_on(cfg: Arc<Config>, listeners: Vec<TcpListener>) -> io::Result<Run
         sources.push(bp.clone());
     }
     let running = shard::spawn_on_with(cfg, listeners, sources, move |id, n| {
-        make(&dialect_cfg, &p, &bp, id, n)
+        make(&dialect_cfg, (&p, &q), &bp, id, n)
     })?;
+    PushiShared::wire(store, &running);
     start_bridge(bridge, &running)?;
     Ok(running)
 }

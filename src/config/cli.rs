@@ -171,6 +171,17 @@ pub(super) struct HeraldFlags {
     #[arg(long, action = ArgAction::SetTrue)]
     strict: bool,
 
+    /// Serve the Pushi dialect and open the durable store [env: HERALD_MODE=pushi; ini: mode]
+    ///
+    /// Pushi's websockets on /{64-hex app key} and its REST API (/login, /events, ...); in this
+    /// mode SERVER_HOST / SERVER_PORT set the listen address when given.
+    #[arg(long, action = ArgAction::SetTrue)]
+    pushi: bool,
+
+    /// The durable store's directory [default: herald-data; env: HERALD_DATA_DIR; ini: data_dir]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
     /// Negotiate permessage-deflate (RFC 7692) with clients that offer it [ini: ws_deflate]
     ///
     /// Off by default. Herald always answers server_no_context_takeover and
@@ -387,6 +398,10 @@ pub(super) fn apply_flags(cfg: &mut Config, cli: Cli) {
     }
     cfg.echo_path = h.echo_path;
     cfg.strict |= h.strict;
+    cfg.pushi.enabled |= h.pushi;
+    if let Some(d) = h.data_dir {
+        cfg.pushi.data_dir = d;
+    }
     cfg.deflate.enabled |= h.ws_deflate;
     cfg.deflate.min_bytes = h.ws_deflate_min_bytes;
     if let Some(s) = h.pusher_activity_timeout {

@@ -162,6 +162,7 @@ pub fn load(
     cfg.pusher_apps = pusher_apps;
     cfg.listeners = listeners;
     apply_pusher_env(&mut cfg, env)?;
+    apply_pushi(&mut cfg, &raw, env, &origin)?;
     apply_cluster_env(&mut cfg, env)?;
     apply_flags(&mut cfg, cli);
     let id_ok = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
@@ -209,6 +210,38 @@ fn apply_pusher_env(
                 reason,
             }
         })?;
+    Ok(())
+}
+
+/// Pushi mode and the store (`config::pushi`): the ini keys (or `CHANNELSTREAM_*` without an
+/// ini file), then `HERALD_*`; in Pushi mode, Pushi's `SERVER_HOST`/`SERVER_PORT`.
+fn apply_pushi(
+    cfg: &mut Config,
+    raw: &RawSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+    origin: &Origin,
+) -> Result<(), ConfigError> {
+    let get = |k: &str| raw.get(k).cloned();
+    let bad = |(key, value, reason): super::pushi::Bad| ConfigError::Invalid {
+        key,
+        value,
+        origin: origin.describe(key),
+        reason,
+    };
+    super::pushi::apply(&mut cfg.pushi, &get, env).map_err(bad)?;
+    if cfg.pushi.enabled {
+        let v = super::pushi::start_vars(env).map_err(bad)?;
+        if let Some(h) = v.host {
+            cfg.host = h;
+        }
+        if let Some(p) = v.port {
+            cfg.port = p;
+        }
+        if v.tls.is_some() {
+            cfg.tls = v.tls;
+        }
+        cfg.listeners.extend(v.app);
+    }
     Ok(())
 }
 

@@ -31,6 +31,7 @@ mod listeners;
 mod load;
 mod make_config;
 mod pusher_apps;
+pub mod pushi;
 #[cfg(test)]
 mod tests;
 mod values;
@@ -72,13 +73,20 @@ pub const CONFIGURABLE_PARAMS: [&str; 14] = [
 
 /// Herald's own keys, read like Channelstream's: from the `[channelstream]` section of the ini
 /// file, or (without an ini file) from `CHANNELSTREAM_<KEY>` variables.
-pub const HERALD_PARAMS: [&str; 8] = [
+pub const HERALD_PARAMS: [&str; 15] = [
     "strict",
     "ws_deflate",
     "pusher_activity_timeout",
     "pusher_pong_timeout",
     "tls_cert",
     "tls_key",
+    "mode",
+    "data_dir",
+    "store_sync",
+    "max_events_per_channel",
+    "max_event_age",
+    "store_queue",
+    "pushi_admin_secret",
     "cluster",
     "node_id",
 ];
@@ -167,6 +175,8 @@ pub struct Config {
     /// The Pusher apps of the ini file's `[pusher_app:NAME]` sections; empty: the default
     /// app alone.
     pub pusher_apps: Vec<PusherApp>,
+    /// The Pushi dialect and the durable store (`config::pushi`).
+    pub pushi: pushi::PushiConfig,
     /// The ini file the settings came from, if any (for the start-up log).
     pub ini_path: Option<PathBuf>,
     /// Cluster mode's Redis backplane (`cluster` key, `HERALD_CLUSTER`, `--cluster`); `None`:
@@ -253,6 +263,7 @@ impl Default for Config {
             pusher_pong_timeout: Duration::from_secs(30),
             default_app_webhooks: WebhookSettings::default(),
             pusher_apps: Vec::new(),
+            pushi: pushi::PushiConfig::default(),
             ini_path: None,
             cluster: None,
             node_id: String::new(),

@@ -8,6 +8,7 @@
 pub mod hostile;
 pub mod hostile_pusher;
 pub mod pusher;
+pub mod pushi;
 pub mod tls;
 
 use herald::config::Config;
