@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every Herald test, installing what the tests need (Rust tools from crates.io, the real
 # Channelstream 0.7.1 from PyPI, Autobahn|Testsuite from PyPI under Python 2.7, npm packages for
-# the JS clients, pysher and the PyPI pusher SDK).
+# the JS clients, pysher and the PyPI pusher SDK, the real pushi-service 0.6.10 and the PyPI pushi
+# client).
 #
 #   ./scripts/test.sh            everything (what CI runs)
 #   QUICK=1 ./scripts/test.sh    Rust tests only (no installs, no external suites)
@@ -61,6 +62,19 @@ bash tests/pusher-js/run.sh "$HERALD" || fail=1
 step "pysher and the PyPI pusher SDK against the Pusher dialect"
 bash tests/pusher-py/setup.sh
 bash tests/pusher-py/run.sh "$HERALD" || fail=1
+
+# The Pushi suites probe the binary first: without the Pushi dialect they print SKIP and pass
+# (PUSHI_REQUIRED=1 turns that into a failure). The A/A run and --reference keep the harnesses
+# themselves checked against the real pushi-service either way.
+step "differential tests against the real Pushi (pushi-service 0.6.10): A/A, then vs Herald"
+bash tests/pushi-diff/setup.sh
+bash tests/pushi-diff/run.sh || fail=1
+bash tests/pushi-diff/run.sh "$HERALD" || fail=1
+
+step "the PyPI pushi client: against the real pushi-service (reference), then Herald"
+bash tests/pushi-py/setup.sh
+bash tests/pushi-py/run.sh --reference || fail=1
+bash tests/pushi-py/run.sh "$HERALD" || fail=1
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzzing, $FUZZ_SECONDS s per target"
