@@ -106,9 +106,16 @@ else
     printf '[channelstream]\nhost = 127.0.0.1\n\n[pusher_app:pushidiff]\nid = %s\nkey = %s\nsecret = %s\n' \
         "$app_id" "$app_key" "$app_secret" >"$ini"
     hport="$(free_port)"
+    # Pushi mode, when this binary has it (`--pushi` in its --help): the store in the temp dir.
+    # Pushi's own start variables (SERVER_PORT, ...) are removed from herald's environment.
+    pushi_args=()
+    if "$herald" --help 2>/dev/null | grep -q -- '--pushi'; then
+        pushi_args=(--pushi --data-dir "$work/herald-data")
+    fi
     # shellcheck disable=SC2086
-    "$herald" -i "$ini" --host 127.0.0.1 --port "$hport" --shards 2 --log-level WARNING \
-        ${HERALD_PUSHI_ARGS:-} >"$logs/herald.log" 2>&1 &
+    env -u SERVER_HOST -u SERVER_PORT -u APP_HOST -u APP_PORT "$herald" -i "$ini" --host 127.0.0.1 \
+        --port "$hport" --shards 2 --log-level WARNING "${pushi_args[@]}" ${HERALD_PUSHI_ARGS:-} \
+        >"$logs/herald.log" 2>&1 &
     pids+=($!)
     wait_port $! "$hport" "$logs/herald.log"
     cand="herald,http://127.0.0.1:$hport,ws://127.0.0.1:$hport,$pushi_CREDS"

@@ -58,9 +58,16 @@ else
     printf '[channelstream]\nhost = 127.0.0.1\n\n[pusher_app:pushipy]\nid = %s\nkey = %s\nsecret = %s\n' \
         "$app_id" "$app_key" "$app_secret" >"$ini"
     port="$(free_port)"; log="$here/logs/herald.log"
+    # Pushi mode, when this binary has it (`--pushi` in its --help): the store in the temp dir.
+    # Pushi's own start variables (SERVER_PORT, ...) are removed from herald's environment.
+    pushi_args=()
+    if "$HERALD" --help 2>/dev/null | grep -q -- '--pushi'; then
+        pushi_args=(--pushi --data-dir "$work/herald-data")
+    fi
     # shellcheck disable=SC2086
-    "$HERALD" -i "$ini" --host 127.0.0.1 --port "$port" --shards 2 --log-level WARNING \
-        ${HERALD_PUSHI_ARGS:-} >"$log" 2>&1 &
+    env -u SERVER_HOST -u SERVER_PORT -u APP_HOST -u APP_PORT "$HERALD" -i "$ini" --host 127.0.0.1 \
+        --port "$port" --shards 2 --log-level WARNING "${pushi_args[@]}" ${HERALD_PUSHI_ARGS:-} \
+        >"$log" 2>&1 &
     pids+=($!)
     wait_port $! "$port" "$log"
     api_url="http://127.0.0.1:$port/"; ws_url="ws://127.0.0.1:$port"
