@@ -593,6 +593,26 @@ def rest_subscriptions(r):
 
 
 @scenario
+def rest_logout(r):
+    r.login()
+    r.http("GET", "/logout", label="GET /logout")
+    r.http("POST", "/events", {"data": "x", "channel": "global"}, label="POST /events with the old sid")
+
+
+@scenario
+def rest_webs(r):
+    r.login()
+    url = "http://127.0.0.1:9/%s" % r.scn  # never called: no event is published
+    r.http("POST", "/webs", {"url": url, "event": r.ch("hook-")})
+    r.http("GET", "/webs?url=%s" % url, label="GET /webs")
+
+
+@scenario
+def rest_health(r):
+    r.http("GET", "/health", sid=False, label="GET /health")
+
+
+@scenario
 def rest_no_session(r):
     r.http("POST", "/events", {"data": "x", "channel": "global"}, sid=False, label="POST /events without sid")
 
