@@ -460,6 +460,59 @@ def peer_channels(r):
 
 
 @scenario
+def peer_channels_mixed(r):
+    # only the joining member asks for peer channels: B (no peer flag) is joined to it all the same
+    base = r.scn
+    ch = "presence-" + base
+    b = r.conn("B")
+    b.sub_auth(ch, {"user_id": "u2"})
+    a = r.conn("A")
+    a.sub_auth(ch, {"user_id": "u1", "peer": True})
+    b.expect(1)  # member_added u1
+    peer = "peer-%s:u1&u2" % base
+    a.event(peer, "whisper", "to b", persist=False)
+    b.expect(1)
+    b.event(peer, "whisper", "to a", persist=False)
+    a.expect(1)
+    a.fence()
+    b.fence()
+
+
+@scenario
+def peer_outsider(r):
+    # C is no member of the presence channel: it may not send to the pair's peer channel
+    base = r.scn
+    ch = "presence-" + base
+    a = r.conn("A")
+    a.sub_auth(ch, {"user_id": "u1", "peer": True})
+    b = r.conn("B")
+    b.sub_auth(ch, {"user_id": "u2", "peer": True})
+    a.expect(1)
+    c = r.conn("C")
+    c.event("peer-%s:u1&u2" % base, "whisper", "intruder", persist=False)
+    c.fence()
+    a.fence()
+    b.fence()
+
+
+@scenario
+def peer_after_leave(r):
+    # when B leaves the presence channel A's peer channel with B goes too
+    base = r.scn
+    ch = "presence-" + base
+    a = r.conn("A")
+    a.sub_auth(ch, {"user_id": "u1", "peer": True})
+    b = r.conn("B")
+    b.sub_auth(ch, {"user_id": "u2", "peer": True})
+    a.expect(1)
+    b.unsub(ch)
+    a.expect(1)  # member_removed
+    a.event("peer-%s:u1&u2" % base, "whisper", "anyone?", persist=False)
+    a.fence()
+    b.fence()
+
+
+@scenario
 def personal_alias(r):
     r.login()
     ch = r.ch("news-")
