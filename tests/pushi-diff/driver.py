@@ -913,6 +913,13 @@ def verdict(name, ref, cand, deliberate, masked):
                 return "different", "deliberate: the candidate must serve this connection"
         elif not candidate_errored(cand):
             return "different", "deliberate: the candidate must answer pusher:error (or refuse)"
+        # what the other connections and REST saw must still agree
+        gone = {e["who"] for e in ref if "open" in e or ("closed" in e and "dropped" in str(e["closed"]))}
+        rest_a = [e for e in ref if e["who"] not in gone]
+        rest_b = [e for e in cand if e["who"] not in gone]
+        if json.dumps(unordered(rest_a), sort_keys=True) != json.dumps(unordered(rest_b), sort_keys=True):
+            return "different", "deliberate for %s, but the others saw something else (%s)" % (
+                ",".join(sorted(gone)), first_difference(rest_a, rest_b))
         return "deliberate", why
     if json.dumps(ref) == json.dumps(cand):
         return "same", ""
