@@ -358,3 +358,15 @@ def test_persisted_events_are_listed(api, sock, name):
     mid = s.next("stored", name)["mid"]
     listed = api.get(api.base_url + "events", count=10)["events"]
     assert mid in json.dumps(listed), listed
+
+
+def test_create_app_is_open_in_pushi_and_needs_the_admin_secret_in_herald(name):
+    anonymous = pushi.API(base_url=API_URL)
+    if TARGET == "pushi":
+        app = anonymous.create_app("app-" + name)
+        assert all(re.match(r"^[0-9a-f]{64}$", app[k]) for k in ("ident", "key", "secret")), app
+    else:
+        # deliberate difference: Herald's apps come from its configuration (or an admin secret)
+        with pytest.raises(appier.exceptions.HTTPError) as info:
+            anonymous.create_app("app-" + name)
+        assert info.value.code in (401, 403), info.value.code
