@@ -1,7 +1,10 @@
-//! The server as shipped: the reactor with two dialects on one port, Pusher (it claims
-//! `/app/` and `/apps/` paths) and Channelstream (everything else, exactly as before), through
-//! `dialect::Pair`. `main` and the integration tests start it from here; the reactor itself
-//! names no dialect.
+//! The server as shipped: the reactor with three dialects on one port through nested
+//! `dialect::Pair`s — Pushi (in Pushi mode only: its socket paths `/{..}/{64 hex}` and its
+//! REST routes; it claims nothing otherwise), Pusher (`/app/` and `/apps/` paths) and
+//! Channelstream (everything else, exactly as before). In Pushi mode the durable store
+//! (`store`) is opened here before any shard starts (an error there is an error to start),
+//! and its answer sink is wired to the shards' inboxes once they exist. `main` and the
+//! integration tests start it from here; the reactor itself names no dialect.
 
 use crate::channelstream::{Channelstream, CsMsg};
 use crate::config::Config;
@@ -10,15 +13,19 @@ use crate::pusher::app_metrics::AppMetrics;
 use crate::pusher::apps::{Apps, Quotas};
 use crate::pusher::webhooks::{Hub, WebhookMetrics};
 use crate::pusher::{Pusher, PusherMsg};
-use crate::shard;
+use crate::pushi::session::Sessions;
+use crate::pushi::webs::Webs;
+use crate::pushi::{Pushi, PushiMsg, Token};
+use crate::shard::{self, inbox::ShardMsg};
+use crate::store::{self, Store};
 use mio::net::TcpListener;
 use std::io;
 use std::sync::Arc;
 
 /// The dialects served.
-pub type Served = Pair<Pusher, Channelstream>;
+pub type Served = Pair<Pushi, Pair<Pusher, Channelstream>>;
 /// What the dialects' instances send each other.
-pub type Msg = Either<PusherMsg, CsMsg>;
+pub type Msg = Either<PushiMsg, Either<PusherMsg, CsMsg>>;
 /// What the shards of this server share.
 pub type Shared = shard::Shared<Msg>;
 /// A started server.
@@ -50,30 +57,112 @@ impl PusherShared {
     }
 }
 
-fn make(cfg: &Arc<Config>, p: &PusherShared, id: crate::ids::ShardId, shards: usize) -> Served {
+/// What every shard's Pushi instance shares (Pushi mode): the store handle, the session key
+/// and the web-hook sender. Nothing in Pushi mode off.
+struct PushiShared {
+    store: Option<Store<Token>>,
+    key: [u8; 32],
+    webs: Option<Webs>,
+}
+
+impl PushiShared {
+    fn new(cfg: &Config) -> io::Result<Self> {
+        let key = Sessions::random_key();
+        if !cfg.pushi.enabled {
+            return Ok(PushiShared {
+                store: None,
+                key,
+                webs: None,
+            });
+        }
+        let p = &cfg.pushi;
+        let settings = store::Settings {
+            dir: p.data_dir.clone(),
+            queue: p.store_queue,
+            max_events_per_channel: p.max_events_per_channel,
+            max_event_age: (p.max_event_age_secs > 0)
+                .then(|| std::time::Duration::from_secs(p.max_event_age_secs)),
+            sync_full: p.sync_full,
+        };
+        let fail = |e: store::OpenError| io::Error::other(e.to_string());
+        let st = Store::open(&settings).map_err(fail)?;
+        let webs = Webs::start(store::read_webs(&settings).map_err(fail)?)?;
+        Ok(PushiShared {
+            store: Some(st),
+            key,
+            webs: Some(webs),
+        })
+    }
+
+    /// Send the store's answers to the shards' inboxes (once they exist).
+    fn wire(&self, running: &Running) {
+        let Some(st) = &self.store else {
+            return;
+        };
+        let inboxes = running.shared.inboxes.clone();
+        st.set_sink(Box::new(move |to, done| {
+            let inbox = inboxes.get(to.index())?;
+            let msg = ShardMsg::Dialect(Either::First(PushiMsg::Stored(Box::new(done))));
+            match inbox.send(msg) {
+                Ok(()) => None,
+                Err(ShardMsg::Dialect(Either::First(PushiMsg::Stored(d)))) => Some(*d),
+                Err(_) => None,
+            }
+        }));
+    }
+}
+
+fn make(
+    cfg: &Arc<Config>,
+    (p, q): (&PusherShared, &PushiShared),
+    id: crate::ids::ShardId,
+    shards: usize,
+) -> Served {
+    let sessions = Sessions::new(q.key);
     Pair::new(
-        Pusher::sharing(cfg, shards, p.quotas.clone(), p.metrics.clone())
-            .with_webhooks(p.webhooks.clone()),
-        Channelstream::new(cfg.clone(), id),
+        Pushi::new(cfg, shards, q.store.clone(), sessions, q.webs.clone()),
+        Pair::new(
+            Pusher::sharing(cfg, shards, p.quotas.clone(), p.metrics.clone())
+                .with_webhooks(p.webhooks.clone()),
+            Channelstream::new(cfg.clone(), id),
+        ),
     )
 }
 
 /// Start the configured number of shards on the configured address.
 pub fn spawn(cfg: Arc<Config>) -> io::Result<Running> {
     let dialect_cfg = cfg.clone();
+    let q = PushiShared::new(&cfg)?;
+    let wiring = PushiShared {
+        store: q.store.clone(),
+        key: q.key,
+        webs: None,
+    };
     let p = PusherShared::new(&cfg, cfg.shards.max(1));
     let sources = p.sources();
-    shard::spawn_with(cfg, sources, move |id, n| make(&dialect_cfg, &p, id, n))
+    let running = shard::spawn_with(cfg, sources, move |id, n| {
+        make(&dialect_cfg, (&p, &q), id, n)
+    })?;
+    wiring.wire(&running);
+    Ok(running)
 }
 
 /// Start one shard per listener (tests: a port per shard puts a client on a chosen shard).
 pub fn spawn_on(cfg: Arc<Config>, listeners: Vec<TcpListener>) -> io::Result<Running> {
     let dialect_cfg = cfg.clone();
+    let q = PushiShared::new(&cfg)?;
+    let wiring = PushiShared {
+        store: q.store.clone(),
+        key: q.key,
+        webs: None,
+    };
     let p = PusherShared::new(&cfg, listeners.len().max(1));
     let sources = p.sources();
-    shard::spawn_on_with(cfg, listeners, sources, move |id, n| {
-        make(&dialect_cfg, &p, id, n)
-    })
+    let running = shard::spawn_on_with(cfg, listeners, sources, move |id, n| {
+        make(&dialect_cfg, (&p, &q), id, n)
+    })?;
+    wiring.wire(&running);
+    Ok(running)
 }
 
 #[cfg(test)]

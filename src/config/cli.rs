@@ -165,6 +165,17 @@ pub(super) struct HeraldFlags {
     /// `strict = true` in the ini file or CHANNELSTREAM_STRICT=true without one.
     #[arg(long, action = ArgAction::SetTrue)]
     strict: bool,
+
+    /// Serve the Pushi dialect and open the durable store [env: HERALD_MODE=pushi; ini: mode]
+    ///
+    /// Pushi's websockets on /{64-hex app key} and its REST API (/login, /events, ...); in this
+    /// mode SERVER_HOST / SERVER_PORT set the listen address when given.
+    #[arg(long, action = ArgAction::SetTrue)]
+    pushi: bool,
+
+    /// The durable store's directory [default: herald-data; env: HERALD_DATA_DIR; ini: data_dir]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -333,6 +344,10 @@ pub(super) fn apply_flags(cfg: &mut Config, cli: Cli) {
     }
     cfg.echo_path = h.echo_path;
     cfg.strict |= h.strict;
+    cfg.pushi.enabled |= h.pushi;
+    if let Some(d) = h.data_dir {
+        cfg.pushi.data_dir = d;
+    }
     let l = cli.limits;
     cfg.limits = Limits {
         max_connections_per_shard: l.max_connections,

@@ -151,6 +151,7 @@ pub fn load(
     cfg.ini_path = ini_path;
     cfg.pusher_apps = pusher_apps;
     apply_pusher_env(&mut cfg, env)?;
+    apply_pushi(&mut cfg, &raw, env, &origin)?;
     apply_flags(&mut cfg, cli);
     Ok(Action::Run(Box::new(cfg), ignored))
 }
@@ -182,6 +183,38 @@ fn apply_pusher_env(
                 reason,
             }
         })?;
+    Ok(())
+}
+
+/// Pushi mode and the store (`config::pushi`): the ini keys (or `CHANNELSTREAM_*` without an
+/// ini file), then `HERALD_*`; in Pushi mode, Pushi's `SERVER_HOST`/`SERVER_PORT`.
+fn apply_pushi(
+    cfg: &mut Config,
+    raw: &RawSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+    origin: &Origin,
+) -> Result<(), ConfigError> {
+    let get = |k: &str| raw.get(k).cloned();
+    let bad = |(key, value, reason): super::pushi::Bad| ConfigError::Invalid {
+        key,
+        value,
+        origin: origin.describe(key),
+        reason,
+    };
+    super::pushi::apply(&mut cfg.pushi, &get, env).map_err(bad)?;
+    if cfg.pushi.enabled {
+        let (host, port, warn) = super::pushi::start_vars(env).map_err(bad)?;
+        if let Some(h) = host {
+            cfg.host = h;
+        }
+        if let Some(p) = port {
+            cfg.port = p;
+        }
+        if let Some(w) = warn {
+            // Logging is not set up yet while the configuration loads.
+            eprintln!("herald: warning: {w}");
+        }
+    }
     Ok(())
 }
 

@@ -30,6 +30,7 @@ mod ini;
 mod load;
 mod make_config;
 mod pusher_apps;
+pub mod pushi;
 #[cfg(test)]
 mod tests;
 mod values;
@@ -70,7 +71,16 @@ pub const CONFIGURABLE_PARAMS: [&str; 14] = [
 
 /// Herald's own keys, read like Channelstream's: from the `[channelstream]` section of the ini
 /// file, or (without an ini file) from `CHANNELSTREAM_<KEY>` variables.
-pub const HERALD_PARAMS: [&str; 1] = ["strict"];
+pub const HERALD_PARAMS: [&str; 8] = [
+    "strict",
+    "mode",
+    "data_dir",
+    "store_sync",
+    "max_events_per_channel",
+    "max_event_age",
+    "store_queue",
+    "pushi_admin_secret",
+];
 
 /// The only `signature_checker` Herald implements (itsdangerous `TimestampSigner`).
 pub const DEFAULT_SIGNATURE_CHECKER: &str = "channelstream.utils.DefaultSigner";
@@ -138,6 +148,8 @@ pub struct Config {
     /// The Pusher apps of the ini file's `[pusher_app:NAME]` sections; empty: the default
     /// app alone.
     pub pusher_apps: Vec<PusherApp>,
+    /// The Pushi dialect and the durable store (`config::pushi`).
+    pub pushi: pushi::PushiConfig,
     /// The ini file the settings came from, if any (for the start-up log).
     pub ini_path: Option<PathBuf>,
 }
@@ -212,6 +224,7 @@ impl Default for Config {
             default_app_secret: "app-secret".into(),
             default_app_webhooks: WebhookSettings::default(),
             pusher_apps: Vec::new(),
+            pushi: pushi::PushiConfig::default(),
             ini_path: None,
         }
     }

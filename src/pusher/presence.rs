@@ -152,6 +152,12 @@ impl Presence {
         room.socks.get(&sock).map(|u| &**u)
     }
 
+    /// The `user_info` the user joined the channel with (Pushi: the whole `channel_data`).
+    pub fn info_of(&self, app: AppIdx, channel: &str, user_id: &str) -> Option<&Value> {
+        let room = self.apps.get(&app)?.get(channel)?;
+        room.users.get(user_id).map(|u| &u.info)
+    }
+
     /// `{"ids":[…],"hash":{id: info},"count":n}` for `subscription_succeeded`.
     pub fn snapshot(&self, app: AppIdx, channel: &str) -> Value {
         let mut ids = Vec::new();

@@ -6,6 +6,7 @@
 
 pub mod hostile;
 pub mod pusher;
+pub mod pushi;
 
 use herald::config::Config;
 use herald::server::Shared;

@@ -1,0 +1,146 @@
+//! Pushi's web hooks (`/webs`): every event of a channel a URL subscribed to is POSTed to it
+//! as the event's JSON (`content-type: application/json`, no signature, as Pushi does).
+//!
+//! One sender thread with a **bounded** queue (`QUEUE`): shards `try_send` and never wait; a
+//! full queue drops the event and counts it (`dropped`). The thread keeps the (app, channel)
+//! → URLs map itself, loaded from the store at start and kept current by the shards after the
+//! store committed an add or remove; shards skip the queue entirely while no URL is
+//! subscribed (`active`). A slow receiver delays the others (one thread, 5 s timeout per
+//! POST): web hooks are best effort, as in Pushi. Pusher's signed webhook workers
+//! (`pusher::webhooks`) are per configured URL and sign with Pusher's scheme, so they do not
+//! fit subscriptions added at run time.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Jobs the queue holds.
+pub const QUEUE: usize = 4096;
+/// One POST's time limit.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+enum Job {
+    Post(String, String, String),
+    Add(String, String, String),
+    Remove(String, String, Option<String>),
+}
+
+/// The shards' handle (cheap to clone).
+#[derive(Clone)]
+pub struct Webs {
+    tx: SyncSender<Job>,
+    active: Arc<AtomicUsize>,
+    /// Events dropped because the queue was full.
+    pub dropped: Arc<AtomicU64>,
+    /// POSTs that failed (status, I/O, timeout).
+    pub failed: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Webs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Webs")
+    }
+}
+
+type Map = HashMap<(String, String), Vec<String>>;
+
+impl Webs {
+    /// Start the sender with the stored `(app, url, event)` rows.
+    pub fn start(rows: Vec<(String, String, String)>) -> std::io::Result<Webs> {
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let mut map = Map::new();
+        for (app, url, event) in rows {
+            add(&mut map, app, url, event);
+        }
+        let active = Arc::new(AtomicUsize::new(map.len()));
+        let w = Webs {
+            tx,
+            active: active.clone(),
+            dropped: Arc::default(),
+            failed: Arc::default(),
+        };
+        let failed = w.failed.clone();
+        std::thread::Builder::new()
+            .name("herald-pushi-webs".into())
+            .spawn(move || run(rx, map, &active, &failed))?;
+        Ok(w)
+    }
+
+    /// An event of `channel`: POST it to the channel's URLs (if any).
+    pub fn notify(&self, app: &str, channel: &str, body: &str) {
+        if self.active.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let job = Job::Post(app.into(), channel.into(), body.into());
+        if self.tx.try_send(job).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A stored subscription was added.
+    pub fn add(&self, app: &str, url: &str, event: &str) {
+        self.control(Job::Add(app.into(), url.into(), event.into()));
+    }
+
+    /// Stored subscriptions were removed (`event: None`: all of the URL's).
+    pub fn remove(&self, app: &str, url: &str, event: Option<&str>) {
+        self.control(Job::Remove(app.into(), url.into(), event.map(Into::into)));
+    }
+
+    fn control(&self, job: Job) {
+        if self.tx.try_send(job).is_err() {
+            // The store holds the truth; the map catches up at the next start.
+            tracing::warn!("pushi webs: queue full, subscription change applies after restart");
+        }
+    }
+}
+
+fn add(map: &mut Map, app: String, url: String, event: String) {
+    let urls = map.entry((app, event)).or_default();
+    if !urls.contains(&url) {
+        urls.push(url);
+    }
+}
+
+fn run(rx: Receiver<Job>, mut map: Map, active: &AtomicUsize, failed: &AtomicU64) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(None)
+        .timeout_global(Some(TIMEOUT))
+        .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    while let Ok(job) = rx.recv() {
+        match job {
+            Job::Add(app, url, event) => add(&mut map, app, url, event),
+            Job::Remove(app, url, event) => {
+                map.retain(|(a, e), urls| {
+                    if *a == app && event.as_ref().is_none_or(|ev| ev == e) {
+                        urls.retain(|u| *u != url);
+                    }
+                    !urls.is_empty()
+                });
+            }
+            Job::Post(app, channel, body) => {
+                let Some(urls) = map.get(&(app, channel)) else {
+                    continue;
+                };
+                for url in urls {
+                    let r = agent
+                        .post(url)
+                        .header("Content-Type", "application/json")
+                        .send(body.as_bytes());
+                    let ok = matches!(&r, Ok(resp) if resp.status().is_success());
+                    if !ok {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(%url, "pushi web hook failed");
+                    }
+                }
+            }
+        }
+        active.store(map.len(), Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,339 @@
+//! The SQLite side of the store: schema, the start-up checks, one batch of requests in one
+//! transaction, and retention pruning. Runs only on the store thread.
+//!
+//! Tables (every row carries its app id, so two apps never see each other's data):
+//! `apps` (reserved for apps created over REST), `events` (`seq` autoincrement, `mid` uuid,
+//! channel, owner socket id, timestamp, the delivered message as JSON), `subscriptions`
+//! (app, user_id, event: unique), `associations` (app, user_id, event seq: a user's inbox)
+//! and `webs` (app, url, event: unique).
+
+use super::{Answer, NewEvent, Op, OpenError, Settings};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The schema's version (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Rows deleted per pruning statement (the thread returns to its queue between statements).
+const PRUNE_CHUNK: i64 = 10_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS apps (
+    ident TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, key TEXT NOT NULL, secret TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, mid TEXT NOT NULL UNIQUE, app TEXT NOT NULL,
+    channel TEXT NOT NULL, owner TEXT, timestamp REAL NOT NULL, payload TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_channel ON events (app, channel, seq);
+CREATE INDEX IF NOT EXISTS events_time ON events (timestamp);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    app TEXT NOT NULL, user_id TEXT NOT NULL, event TEXT NOT NULL,
+    UNIQUE (app, user_id, event));
+CREATE INDEX IF NOT EXISTS subscriptions_event ON subscriptions (app, event);
+CREATE TABLE IF NOT EXISTS associations (
+    app TEXT NOT NULL, user_id TEXT NOT NULL, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS associations_user ON associations (app, user_id, seq);
+CREATE INDEX IF NOT EXISTS associations_seq ON associations (seq);
+CREATE TABLE IF NOT EXISTS webs (
+    app TEXT NOT NULL, url TEXT NOT NULL, event TEXT NOT NULL, UNIQUE (app, url, event));
+";
+
+/// One stored event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEvent {
+    /// Insertion order.
+    pub seq: i64,
+    /// Its uuid4.
+    pub mid: String,
+    /// The channel.
+    pub channel: String,
+    /// The sender's socket id, if a socket sent it.
+    pub owner: Option<String>,
+    /// Unix time, seconds.
+    pub timestamp: f64,
+    /// The delivered message, JSON.
+    pub payload: String,
+}
+
+/// The open database.
+pub(super) struct Db {
+    conn: Connection,
+}
+
+fn fail(path: &std::path::Path, reason: impl std::fmt::Display) -> OpenError {
+    OpenError {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+impl Db {
+    /// Create the directory, open the file, set WAL and the sync level, check it is a
+    /// database we can write, create the tables.
+    pub(super) fn open(s: &Settings) -> Result<Db, OpenError> {
+        std::fs::create_dir_all(&s.dir).map_err(|e| fail(&s.dir, format!("cannot create: {e}")))?;
+        let path = super::db_path(&s.dir);
+        let conn = Connection::open(&path).map_err(|e| fail(&path, e))?;
+        let check = |e: rusqlite::Error| fail(&path, e);
+        conn.busy_timeout(Duration::from_secs(5)).map_err(check)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(check)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(fail(
+                &path,
+                format!("cannot use WAL (journal_mode is {mode})"),
+            ));
+        }
+        let sync = if s.sync_full { "FULL" } else { "NORMAL" };
+        conn.execute_batch(&format!("PRAGMA synchronous={sync}"))
+            .map_err(check)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(check)?;
+        if version > SCHEMA_VERSION {
+            return Err(fail(
+                &path,
+                format!("schema version {version} is newer than this Herald's ({SCHEMA_VERSION})"),
+            ));
+        }
+        let ok: String = conn
+            .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+            .map_err(check)?;
+        if ok != "ok" {
+            return Err(fail(&path, format!("database is corrupt: {ok}")));
+        }
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+        ))
+        .map_err(|e| fail(&path, format!("cannot write: {e}")))?;
+        Ok(Db { conn })
+    }
+
+    /// Run `ops` in one transaction and commit; one answer per op, in order. If the commit
+    /// fails, every write in the batch is answered `Failed`.
+    pub(super) fn run_batch(&mut self, ops: &[&Op]) -> Vec<Answer> {
+        let mut tx = match self.conn.transaction() {
+            Ok(t) => t,
+            Err(e) => return ops.iter().map(|_| Answer::Failed(e.to_string())).collect(),
+        };
+        // Each op in its own savepoint: a failing op leaves nothing half-written, and the
+        // others of the batch still commit.
+        let mut answers: Vec<Answer> = ops
+            .iter()
+            .map(|op| {
+                let sp = tx.savepoint()?;
+                let a = run_op(&sp, op)?;
+                sp.commit()?;
+                Ok(a)
+            })
+            .map(|r: rusqlite::Result<Answer>| r.unwrap_or_else(|e| Answer::Failed(e.to_string())))
+            .collect();
+        if let Err(e) = tx.commit() {
+            tracing::error!(error = %e, "store: commit failed");
+            for a in &mut answers {
+                *a = Answer::Failed(format!("commit failed: {e}"));
+            }
+        }
+        answers
+    }
+
+    /// Delete events beyond the retention limits, a chunk per statement.
+    pub(super) fn prune(&mut self, per_channel: u64, max_age: Option<Duration>) {
+        if let Err(e) = self.try_prune(per_channel, max_age) {
+            tracing::warn!(error = %e, "store: pruning failed");
+        }
+    }
+
+    fn try_prune(&mut self, per_channel: u64, max_age: Option<Duration>) -> rusqlite::Result<()> {
+        let mut deleted = 0usize;
+        if let Some(age) = max_age {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64();
+            let cut = now - age.as_secs_f64();
+            deleted += self.conn.execute(
+                "DELETE FROM events WHERE seq IN \
+                 (SELECT seq FROM events WHERE timestamp < ?1 LIMIT ?2)",
+                params![cut, PRUNE_CHUNK],
+            )?;
+        }
+        if per_channel > 0 {
+            let keep = i64::try_from(per_channel).unwrap_or(i64::MAX);
+            let over: Vec<(String, String)> = {
+                let mut st = self.conn.prepare_cached(
+                    "SELECT app, channel FROM events GROUP BY app, channel HAVING COUNT(*) > ?1 \
+                     LIMIT 100",
+                )?;
+                let rows = st.query_map([keep], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            for (app, channel) in over {
+                deleted += self.conn.execute(
+                    "DELETE FROM events WHERE seq IN (SELECT seq FROM events \
+                     WHERE app = ?1 AND channel = ?2 ORDER BY seq DESC LIMIT ?3 OFFSET ?4)",
+                    params![app, channel, PRUNE_CHUNK, keep],
+                )?;
+            }
+        }
+        if deleted > 0 {
+            self.conn.execute(
+                "DELETE FROM associations WHERE seq < \
+                 COALESCE((SELECT MIN(seq) FROM events), 9223372036854775807)",
+                [],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn run_op(tx: &Connection, op: &Op) -> rusqlite::Result<Answer> {
+    match op {
+        Op::Insert(events) => insert(tx, events).map(Answer::Done),
+        Op::Latest {
+            app,
+            channel,
+            skip,
+            count,
+        } => {
+            let mut st = tx.prepare_cached(
+                "SELECT seq, mid, channel, owner, timestamp, payload FROM events \
+                 WHERE app = ?1 AND channel = ?2 ORDER BY seq DESC LIMIT ?3 OFFSET ?4",
+            )?;
+            let rows = st.query_map(params![app, channel, count, skip], event_row)?;
+            Ok(Answer::Events(rows.collect::<rusqlite::Result<_>>()?))
+        }
+        Op::Personal {
+            app,
+            user_id,
+            count,
+        } => {
+            let mut st = tx.prepare_cached(
+                "SELECT event FROM subscriptions WHERE app = ?1 AND user_id = ?2 ORDER BY rowid",
+            )?;
+            let alias = st
+                .query_map(params![app, user_id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut st = tx.prepare_cached(
+                "SELECT e.seq, e.mid, e.channel, e.owner, e.timestamp, e.payload \
+                 FROM associations a JOIN events e ON e.seq = a.seq \
+                 WHERE a.app = ?1 AND a.user_id = ?2 ORDER BY a.seq DESC LIMIT ?3",
+            )?;
+            let events = st
+                .query_map(params![app, user_id, count], event_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(Answer::Personal { alias, events })
+        }
+        Op::Recent { app, count } => {
+            let mut st = tx.prepare_cached(
+                "SELECT seq, mid, channel, owner, timestamp, payload FROM events \
+                 WHERE app = ?1 ORDER BY seq DESC LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![app, count], event_row)?;
+            Ok(Answer::Events(rows.collect::<rusqlite::Result<_>>()?))
+        }
+        Op::Subscriptions {
+            app,
+            user_id,
+            event,
+        } => {
+            let mut st = tx.prepare_cached(
+                "SELECT app, user_id, event FROM subscriptions WHERE app = ?1 \
+                 AND (?2 IS NULL OR user_id = ?2) AND (?3 IS NULL OR event = ?3) ORDER BY rowid",
+            )?;
+            let rows = st.query_map(params![app, user_id, event], triple)?;
+            Ok(Answer::Rows(rows.collect::<rusqlite::Result<_>>()?))
+        }
+        Op::Subscribe {
+            app,
+            user_id,
+            event,
+        } => tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO subscriptions (app, user_id, event) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![app, user_id, event])
+            .map(Answer::Done),
+        Op::Unsubscribe {
+            app,
+            user_id,
+            event,
+        } => tx
+            .prepare_cached(
+                "DELETE FROM subscriptions WHERE app = ?1 AND user_id = ?2 AND event = ?3",
+            )?
+            .execute(params![app, user_id, event])
+            .map(Answer::Done),
+        Op::Webs { app } => {
+            let mut st = tx.prepare_cached(
+                "SELECT app, url, event FROM webs WHERE (?1 IS NULL OR app = ?1) ORDER BY rowid",
+            )?;
+            let rows = st.query_map(params![app], triple)?;
+            Ok(Answer::Rows(rows.collect::<rusqlite::Result<_>>()?))
+        }
+        Op::AddWeb { app, url, event } => tx
+            .prepare_cached("INSERT OR IGNORE INTO webs (app, url, event) VALUES (?1, ?2, ?3)")?
+            .execute(params![app, url, event])
+            .map(Answer::Done),
+        Op::RemoveWeb { app, url, event } => tx
+            .prepare_cached(
+                "DELETE FROM webs WHERE app = ?1 AND url = ?2 AND (?3 IS NULL OR event = ?3)",
+            )?
+            .execute(params![app, url, event])
+            .map(Answer::Done),
+    }
+}
+
+fn insert(tx: &Connection, events: &[NewEvent]) -> rusqlite::Result<usize> {
+    let mut ins = tx.prepare_cached(
+        "INSERT OR IGNORE INTO events (mid, app, channel, owner, timestamp, payload) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
+    )?;
+    let mut assoc = tx.prepare_cached(
+        "INSERT INTO associations (app, user_id, seq) \
+         SELECT app, user_id, ?1 FROM subscriptions WHERE app = ?2 AND event = ?3",
+    )?;
+    let mut n = 0;
+    for e in events {
+        let seq: Option<i64> = ins
+            .query_row(
+                params![e.mid, e.app, e.channel, e.owner, e.timestamp, e.payload],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(seq) = seq {
+            assoc.execute(params![seq, e.app, e.channel])?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        seq: r.get(0)?,
+        mid: r.get(1)?,
+        channel: r.get(2)?,
+        owner: r.get(3)?,
+        timestamp: r.get(4)?,
+        payload: r.get(5)?,
+    })
+}
+
+fn triple(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+/// Every stored web-hook subscription `(app, url, event)`, read on a connection of its own
+/// (WAL lets it run beside the store thread), for the web-hook sender's start.
+pub fn read_webs(s: &Settings) -> Result<Vec<(String, String, String)>, OpenError> {
+    let path = super::db_path(&s.dir);
+    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| fail(&path, e))?;
+    let mut st = conn
+        .prepare("SELECT app, url, event FROM webs ORDER BY rowid")
+        .map_err(|e| fail(&path, e))?;
+    let rows = st.query_map([], triple).map_err(|e| fail(&path, e))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(|e| fail(&path, e))
+}

@@ -1,0 +1,375 @@
+//! The durable embedded store: SQLite (through `rusqlite`, SQLite bundled) on one thread of
+//! its own, for the dialects that keep data across restarts (Pushi's events, offline
+//! subscriptions, per-user inboxes and web-hook subscriptions).
+//!
+//! Why a thread and not the shards: SQLite calls block (disk I/O, fsync), and a shard must
+//! never block. Shards hand the store an [`Op`] with [`Store::try_send`] on a **bounded**
+//! queue (`std::sync::mpsc::sync_channel`); a full queue is answered at once with
+//! [`StoreBusy`] (the REST layer turns it into a 503 with a JSON error) — nothing waits.
+//!
+//! Group commit: the thread blocks for one request, then drains whatever else is queued (up
+//! to [`MAX_BATCH`]), runs all of it inside **one** transaction, commits, and only then sends
+//! every answer. So a burst of N publishes costs one commit, and an answer (the REST
+//! acknowledgement of a persisted event) is only ever sent for a committed write.
+//!
+//! Answers go back to the asking shard through a [`Sink`] the server installs after the
+//! shards are spawned (it wraps a [`Done`] into the dialect's inbox message and calls
+//! `Inbox::send`, which wakes the shard); a full inbox is retried from this thread, which may
+//! wait, for up to a second.
+//!
+//! Durability: WAL journal. With `synchronous=NORMAL` (the default) a commit is written to
+//! the WAL file before the answer is sent, but not fsynced: it survives a crash or `kill -9`
+//! of the process (the data is in the OS page cache), not a power loss or kernel crash. With
+//! `sync = full` every commit is fsynced before its answer (survives power loss; slower, but
+//! group commit amortises the fsync over the batch).
+//!
+//! Retention: at most `max_events_per_channel` events per (app, channel) and none older than
+//! `max_event_age`; pruned by this thread between batches, a bounded number of rows at a time
+//! (`db::prune`).
+
+mod db;
+#[cfg(test)]
+mod tests;
+
+pub use db::{read_webs, StoredEvent, SCHEMA_VERSION};
+
+use crate::ids::ShardId;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Most requests written in one transaction.
+pub const MAX_BATCH: usize = 8192;
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "herald.sqlite3";
+
+/// How the store is opened (from `config::StoreConfig`).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The data directory (created on first use).
+    pub dir: PathBuf,
+    /// Requests the queue holds before `try_send` answers busy.
+    pub queue: usize,
+    /// Events kept per (app, channel); 0: no limit.
+    pub max_events_per_channel: u64,
+    /// Oldest event kept; `None`: no limit.
+    pub max_event_age: Option<Duration>,
+    /// `synchronous=FULL` (fsync each commit) instead of NORMAL.
+    pub sync_full: bool,
+}
+
+/// An event to persist.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    /// Its uuid4.
+    pub mid: String,
+    /// The app id.
+    pub app: String,
+    /// The channel.
+    pub channel: String,
+    /// The socket id of a socket-originated event.
+    pub owner: Option<String>,
+    /// Unix time, seconds.
+    pub timestamp: f64,
+    /// The delivered message, JSON.
+    pub payload: String,
+}
+
+/// What the store is asked to do.
+#[derive(Debug)]
+pub enum Op {
+    /// Persist events (and one association per subscriber of each event's channel).
+    Insert(Vec<NewEvent>),
+    /// The newest `count` events of a channel after skipping `skip`, newest first.
+    Latest {
+        /// The app id.
+        app: String,
+        /// The channel.
+        channel: String,
+        /// Newest events skipped.
+        skip: u32,
+        /// Events returned at most.
+        count: u32,
+    },
+    /// A `personal-{user_id}` channel: the user's subscribed channels and newest inbox events.
+    Personal {
+        /// The app id.
+        app: String,
+        /// The user.
+        user_id: String,
+        /// Events returned at most.
+        count: u32,
+    },
+    /// The app's newest events (`GET /events`).
+    Recent {
+        /// The app id.
+        app: String,
+        /// Events returned at most.
+        count: u32,
+    },
+    /// Subscriptions, optionally filtered (`GET /subscriptions`).
+    Subscriptions {
+        /// The app id.
+        app: String,
+        /// Only this user's.
+        user_id: Option<String>,
+        /// Only to this channel.
+        event: Option<String>,
+    },
+    /// Add a subscription (idempotent).
+    Subscribe {
+        /// The app id.
+        app: String,
+        /// The user.
+        user_id: String,
+        /// The channel.
+        event: String,
+    },
+    /// Remove a subscription.
+    Unsubscribe {
+        /// The app id.
+        app: String,
+        /// The user.
+        user_id: String,
+        /// The channel.
+        event: String,
+    },
+    /// Web-hook subscriptions of an app (`None`: of every app, for the sender at start).
+    Webs {
+        /// The app id.
+        app: Option<String>,
+    },
+    /// Add a web-hook subscription (idempotent).
+    AddWeb {
+        /// The app id.
+        app: String,
+        /// The URL.
+        url: String,
+        /// The channel.
+        event: String,
+    },
+    /// Remove a URL's web-hook subscriptions (one channel's, or all).
+    RemoveWeb {
+        /// The app id.
+        app: String,
+        /// The URL.
+        url: String,
+        /// Only this channel.
+        event: Option<String>,
+    },
+}
+
+/// The store's answer.
+#[derive(Debug)]
+pub enum Answer {
+    /// Written (and committed); rows changed.
+    Done(usize),
+    /// Events, newest first.
+    Events(Vec<StoredEvent>),
+    /// A personal channel's aliases and events.
+    Personal {
+        /// The channels the user is subscribed to.
+        alias: Vec<String>,
+        /// The user's newest inbox events.
+        events: Vec<StoredEvent>,
+    },
+    /// `(user_id, event)` or `(url, event)` rows, with their app id.
+    Rows(Vec<(String, String, String)>),
+    /// The request failed (SQLite error text).
+    Failed(String),
+}
+
+/// An answer for the shard that asked, with the token it gave.
+#[derive(Debug)]
+pub struct Done<T> {
+    /// What the asker needs to continue.
+    pub token: T,
+    /// The answer.
+    pub answer: Answer,
+}
+
+/// Hands an answer to a shard (wraps it into the inbox message); `Some` gives it back when
+/// the inbox is full.
+pub type Sink<T> = Box<dyn Fn(ShardId, Done<T>) -> Option<Done<T>> + Send + Sync>;
+
+/// The queue was full: nothing was queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreBusy;
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("data store {path}: {reason}")]
+pub struct OpenError {
+    /// The directory or file.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub reason: String,
+}
+
+struct Request<T> {
+    to: ShardId,
+    token: T,
+    op: Op,
+}
+
+struct Inner<T> {
+    /// `None` only while dropping.
+    sender: Option<SyncSender<Request<T>>>,
+    sink: Arc<OnceLock<Sink<T>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The handle shards hold (cheap to clone); the thread stops when the last one is dropped.
+pub struct Store<T: Send + 'static> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T: Send + 'static> Clone for Store<T> {
+    fn clone(&self) -> Self {
+        Store {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T: Send + 'static> std::fmt::Debug for Store<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+impl<T: Send + 'static> Store<T> {
+    /// Open (creating if needed) the database in `settings.dir` and start the store thread.
+    /// A corrupt database, or a directory that cannot be created or written, is an error
+    /// naming the path.
+    pub fn open(settings: &Settings) -> Result<Store<T>, OpenError> {
+        let db = db::Db::open(settings)?;
+        let (sender, rx) = mpsc::sync_channel(settings.queue.max(1));
+        let sink: Arc<OnceLock<Sink<T>>> = Arc::new(OnceLock::new());
+        let thread_sink = sink.clone();
+        let retention = (settings.max_events_per_channel, settings.max_event_age);
+        let thread = std::thread::Builder::new()
+            .name("herald-store".into())
+            .spawn(move || run(db, rx, &thread_sink, retention))
+            .map_err(|e| OpenError {
+                path: settings.dir.clone(),
+                reason: format!("cannot start the store thread: {e}"),
+            })?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                sender: Some(sender),
+                sink,
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    /// Install where answers go (once; later calls are ignored).
+    pub fn set_sink(&self, sink: Sink<T>) {
+        let _ = self.inner.sink.set(sink);
+    }
+
+    /// Queue `op`; its answer goes to shard `to` with `token`. Never blocks.
+    pub fn try_send(&self, to: ShardId, token: T, op: Op) -> Result<(), StoreBusy> {
+        let Some(sender) = self.inner.sender.as_ref() else {
+            return Err(StoreBusy);
+        };
+        match sender.try_send(Request { to, token, op }) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(StoreBusy),
+        }
+    }
+}
+
+impl<T> Drop for Inner<T> {
+    fn drop(&mut self) {
+        // Disconnect the queue, then wait for the thread to write what is queued and exit.
+        self.sender.take();
+        if let Ok(mut t) = self.thread.lock() {
+            if let Some(t) = t.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+/// The data directory's database path.
+pub fn db_path(dir: &Path) -> PathBuf {
+    dir.join(DB_FILE)
+}
+
+fn run<T>(
+    mut db: db::Db,
+    rx: Receiver<Request<T>>,
+    sink: &OnceLock<Sink<T>>,
+    retention: (u64, Option<Duration>),
+) {
+    let mut batch: Vec<Request<T>> = Vec::with_capacity(256);
+    let mut last_prune = Instant::now();
+    loop {
+        let first = match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(r) => r,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                db.prune(retention.0, retention.1);
+                last_prune = Instant::now();
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let ops: Vec<&Op> = batch.iter().map(|r| &r.op).collect();
+        let answers = db.run_batch(&ops);
+        for (req, answer) in batch.drain(..).zip(answers) {
+            answer_to(
+                sink,
+                req.to,
+                Done {
+                    token: req.token,
+                    answer,
+                },
+            );
+        }
+        if last_prune.elapsed() >= Duration::from_secs(1) {
+            db.prune(retention.0, retention.1);
+            last_prune = Instant::now();
+        }
+    }
+}
+
+/// Give `done` to its shard, retrying a full inbox for up to a second (this thread may wait;
+/// the shards never do).
+fn answer_to<T>(sink: &OnceLock<Sink<T>>, to: ShardId, mut done: Done<T>) {
+    let start = Instant::now();
+    loop {
+        let Some(s) = sink.get() else {
+            if start.elapsed() > Duration::from_secs(5) {
+                tracing::warn!("store: no answer sink installed, answer dropped");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        };
+        match s(to, done) {
+            None => return,
+            Some(back) => {
+                if start.elapsed() > Duration::from_secs(1) {
+                    tracing::warn!(
+                        shard = to.0,
+                        "store: shard inbox full for 1 s, answer dropped"
+                    );
+                    return;
+                }
+                done = back;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    }
+}
