@@ -975,7 +975,7 @@ def probe(t):
     return 0 if ok else 1
 
 
-def write_md(path, ref, cand, rows, summary, aa):
+def write_md(path, ref, cand, rows, summary, aa, transcripts):
     import subprocess
 
     def git(*a):
@@ -1004,6 +1004,20 @@ def write_md(path, ref, cand, rows, summary, aa):
     ]
     for n, v, why in rows:
         lines.append("| %s | %s | %s |" % (n, v, why.replace("|", "\\|")))
+    different = [n for n, v, _ in rows if v == "different"]
+    if different:
+        lines += ["", "## The differences, step by step", "",
+                  "Each line is one normalised transcript entry (`-`: none); only differing steps."]
+        for n in different:
+            a, b = transcripts[n]
+            lines += ["", "### " + n, "", "```"]
+            for i in range(max(len(a), len(b))):
+                x = show(a[i]) if i < len(a) else "-"
+                y = show(b[i]) if i < len(b) else "-"
+                if x != y:
+                    lines.append("%2d %s: %s" % (i + 1, ref.name, x))
+                    lines.append("   %s: %s" % (cand.name, y))
+            lines.append("```")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -1059,7 +1073,8 @@ def main():
     summary = ", ".join("%d %s" % (counts[k], k) for k in ("same", "same-json", "deliberate", "different") if k in counts)
     print("\n%s vs %s: %d scenarios: %s" % (ref.name, cand.name, len(rows), summary))
     if args.md_out:
-        write_md(args.md_out, ref, cand, rows, summary, args.aa)
+        write_md(args.md_out, ref, cand, rows, summary, args.aa,
+                 {n: (d[ref.name], d[cand.name]) for n, d in dump.items()})
     if args.json_out:
         with open(args.json_out, "w", encoding="utf-8") as f:
             json.dump(dump, f, indent=1)
