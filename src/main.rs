@@ -71,6 +71,13 @@ fn run(cfg: Arc<config::Config>, ignored: &[String]) -> ExitCode {
         echo = cfg.echo_path.as_deref().unwrap_or("off"),
         "Herald serving on http://{addr} (Channelstream 0.7.1 API; Pusher protocol 7 on /app/ and /apps/)"
     );
+    if cfg.pushi.enabled {
+        tracing::info!(
+            data_dir = %cfg.pushi.data_dir.display(),
+            sync = if cfg.pushi.sync_full { "full" } else { "normal" },
+            "Pushi 0.6.10 dialect on /{{64-hex key}} and its REST API; store opened"
+        );
+    }
     if cfg.uses_default_secret() {
         tracing::warn!("Using default secret! Remember to set that for production.");
     }

@@ -298,7 +298,6 @@ fn webs_post_each_event_to_subscribed_urls() {
         .is_none());
 }
 
-use std::io::Read;
 
 #[test]
 fn unsupported_routes_apps_and_the_route_rule() {

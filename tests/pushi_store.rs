@@ -1,0 +1,184 @@
+//! The durable store end to end through the `herald` binary: acknowledged events survive
+//! `kill -9` (each present exactly once after a restart), and a corrupt database or an
+//! unusable data directory stops Herald at start with the path and the reason.
+
+mod common;
+
+use common::pushi::{APP_ID, KEY, SECRET};
+use common::{read_response, At, Target};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn herald(dir: &Path, port: u16) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_herald"));
+    c.args([
+        "--pushi",
+        "--shards",
+        "2",
+        "--port",
+        &port.to_string(),
+        "--log-level",
+        "WARNING",
+    ])
+    .arg("--data-dir")
+    .arg(dir)
+    .env("HERALD_DEFAULT_APP_ID", APP_ID)
+    .env("HERALD_DEFAULT_APP_KEY", KEY)
+    .env("HERALD_DEFAULT_APP_SECRET", SECRET)
+    .env_remove("CHANNELSTREAM_INI")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    c
+}
+
+fn start(dir: &Path, port: u16) -> Child {
+    let child = herald(dir, port).spawn().unwrap();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "herald did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn login(at: &At) -> String {
+    let path = format!("/login?app_id={APP_ID}&app_key={KEY}&app_secret={SECRET}");
+    let r = common::request(at, "GET", &path, &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn acknowledged_events_survive_kill_9_exactly_once() {
+    let dir = common::pushi::data_dir("kill9");
+    let port = free_port();
+    let at = At(([127, 0, 0, 1], port).into());
+    let mut child = start(&dir, port);
+    let sid = login(&at);
+
+    // Pipelined streams of persisted events on four connections, each event tagged with its
+    // number; the main thread kills the server mid-stream. Acknowledged = a 200 read before
+    // the kill. (A connection's pipelined requests are answered in order, one store commit
+    // each, so several connections keep several events in flight at the kill.)
+    let (per, total) = (200usize, 800usize);
+    let (tx, rx) = std::sync::mpsc::channel::<usize>();
+    let senders: Vec<_> = (0..4)
+        .map(|t| {
+            let (sid, tx) = (sid.clone(), tx.clone());
+            std::thread::spawn(move || {
+                let mut s = at.connect();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut buf = Vec::new();
+                for chunk in 0..per / 50 {
+                    let ns: Vec<usize> = (chunk * 50..(chunk + 1) * 50).map(|i| t * per + i).collect();
+                    let mut out = Vec::new();
+                    for n in &ns {
+                        let body = format!(r#"{{"data": "d", "channel": "c{}", "n": {n}}}"#, n % 3);
+                        write!(
+                            out,
+                            "POST /events?sid={sid} HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .unwrap();
+                    }
+                    if s.write_all(&out).is_err() {
+                        return;
+                    }
+                    for n in ns {
+                        match read_response(&mut s, &mut buf, false) {
+                            Some(r) if r.status == 200 => {
+                                if tx.send(n).is_err() {
+                                    return;
+                                }
+                            }
+                            _ => return,
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut acked = HashSet::new();
+    while acked.len() < 300 {
+        acked.insert(
+            rx.recv_timeout(Duration::from_secs(20))
+                .expect("acknowledgements"),
+        );
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    acked.extend(rx.try_iter());
+    for t in senders {
+        let _ = t.join();
+    }
+    for late in rx.try_iter() {
+        acked.insert(late);
+    }
+
+    let mut child = start(&dir, port);
+    let sid = login(&at);
+    let r = common::request(
+        &at,
+        "GET",
+        &format!("/events?count=1000&sid={sid}"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    let events: Vec<Value> = r.json().as_array().unwrap().clone();
+    let ns: Vec<u64> = events
+        .iter()
+        .map(|e| e["data"]["n"].as_u64().unwrap())
+        .collect();
+    let unique: HashSet<u64> = ns.iter().copied().collect();
+    assert_eq!(unique.len(), ns.len(), "an event stored twice");
+    for n in &acked {
+        assert!(unique.contains(&(*n as u64)), "acknowledged event {n} lost");
+    }
+    assert!(ns.len() <= total);
+    eprintln!(
+        "acknowledged {} of {total}, stored {}",
+        acked.len(),
+        ns.len()
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_corrupt_database_or_unusable_directory_stops_herald_at_start() {
+    let dir = common::pushi::data_dir("corrupt");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("herald.sqlite3");
+    std::fs::write(&db, vec![0x5au8; 16384]).unwrap();
+    let out = herald(&dir, free_port()).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&db.display().to_string()), "{err}");
+    assert!(err.contains("not a database"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let file = common::pushi::data_dir("file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = herald(&file.join("sub"), free_port()).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot create"), "{err}");
+    let _ = std::fs::remove_file(&file);
+}
