@@ -66,6 +66,8 @@ bash tests/pusher-py/run.sh "$HERALD" || fail=1
 # The Pushi suites probe the binary first: without the Pushi dialect they print SKIP and pass
 # (PUSHI_REQUIRED=1 turns that into a failure). The A/A run and --reference keep the harnesses
 # themselves checked against the real pushi-service either way.
+# Once the Pushi dialect is on main, make its absence a failure: PUSHI_REQUIRED=1 here.
+export PUSHI_REQUIRED="${PUSHI_REQUIRED:-}"
 step "differential tests against the real Pushi (pushi-service 0.6.10): A/A, then vs Herald"
 bash tests/pushi-diff/setup.sh
 bash tests/pushi-diff/run.sh || fail=1

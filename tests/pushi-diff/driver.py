@@ -19,6 +19,11 @@ Verdicts:
               a `pusher:error` frame instead (checked)
   different   anything else (the exit status is 1 if any)
 
+Synchronisation: every expected frame is awaited (WAIT seconds at most). Absence ("nothing else
+arrived", "not echoed") is shown by a fence: the socket subscribes to a fresh public channel and
+everything before that answer is recorded. On a multi-shard server a frame still in flight from
+another shard could arrive after the fence, so a fence proves absence only up to that ordering.
+
 Usage: driver.py --ref NAME,REST,WS,APP_ID,KEY,SECRET --cand NAME,REST,WS,APP_ID,KEY,SECRET
                  [--only SUBSTR] [--json-out FILE] [-v]
 """

@@ -97,7 +97,7 @@ status=0
 # -p no:cacheprovider: no .pytest_cache in the tree. Exit 5 (nothing collected) is a failure.
 PUSHI_TARGET=$target PUSHI_API_URL="$api_url" PUSHI_WS_URL="$ws_url" PUSHI_APP_ID="$app_id" \
     PUSHI_APP_KEY="$app_key" PUSHI_APP_SECRET="$app_secret" \
-    timeout 300 "$PY" -m pytest -p no:cacheprovider -W ignore::DeprecationWarning -rsx -q test_pushi_client.py || status=$?
+    timeout 300 "$PY" -m pytest -p no:cacheprovider -W ignore::DeprecationWarning -rfsx -q test_pushi_client.py || status=$?
 [ "$status" = 5 ] && echo "run.sh: pytest collected no tests" >&2
 [ "$status" = 0 ] || { echo "run.sh: tests failed ($status); server log:" >&2; tail -n 40 "$log" >&2; }
 exit "$status"
