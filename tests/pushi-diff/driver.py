@@ -747,6 +747,68 @@ def duplicate_subscribe(r):
 
 
 @scenario
+def socket_event_presence(r):
+    # Pushi adds nothing (no user_id, unlike Pusher's client events on presence channels)
+    ch = r.ch("presence-")
+    a = r.conn("A")
+    a.sub_auth(ch, {"user_id": "u1"})
+    b = r.conn("B")
+    b.sub_auth(ch, {"user_id": "u2"})
+    a.expect(1)
+    a.event(ch, "say", {"t": "hello"}, persist=False)
+    b.expect(1)
+    a.fence()
+    b.fence()
+
+
+@scenario
+def duplicate_subscribe_presence(r):
+    # a second subscribe of the same socket: Pushi unsubscribes it first, then subscribes again
+    ch = r.ch("presence-")
+    c = r.conn("C")
+    c.sub_auth(ch, {"user_id": "u2"})
+    a = r.conn("A")
+    a.sub_auth(ch, {"user_id": "u1", "n": 1})
+    c.expect(1)
+    a.sub_auth(ch, {"user_id": "u1", "n": 2})
+    c.fence()
+    a.fence()
+
+
+@scenario
+def unsubscribe_not_subscribed(r):
+    a = r.conn("A")
+    a.unsub(r.ch("pub-"))
+    a.fence()
+
+
+@scenario
+def subscribe_missing_channel(r):
+    a = r.conn("A")
+    a.send({"event": "pusher:subscribe", "data": {}})
+    a.fence()
+
+
+@scenario
+def event_missing_data(r):
+    ch = r.ch("pub-")
+    a = r.conn("A")
+    a.sub(ch)
+    b = r.conn("B")
+    b.sub(ch)
+    a.send({"event": "chat", "channel": ch})
+    a.fence()
+    b.fence()
+
+
+@scenario
+def presence_without_channel_data(r):
+    a = r.conn("A")
+    a.sub_auth(r.ch("presence-"))
+    a.fence()
+
+
+@scenario
 def bad_signature_private(r):
     a = r.conn("A")
     a.sub(r.ch("private-"), auth=r.t.key + ":" + "0" * 64)
