@@ -22,9 +22,21 @@ const KEY: &str = "936f7e1c2b5a4d3e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c2
 const SECRET: &str = "bench-secret";
 
 fn start(bin: &str, dir: &std::path::Path) -> (Child, SocketAddr) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(bin)
-        .args(["--pushi", "--shards", "2", "--port", &port.to_string(), "--log-level", "WARNING"])
+        .args([
+            "--pushi",
+            "--shards",
+            "2",
+            "--port",
+            &port.to_string(),
+            "--log-level",
+            "WARNING",
+        ])
         .arg("--data-dir")
         .arg(dir)
         .env("HERALD_DEFAULT_APP_ID", APP_ID)
@@ -51,7 +63,11 @@ fn response(s: &mut TcpStream, buf: &mut Vec<u8>) -> u16 {
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0);
             if buf.len() >= end + 4 + len {
-                let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+                let status = head
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0);
                 buf.drain(..end + 4 + len);
                 return status;
             }
@@ -72,7 +88,11 @@ fn post(sid: &str, body: &str) -> String {
 
 fn login(addr: SocketAddr) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET /login?app_id={APP_ID}&app_key={KEY}&app_secret={SECRET} HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /login?app_id={APP_ID}&app_key={KEY}&app_secret={SECRET} HTTP/1.1\r\nHost: h\r\n\r\n"
+    )
+    .unwrap();
     let mut buf = Vec::new();
     loop {
         let mut tmp = [0u8; 4096];
@@ -88,7 +108,8 @@ fn login(addr: SocketAddr) -> String {
 
 fn throughput(addr: SocketAddr, sid: &str, conns: usize, batch: usize, secs: u64) -> (f64, u64) {
     let channels: Vec<String> = (0..batch).map(|i| format!("t{i}")).collect();
-    let body = json!({"data": {"x": "payload of a persisted event"}, "channel": channels}).to_string();
+    let body =
+        json!({"data": {"x": "payload of a persisted event"}, "channel": channels}).to_string();
     let one = post(sid, &body);
     let depth = 16;
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -129,7 +150,10 @@ fn latency(addr: SocketAddr, sid: &str, persist: bool, n: usize, rate: u64) -> (
     let stream = TcpStream::connect(addr).unwrap();
     let (mut ws, _) = tungstenite::client(format!("ws://{addr}/{KEY}"), stream).unwrap();
     let _ = ws.read().unwrap(); // connection_established
-    ws.send(tungstenite::Message::text(r#"{"event":"pusher:subscribe","data":{"channel":"lat"}}"#)).unwrap();
+    ws.send(tungstenite::Message::text(
+        r#"{"event":"pusher:subscribe","data":{"channel":"lat"}}"#,
+    ))
+    .unwrap();
     let _ = ws.read().unwrap(); // subscription_succeeded
     let epoch = Instant::now();
     let sid = sid.to_owned();
@@ -141,7 +165,8 @@ fn latency(addr: SocketAddr, sid: &str, persist: bool, n: usize, rate: u64) -> (
         let mut next = Instant::now();
         for _ in 0..n {
             let t = epoch.elapsed().as_nanos() as u64;
-            let body = json!({"data": "x", "channel": "lat", "persist": persist, "t": t}).to_string();
+            let body =
+                json!({"data": "x", "channel": "lat", "persist": persist, "t": t}).to_string();
             s.write_all(post(&sid, &body).as_bytes()).unwrap();
             assert_eq!(response(&mut s, &mut buf), 200);
             next += gap;
@@ -164,23 +189,47 @@ fn latency(addr: SocketAddr, sid: &str, persist: bool, n: usize, rate: u64) -> (
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let bin = args.get(1).map(String::as_str).unwrap_or("target/release/herald");
+    let bin = args
+        .get(1)
+        .map(String::as_str)
+        .unwrap_or("target/release/herald");
     let conns: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(4);
     let batch: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(100);
     let secs: u64 = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(5);
-    let dir = std::env::temp_dir().join(format!("herald-pushi-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let (mut child, addr) = start(bin, &dir);
-    let sid = login(addr);
+    let rounds: usize = args.get(5).and_then(|a| a.parse().ok()).unwrap_or(3);
+    let fresh = |tag: &str| {
+        let dir =
+            std::env::temp_dir().join(format!("herald-pushi-bench-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (child, addr) = start(bin, &dir);
+        let sid = login(addr);
+        (child, addr, sid, dir)
+    };
+    let stop = |mut child: Child, dir: std::path::PathBuf| {
+        let size = std::fs::metadata(dir.join("herald.sqlite3"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        size
+    };
+    // Latency first, each run on a fresh server and data directory, persist off and on
+    // interleaved, so neither meets the other's leftovers (pruning, checkpoints).
+    for round in 0..rounds {
+        for persist in [false, true] {
+            let (child, addr, sid, dir) = fresh(&format!("lat{round}{persist}"));
+            let (p50, p99, max) = latency(addr, &sid, persist, 5000, 1000);
+            println!("round {round}: publish->delivery persist={persist}: p50 {p50:.0} us, p99 {p99:.0} us, max {max:.0} us (5000 events at 1000/s)");
+            stop(child, dir);
+        }
+    }
+    let (child, addr, sid, dir) = fresh("tput");
     let (eps, busy) = throughput(addr, &sid, conns, batch, secs);
     println!("persisted publish: {eps:.0} events/s ({conns} connections x 16 pipelined, {batch} channels per POST, {secs} s; {busy} answered 503)");
-    for persist in [false, true] {
-        let (p50, p99, max) = latency(addr, &sid, persist, 5000, 1000);
-        println!("publish->delivery persist={persist}: p50 {p50:.0} us, p99 {p99:.0} us, max {max:.0} us (5000 events at 1000/s)");
-    }
-    let size = std::fs::metadata(dir.join("herald.sqlite3")).map(|m| m.len()).unwrap_or(0);
-    println!("database after the run: {:.1} MiB", size as f64 / 1048576.0);
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
+    let size = stop(child, dir);
+    println!(
+        "database after the throughput run: {:.1} MiB",
+        size as f64 / 1048576.0
+    );
 }

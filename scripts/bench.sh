@@ -13,6 +13,13 @@
 #                                     an A/B of two builds: before (BEFORE=) vs after (this
 #                                     tree) vs after again (the A/A noise), each 1 shard on cpu0,
 #                                     client on cpu1, on the fan-out presets
+#   ./scripts/bench.sh tls            TLS vs plain: Herald 1 shard on cpu0 plain twice (A, A2: the
+#                                     A/A noise) and with --tls-cert (T), client on cpu1 over
+#                                     https:// for T; a throw-away CA made with openssl
+#   ./scripts/bench.sh deflate        permessage-deflate: Herald plain (A), plain again (A2, the A/A
+#                                     noise) and --ws-deflate (Z), each 1 shard on cpu0, client on
+#                                     cpu1 with --deflate (every subscriber offers it; only Z
+#                                     accepts): RSS per idle connection and CPU per delivery
 #   SCENARIOS=fanout-1k-r25 ROUNDS=2 ./scripts/bench.sh shards
 #
 # Results go to bench-out/<mode>/ (report.json, report.md, report.svg).
@@ -20,6 +27,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-shards}
 DEFAULT_SCEN=all; [ "${1:-}" = channelstream ] && DEFAULT_SCEN=fanout-1k-r5,fanout-1k-r25,fanout-1k-4KiB-r10,publish-rest
+[ "${1:-}" = tls ] && DEFAULT_SCEN=fanout-1k-r25,fanout-1k-r200-sat,pusher-fanout-1k-r25,idle-10k
+[ "${1:-}" = deflate ] && DEFAULT_SCEN=idle-10k,fanout-1k-4KiB-r10,pusher-fanout-1k-r25,fanout-1k-r25
 [ "${1:-}" = ab ] && DEFAULT_SCEN=fanout-1k-r5,fanout-1k-r25,fanout-10k-r2,fanout-1k-4KiB-r10,channels-1000x10-r2000,fanout-1k-r200-sat,publish-rest
 SCENARIOS=${SCENARIOS:-$DEFAULT_SCEN}
 ROUNDS=${ROUNDS:-1}
@@ -64,6 +73,35 @@ ab)
   "$B" --target before=http://127.0.0.1:$P1 --target after=http://127.0.0.1:$P2 --target after-again=http://127.0.0.1:$P3 \
        --server-pid before=${pids[0]} --server-pid after=${pids[1]} --server-pid after-again=${pids[2]} \
        --server-cores 0 --pin-cpu 1 --scenario "$SCENARIOS" --rounds "$ROUNDS" --source-ips 4 --out-dir "$OUT"
+  ;;
+tls)
+  pki=$OUT/pki; mkdir -p "$pki"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+      -keyout "$pki/ca.key" -out "$pki/ca.pem" -subj "/CN=bench CA" 2>/dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+      -keyout "$pki/server.key" -out "$pki/server.csr" -subj "/CN=bench" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\n' >"$pki/ext"
+  openssl x509 -req -in "$pki/server.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial \
+      -days 2 -extfile "$pki/ext" -out "$pki/server.pem" 2>/dev/null
+  P1=$((20000 + RANDOM % 10000)); P2=$((P1 + 1)); P3=$((P1 + 2))
+  taskset -c 0 "$H" --port $P1 --shards 1 --log-level WARNING --max-connections 30000 & pids+=($!)
+  taskset -c 0 "$H" --port $P2 --shards 1 --log-level WARNING --max-connections 30000 & pids+=($!)
+  taskset -c 0 "$H" --port $P3 --shards 1 --log-level WARNING --max-connections 30000 \
+      --tls-cert "$pki/server.pem" --tls-key "$pki/server.key" & pids+=($!)
+  wait_port $P1; wait_port $P2; wait_port $P3
+  "$B" --target A=http://127.0.0.1:$P1 --target A2=http://127.0.0.1:$P2 --target T=https://127.0.0.1:$P3 \
+       --tls-ca "$pki/ca.pem" --server-pid A=${pids[0]} --server-pid A2=${pids[1]} --server-pid T=${pids[2]} \
+       --server-cores 0 --pin-cpu 1 --scenario "$SCENARIOS" --rounds "$ROUNDS" --source-ips 4 --out-dir "$OUT"
+deflate)
+  P1=$((20000 + RANDOM % 10000)); P2=$((P1 + 1)); P3=$((P1 + 2))
+  taskset -c 0 "$H" --port $P1 --shards 1 --log-level WARNING --max-connections 30000 & pids+=($!)
+  taskset -c 0 "$H" --port $P2 --shards 1 --log-level WARNING --max-connections 30000 & pids+=($!)
+  taskset -c 0 "$H" --port $P3 --shards 1 --log-level WARNING --max-connections 30000 --ws-deflate & pids+=($!)
+  wait_port $P1; wait_port $P2; wait_port $P3
+  "$B" --target plain=http://127.0.0.1:$P1 --target plain-again=http://127.0.0.1:$P2 --target deflate=http://127.0.0.1:$P3 \
+       --server-pid plain=${pids[0]} --server-pid plain-again=${pids[1]} --server-pid deflate=${pids[2]} \
+       --server-cores 0 --pin-cpu 1 --deflate ${SIZE:+--size "$SIZE"} \
+       --scenario "$SCENARIOS" --rounds "$ROUNDS" --source-ips 4 --out-dir "$OUT"
   ;;
 channelstream)
   bash tests/diff/setup.sh >/dev/null
@@ -125,6 +163,6 @@ one, two = statistics.median(totals["one-core"]), statistics.median(totals["two-
 print(f"\nScaling (median deliveries/s, two cores / one core): **{two / one:.2f}x**")
 PY
   ;;
-*) echo "usage: $0 shards|pinned|channelstream|scale|ab" >&2; exit 2 ;;
+*) echo "usage: $0 shards|pinned|channelstream|scale|ab|tls|deflate" >&2; exit 2 ;;
 esac
 echo "results in $OUT/"

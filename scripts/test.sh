@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Run every Herald test, installing what the tests need (Rust tools from crates.io, the real
 # Channelstream 0.7.1 from PyPI, Autobahn|Testsuite from PyPI under Python 2.7, npm packages for
-# the JS clients, pysher and the PyPI pusher SDK, the real pushi-service 0.6.10 and the PyPI pushi
-# client).
+# the JS clients, pysher and the PyPI pusher SDK, the PyPI websockets client under Python 3.11; the
+# TLS suite's openssl CLI, pusher-js and websocket-client; the real pushi-service 0.6.10 and the
+# PyPI pushi client).
 #
 #   ./scripts/test.sh            everything (what CI runs)
 #   QUICK=1 ./scripts/test.sh    Rust tests only (no installs, no external suites)
 #   FUZZ_SECONDS=N               seconds per fuzz target (default 20; 0 skips fuzzing)
+#   AUTOBAHN_FULL=1              Autobahn 12.*/13.* with their full 1,000 messages per case
+#                                (default: AB_DEFLATE_COUNT, 100, see scripts/autobahn/run.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -36,14 +39,15 @@ HERALD="$ROOT/target/release/herald"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-step "Autobahn|Testsuite against the echo route"
+step "Autobahn|Testsuite against the echo route (all 517 cases; AUTOBAHN_FULL=1: 1,000 messages per 12/13 case)"
 PORT=$(free_port)
-"$HERALD" --port "$PORT" --shards 2 --echo-path /echo --max-ws-message-bytes 20000000 --log-level WARNING &
+"$HERALD" --port "$PORT" --shards 2 --echo-path /echo --max-ws-message-bytes 20000000 --ws-deflate \
+  --log-level WARNING &
 HPID=$!
 trap 'kill $HPID 2>/dev/null || true' EXIT
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
 # Installs Autobahn|Testsuite from PyPI into a Python 2.7 virtualenv on first use.
-AB_OUT="$ROOT/target/autobahn-out" bash scripts/autobahn/run.sh "$PORT" echo || fail=1
+AB_OUT="$ROOT/target/autobahn-out" bash scripts/autobahn/run.sh ${AUTOBAHN_FULL:+--full} "$PORT" echo || fail=1
 kill -TERM $HPID; wait $HPID || { echo "herald did not exit cleanly on SIGTERM"; fail=1; }
 trap - EXIT
 
@@ -77,6 +81,14 @@ step "the PyPI pushi client: against the real pushi-service (reference), then He
 bash tests/pushi-py/setup.sh
 bash tests/pushi-py/run.sh --reference || fail=1
 bash tests/pushi-py/run.sh "$HERALD" || fail=1
+
+step "TLS: pusher-js (forceTLS), Python websocket-client and SDKs over rustls; SIGHUP reload"
+bash tests/tls/setup.sh
+bash tests/tls/run.sh "$HERALD" || fail=1
+
+step "the PyPI websockets client with and without permessage-deflate (Channelstream and Pusher routes)"
+bash tests/deflate-py/setup.sh
+bash tests/deflate-py/run.sh "$HERALD" || fail=1
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzzing, $FUZZ_SECONDS s per target"

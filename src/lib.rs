@@ -45,3 +45,4 @@ pub mod server;
 pub mod shard;
 pub mod signals;
 pub mod store;
+pub mod tls;

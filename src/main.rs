@@ -56,6 +56,7 @@ fn run(cfg: Arc<config::Config>, ignored: &[String]) -> ExitCode {
         shared,
         handles,
         addr,
+        extra_addrs,
         ..
     } = match herald::server::spawn(cfg.clone()) {
         Ok(x) => x,
@@ -64,12 +65,14 @@ fn run(cfg: Arc<config::Config>, ignored: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let scheme = |tls: bool| if tls { "https" } else { "http" };
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         %addr,
         shards = handles.len(),
         echo = cfg.echo_path.as_deref().unwrap_or("off"),
-        "Herald serving on http://{addr} (Channelstream 0.7.1 API; Pusher protocol 7 on /app/ and /apps/)"
+        "Herald serving on {}://{addr} (Channelstream 0.7.1 API; Pusher protocol 7 on /app/ and /apps/)",
+        scheme(cfg.tls.is_some()),
     );
     if cfg.pushi.enabled {
         tracing::info!(
@@ -77,6 +80,10 @@ fn run(cfg: Arc<config::Config>, ignored: &[String]) -> ExitCode {
             sync = if cfg.pushi.sync_full { "full" } else { "normal" },
             "Pushi 0.6.10 dialect on /{{64-hex key}} and its REST API; store opened"
         );
+    }
+    for (l, a) in cfg.listeners.iter().zip(&extra_addrs) {
+        let s = scheme(l.tls.is_some());
+        tracing::info!(listener = %l.name, "also serving on {s}://{a}");
     }
     if cfg.uses_default_secret() {
         tracing::warn!("Using default secret! Remember to set that for production.");

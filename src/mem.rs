@@ -57,8 +57,8 @@ impl Trimmer {
     const FREE_HEAP: usize = 4 << 20;
 
     /// Called from the sweep: trim when the connections fell to half their peak or less by
-    /// at least [`Self::MIN_DROP`], or when the periodic check finds at least
-    /// [`Self::FREE_HEAP`] more free heap than the least seen since the last trim.
+    /// at least `MIN_DROP`, or when the periodic check finds at least
+    /// `FREE_HEAP` more free heap than the least seen since the last trim.
     pub fn tick(&mut self, open: usize, now: Instant) {
         let mut due = self.after_drop(open);
         if now.saturating_duration_since(self.checked) >= Self::CHECK_EVERY {

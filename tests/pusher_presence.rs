@@ -1,11 +1,18 @@
 //! Black-box tests of Pusher presence channels, client events, encrypted and cache channels
 //! and channel-name rules, against an in-process Herald (one shard, or one listener per shard).
+//! Tests that send client events enable them for the default app explicitly.
 
 mod common;
 
 use common::pusher::*;
 use common::*;
 use serde_json::{json, Value};
+
+/// The default app with client events enabled (`HERALD_DEFAULT_APP_ENABLE_CLIENT_MESSAGES`;
+/// off unless configured, as in Pusher).
+fn client_events_on(c: &mut herald::config::Config) {
+    c.default_app_client_events = true;
+}
 
 fn members(v: &Value) -> Value {
     assert_eq!(v["event"], "pusher_internal:subscription_succeeded", "{v}");
@@ -90,7 +97,7 @@ fn presence_auth_and_channel_data_refused() {
 
 #[test]
 fn presence_and_client_events_on_two_shards() {
-    let server = Server::per_shard(2, |_| {});
+    let server = Server::per_shard(2, client_events_on);
     let (mut a, a_id) = connect(&server.shard(0));
     let (mut b, b_id) = connect(&server.shard(1));
     let rooms = ["presence-1", "presence-2", "presence-3", "presence-4"];
@@ -130,7 +137,7 @@ fn presence_and_client_events_on_two_shards() {
 
 #[test]
 fn client_events_reach_others_not_the_sender() {
-    let server = Server::start(1);
+    let server = Server::with(client_events_on);
     let ch = "private-chat";
     let (mut a, a_id) = connect(&server);
     let (mut b, b_id) = connect(&server);
@@ -173,7 +180,7 @@ fn client_events_reach_others_not_the_sender() {
 
 #[test]
 fn client_event_rate_limit_closes_4301() {
-    let server = Server::start(1);
+    let server = Server::with(client_events_on);
     let ch = "private-fast";
     let (mut a, a_id) = connect(&server);
     let (mut b, b_id) = connect(&server);
@@ -220,7 +227,7 @@ fn client_event_rate_limit_closes_4301() {
 
 #[test]
 fn encrypted_channels_signed_opaque_no_client_events() {
-    let server = Server::start(1);
+    let server = Server::with(client_events_on);
     let ch = "private-encrypted-vault";
     let (mut a, a_id) = connect(&server);
     assert_eq!(subscribe(&mut a, ch, "app-key:00")["data"]["status"], 401);
@@ -291,7 +298,16 @@ fn bad_channel_names_refused() {
     let server = Server::start(1);
     let (mut ws, _) = connect(&server);
     let long = "a".repeat(165);
-    for name in ["a b", "#server-to-user-1", "x:y", "", "é", long.as_str()] {
+    // `#server-to-user-<id>` is valid but only for its signed-in user (tests/pusher_users.rs).
+    for name in [
+        "a b",
+        "#other-1",
+        "#server-to-user-",
+        "x:y",
+        "",
+        "é",
+        long.as_str(),
+    ] {
         let v = subscribe(&mut ws, name, "");
         assert_eq!(v["event"], "pusher:subscription_error", "{name}");
         assert_eq!(v["data"]["status"], 400, "{name}");
@@ -307,7 +323,7 @@ fn bad_channel_names_refused() {
 
 #[test]
 fn presence_member_limit_refuses_the_101st_user() {
-    let server = Server::start(1);
+    let server = Server::with(client_events_on);
     let ch = "presence-full";
     let mut socks = Vec::new();
     for i in 0..herald::pusher::presence::MAX_MEMBERS {

@@ -229,7 +229,11 @@ fn member(name: &str, channel: &str, user: &str) -> Value {
 #[test]
 fn every_event_kind_signed_in_order() {
     let mut rx = Receiver::start();
-    let server = Server::with(|c| c.default_app_webhooks = hooks(&rx.url));
+    let server = Server::with(|c| {
+        c.default_app_webhooks = hooks(&rx.url);
+        // Off unless configured, as in Pusher: this test sends client events.
+        c.default_app_client_events = true;
+    });
     let p = "presence-room";
     let (mut a, a_id) = connect(&server);
     join(&mut a, &a_id, p, r#"{"user_id":1}"#);

@@ -298,7 +298,6 @@ fn webs_post_each_event_to_subscribed_urls() {
         .is_none());
 }
 
-
 #[test]
 fn unsupported_routes_apps_and_the_route_rule() {
     let (server, _dir) = server("routes");
@@ -347,8 +346,8 @@ fn unsupported_routes_apps_and_the_route_rule() {
 
 #[test]
 fn a_full_store_queue_is_503_and_nothing_else_is_disturbed() {
-    let dir = data_dir("busy");
-    let d = dir.clone();
+    let dir = DataDir(data_dir("busy"));
+    let d = dir.0.clone();
     let server = Server::with(move |c| {
         pushi_config(c, &d);
         c.pushi.store_queue = 1;

@@ -182,3 +182,50 @@ fn a_corrupt_database_or_unusable_directory_stops_herald_at_start() {
     assert!(err.contains("cannot create"), "{err}");
     let _ = std::fs::remove_file(&file);
 }
+
+#[test]
+fn pushi_start_variables_open_the_server_and_app_ports() {
+    let dir = common::pushi::data_dir("ports");
+    let (sport, aport) = (free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["--shards", "1", "--log-level", "WARNING"])
+        .env("HERALD_MODE", "pushi")
+        .env("HERALD_DATA_DIR", &dir)
+        .env("SERVER_HOST", "127.0.0.1")
+        .env("SERVER_PORT", sport.to_string())
+        .env("APP_PORT", aport.to_string())
+        .env("HERALD_DEFAULT_APP_ID", APP_ID)
+        .env("HERALD_DEFAULT_APP_KEY", KEY)
+        .env("HERALD_DEFAULT_APP_SECRET", SECRET)
+        .env_remove("CHANNELSTREAM_INI")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait = |port: u16| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "port {port} not served");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait(sport);
+    wait(aport);
+    let app = At(([127, 0, 0, 1], aport).into());
+    let sid = login(&app);
+    let server = At(([127, 0, 0, 1], sport).into());
+    let (mut ws, id) = common::pushi::connect(&server);
+    common::pushi::subscribe(&mut ws, &id, "global", None);
+    let r = common::request(
+        &app,
+        "POST",
+        &format!("/events?sid={sid}"),
+        &[],
+        br#"{"data": "over the app port"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(common::pushi::next(&mut ws)["data"], "over the app port");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -39,6 +39,8 @@ fuzz_target!(|data: &[u8]| {
                         assert!(std::str::from_utf8(&t).is_ok());
                     }
                     Event::Binary(b) => assert!(b.len() <= max),
+                    // Only with permessage-deflate negotiated (the ws_inflate target).
+                    Event::Deflated { .. } => panic!("compressed message without the extension"),
                     Event::Ping(p) | Event::Pong(p) => assert!(p.len() <= 125),
                     Event::Close { code, reason } => {
                         assert!(reason.len() <= 123);

@@ -6,7 +6,7 @@
 //! (`/message`: Channelstream answers with the echo before delivering).
 //!
 //! The order of checks copies Channelstream 0.7.1 (spec §3.1, §4): `/ws` never sees auth or
-//! CORS; `enforce_https` refuses everything else with 406; a present-but-bad signature from an
+//! CORS; `enforce_https` refuses everything else with 406 unless it came over TLS; a present-but-bad signature from an
 //! allowed IP is a 401 on *any* path; a wrong method is a 404 even without a secret; a missing
 //! secret or a refused IP is a 403 on server-API routes; admin routes fall back to the API
 //! signature. CORS headers go only on successful (200) responses, as Pyramid adds them to
@@ -158,7 +158,7 @@ impl Front<'_> {
         if matches!(r, Route::Ws | Route::Echo) {
             return self.upgrade(req, r);
         }
-        if self.cfg.enforce_https {
+        if self.cfg.enforce_https && !req.secure {
             return FrontAction::Respond(pages::error_page(
                 406,
                 "",
@@ -400,10 +400,12 @@ impl Front<'_> {
     }
 
     fn redirect(&self, req: &Request<'_>, prefix: &[u8], to: &str) -> Response {
-        let scheme = if self.cfg.http_scheme.is_empty() {
-            "http"
-        } else {
+        let scheme = if !self.cfg.http_scheme.is_empty() {
             self.cfg.http_scheme.as_str()
+        } else if req.secure {
+            "https"
+        } else {
+            "http"
         };
         let host = req
             .header("host")

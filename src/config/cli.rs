@@ -2,7 +2,7 @@
 //! the `make-config` subcommand, and layer 3 of the load order (flags win over everything).
 
 use super::values::{parse_log_level, split_list};
-use super::{Config, Limits};
+use super::{Config, Limits, TlsFiles};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,7 +30,11 @@ Ini keys and environment variables (Channelstream 0.7.1 compatible):
   debug, log_level, port, host, secret, admin_user, admin_secret, cookie_secret,
   allow_posting_from, allow_cors, validate_requests, enforce_https, http_scheme,
   signature_checker  (environment: CHANNELSTREAM_ + the key in upper case)
-Herald's own key: strict  (environment: CHANNELSTREAM_STRICT, only without an ini file)
+Herald's own keys: strict, ws_deflate, pusher_activity_timeout, pusher_pong_timeout, tls_cert, tls_key
+  (environment: CHANNELSTREAM_ + the key in upper case, only without an ini file)
+Pusher default app: HERALD_DEFAULT_APP_ID, _KEY, _SECRET, _ENABLE_CLIENT_MESSAGES (false)
+Extra listeners: [listener:NAME] sections with port, host, tls_cert, tls_key.
+SIGHUP reloads every listener's certificate (a bad one is logged, the old one kept).
 
 Strict mode (--strict or strict = true; off by default: default answers are 0.7.1's):
   request                               default (0.7.1)     strict
@@ -176,6 +180,41 @@ pub(super) struct HeraldFlags {
     /// The durable store's directory [default: herald-data; env: HERALD_DATA_DIR; ini: data_dir]
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+
+    /// Negotiate permessage-deflate (RFC 7692) with clients that offer it [ini: ws_deflate]
+    ///
+    /// Off by default. Herald always answers server_no_context_takeover and
+    /// client_no_context_takeover, so a broadcast is compressed once per window size and shared
+    /// by every subscriber, and no connection keeps compression state between messages.
+    #[arg(long, action = ArgAction::SetTrue)]
+    ws_deflate: bool,
+
+    /// With --ws-deflate: server messages shorter than this are sent uncompressed
+    #[arg(long, value_name = "BYTES",
+          default_value_t = crate::proto::deflate::DEFAULT_MIN_BYTES)]
+    ws_deflate_min_bytes: usize,
+
+    /// Pusher: seconds of client silence before the server sends pusher:ping; announced as
+    /// activity_timeout [default: 120] [ini: pusher_activity_timeout]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pusher_activity_timeout: Option<u64>,
+
+    /// Pusher: seconds a pinged socket has to answer before it is closed with 4201
+    /// [default: 30] [ini: pusher_pong_timeout]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pusher_pong_timeout: Option<u64>,
+
+    /// PEM certificate chain: the main listener speaks TLS only (https://, wss://)
+    /// [ini: tls_cert]
+    ///
+    /// Needs --tls-key. SIGHUP re-reads both files: new handshakes get the new certificate,
+    /// open connections keep theirs; a bad file is logged and the old certificate kept.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1) [ini: tls_key]
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -347,6 +386,17 @@ pub(super) fn apply_flags(cfg: &mut Config, cli: Cli) {
     cfg.pushi.enabled |= h.pushi;
     if let Some(d) = h.data_dir {
         cfg.pushi.data_dir = d;
+    }
+    cfg.deflate.enabled |= h.ws_deflate;
+    cfg.deflate.min_bytes = h.ws_deflate_min_bytes;
+    if let Some(s) = h.pusher_activity_timeout {
+        cfg.pusher_activity_timeout = Duration::from_secs(s);
+    }
+    if let Some(s) = h.pusher_pong_timeout {
+        cfg.pusher_pong_timeout = Duration::from_secs(s);
+    }
+    if let (Some(cert), Some(key)) = (h.tls_cert, h.tls_key) {
+        cfg.tls = Some(TlsFiles { cert, key });
     }
     let l = cli.limits;
     cfg.limits = Limits {

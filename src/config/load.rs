@@ -64,6 +64,14 @@ pub enum ConfigError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A `[listener:NAME]` section, or the main listener's TLS keys, are incomplete or bad.
+    #[error("[{section}]: {reason}")]
+    Listener {
+        /// The section (`channelstream` for the main listener's keys).
+        section: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// The ini file parses but lacks the `[channelstream]` section.
     #[error("ini file {} has no [channelstream] section", path.display())]
     NoSection {
@@ -127,15 +135,17 @@ pub fn load(
         .or_else(|| env(INI_ENV).filter(|s| !s.is_empty()).map(PathBuf::from));
     let mut ignored = Vec::new();
     let mut pusher_apps = Vec::new();
+    let mut listeners = Vec::new();
     let (raw, origin) = match &ini_path {
         Some(path) => {
             let text = read_file(path).map_err(|source| ConfigError::ReadIni {
                 path: path.clone(),
                 source,
             })?;
-            let (raw, ign, apps) = read_ini_settings(&text, path)?;
+            let (raw, ign, apps, lst) = read_ini_settings(&text, path)?;
             ignored = ign;
             pusher_apps = apps;
+            listeners = lst;
             (raw, Origin::Ini(path.clone()))
         }
         None => {
@@ -150,6 +160,7 @@ pub fn load(
     let mut cfg = apply_channelstream(&raw, &origin)?;
     cfg.ini_path = ini_path;
     cfg.pusher_apps = pusher_apps;
+    cfg.listeners = listeners;
     apply_pusher_env(&mut cfg, env)?;
     apply_pushi(&mut cfg, &raw, env, &origin)?;
     apply_flags(&mut cfg, cli);
@@ -172,6 +183,9 @@ fn apply_pusher_env(
     }
     if let Some(v) = non_empty("HERALD_DEFAULT_APP_SECRET") {
         cfg.default_app_secret = v;
+    }
+    if let Some(v) = non_empty("HERALD_DEFAULT_APP_ENABLE_CLIENT_MESSAGES") {
+        cfg.default_app_client_events = asbool(&v);
     }
     let var = |k: &str| format!("HERALD_DEFAULT_APP_{}", k.to_ascii_uppercase());
     cfg.default_app_webhooks =
@@ -203,17 +217,17 @@ fn apply_pushi(
     };
     super::pushi::apply(&mut cfg.pushi, &get, env).map_err(bad)?;
     if cfg.pushi.enabled {
-        let (host, port, warn) = super::pushi::start_vars(env).map_err(bad)?;
-        if let Some(h) = host {
+        let v = super::pushi::start_vars(env).map_err(bad)?;
+        if let Some(h) = v.host {
             cfg.host = h;
         }
-        if let Some(p) = port {
+        if let Some(p) = v.port {
             cfg.port = p;
         }
-        if let Some(w) = warn {
-            // Logging is not set up yet while the configuration loads.
-            eprintln!("herald: warning: {w}");
+        if v.tls.is_some() {
+            cfg.tls = v.tls;
         }
+        cfg.listeners.extend(v.app);
     }
     Ok(())
 }
@@ -243,7 +257,12 @@ type RawSettings = HashMap<&'static str, String>;
 
 /// The configurable keys present in the `[channelstream]` section (interpolated), plus the
 /// section's other keys (to be logged as ignored).
-type IniSettings = (RawSettings, Vec<String>, Vec<super::PusherApp>);
+type IniSettings = (
+    RawSettings,
+    Vec<String>,
+    Vec<super::PusherApp>,
+    Vec<super::ListenerConfig>,
+);
 
 fn read_ini_settings(text: &str, path: &Path) -> Result<IniSettings, ConfigError> {
     let ini_err = |source| ConfigError::Ini {
@@ -271,7 +290,8 @@ fn read_ini_settings(text: &str, path: &Path) -> Result<IniSettings, ConfigError
         .map(str::to_owned)
         .collect();
     let apps = super::pusher_apps::read(&ini)?;
-    Ok((raw, ignored, apps))
+    let listeners = super::listeners::read(&ini)?;
+    Ok((raw, ignored, apps, listeners))
 }
 
 /// Defaults overridden by layer-2 strings, typed as `set_config_types` does.
@@ -338,6 +358,26 @@ fn apply_channelstream(raw: &RawSettings, origin: &Origin) -> Result<Config, Con
     }
     if let Some(v) = get("strict") {
         cfg.strict = asbool(v);
+    }
+    cfg.tls = super::listeners::tls_pair(
+        get("tls_cert").map(str::to_owned),
+        get("tls_key").map(str::to_owned),
+        INI_SECTION,
+    )?;
+    if let Some(v) = get("ws_deflate") {
+        cfg.deflate.enabled = asbool(v);
+    }
+    for (key, field) in [
+        ("pusher_activity_timeout", &mut cfg.pusher_activity_timeout),
+        ("pusher_pong_timeout", &mut cfg.pusher_pong_timeout),
+    ] {
+        if let Some(v) = get(key) {
+            let secs = py_int(v)
+                .and_then(|n| u64::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| invalid(key, v, "expected a positive number of seconds"))?;
+            *field = Duration::from_secs(secs);
+        }
     }
     if let Some(v) = get("enforce_https") {
         cfg.enforce_https = asbool(v);

@@ -27,6 +27,7 @@
 
 mod cli;
 mod ini;
+mod listeners;
 mod load;
 mod make_config;
 mod pusher_apps;
@@ -37,6 +38,7 @@ mod values;
 mod webhooks;
 
 pub use ini::{parse_ini, Ini, IniError};
+pub use listeners::{ListenerConfig, TlsFiles};
 pub use load::{env_name, load, version_line, Action, ConfigError};
 pub use make_config::{render_make_config, MakeConfigVars};
 pub use pusher_apps::PusherApp;
@@ -71,8 +73,13 @@ pub const CONFIGURABLE_PARAMS: [&str; 14] = [
 
 /// Herald's own keys, read like Channelstream's: from the `[channelstream]` section of the ini
 /// file, or (without an ini file) from `CHANNELSTREAM_<KEY>` variables.
-pub const HERALD_PARAMS: [&str; 8] = [
+pub const HERALD_PARAMS: [&str; 13] = [
     "strict",
+    "ws_deflate",
+    "pusher_activity_timeout",
+    "pusher_pong_timeout",
+    "tls_cert",
+    "tls_key",
     "mode",
     "data_dir",
     "store_sync",
@@ -122,7 +129,7 @@ pub struct Config {
     pub allow_cors: Vec<String>,
     /// Check the signature's timestamp too: tokens older than 60 s are refused.
     pub validate_requests: bool,
-    /// Answer every request except `/ws` with 406 "SSL is required" (Herald serves no TLS).
+    /// Answer every request except `/ws` with 406 "SSL is required", unless it came over TLS.
     pub enforce_https: bool,
     /// `"http"`, `"https"` or `""` (use the request's scheme).
     pub http_scheme: String,
@@ -135,14 +142,32 @@ pub struct Config {
     /// gives as a 500 crash, a dropped socket or a lenient accept become 400/426/close 4404
     /// (README "Strict mode"). Off by default, so the default stays 0.7.1-compatible.
     pub strict: bool,
+    /// permessage-deflate (`--ws-deflate`, ini `ws_deflate`; off by default) and its threshold
+    /// (`--ws-deflate-min-bytes`).
+    pub deflate: crate::proto::deflate::DeflateConfig,
     /// Resource limits (the `--max-*` and timeout flags).
     pub limits: Limits,
+    /// The main listener's certificate and key (`--tls-cert`/`--tls-key`, ini `tls_cert` and
+    /// `tls_key`, `CHANNELSTREAM_TLS_CERT`/`_KEY` without an ini file): it then speaks only
+    /// TLS (`https://`, `wss://`).
+    pub tls: Option<TlsFiles>,
+    /// Extra listeners (`[listener:NAME]` ini sections), served like the main one.
+    pub listeners: Vec<ListenerConfig>,
     /// The Pusher dialect's default app id (`HERALD_DEFAULT_APP_ID`; soketi's default).
     pub default_app_id: String,
     /// The Pusher dialect's default app key (`HERALD_DEFAULT_APP_KEY`).
     pub default_app_key: String,
     /// The Pusher dialect's default app secret (`HERALD_DEFAULT_APP_SECRET`).
     pub default_app_secret: String,
+    /// Whether the default app accepts `client-` events
+    /// (`HERALD_DEFAULT_APP_ENABLE_CLIENT_MESSAGES`; off, as in Pusher).
+    pub default_app_client_events: bool,
+    /// Pusher: announced as `activity_timeout`; a socket silent that long gets a `pusher:ping`
+    /// (`pusher_activity_timeout` key, `--pusher-activity-timeout`; 120 s).
+    pub pusher_activity_timeout: Duration,
+    /// Pusher: how long a pinged socket has to send anything before it is closed with 4201
+    /// (`pusher_pong_timeout` key, `--pusher-pong-timeout`; 30 s).
+    pub pusher_pong_timeout: Duration,
     /// The default app's webhooks (`HERALD_DEFAULT_APP_WEBHOOK*`; see `config::webhooks`).
     pub default_app_webhooks: WebhookSettings,
     /// The Pusher apps of the ini file's `[pusher_app:NAME]` sections; empty: the default
@@ -218,10 +243,16 @@ impl Default for Config {
             shards: 1,
             echo_path: None,
             strict: false,
+            deflate: crate::proto::deflate::DeflateConfig::default(),
             limits: Limits::default(),
+            tls: None,
+            listeners: Vec::new(),
             default_app_id: "app-id".into(),
             default_app_key: "app-key".into(),
             default_app_secret: "app-secret".into(),
+            default_app_client_events: false,
+            pusher_activity_timeout: Duration::from_secs(120),
+            pusher_pong_timeout: Duration::from_secs(30),
             default_app_webhooks: WebhookSettings::default(),
             pusher_apps: Vec::new(),
             pushi: pushi::PushiConfig::default(),
@@ -235,6 +266,15 @@ impl Config {
     pub fn listen_addr(&self) -> std::io::Result<SocketAddr> {
         use std::net::ToSocketAddrs;
         (self.host.as_str(), self.port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| std::io::Error::other("no address for host"))
+    }
+
+    /// The address of an extra listener (its own host, else the main one's).
+    pub fn listener_addr(&self, l: &ListenerConfig) -> std::io::Result<SocketAddr> {
+        use std::net::ToSocketAddrs;
+        (l.host.as_deref().unwrap_or(&self.host), l.port)
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| std::io::Error::other("no address for host"))
@@ -290,7 +330,13 @@ impl fmt::Debug for Config {
             .field("shards", &self.shards)
             .field("echo_path", &self.echo_path)
             .field("strict", &self.strict)
+            .field("deflate", &self.deflate)
             .field("limits", &self.limits)
+            .field("tls", &self.tls)
+            .field("listeners", &self.listeners)
+            .field("default_app_client_events", &self.default_app_client_events)
+            .field("pusher_activity_timeout", &self.pusher_activity_timeout)
+            .field("pusher_pong_timeout", &self.pusher_pong_timeout)
             .field("ini_path", &self.ini_path)
             .finish()
     }

@@ -9,6 +9,8 @@
 //! working directory; in Pushi mode the store is opened at start and a problem with it is
 //! fatal (exit non-zero with the path and reason), never discovered on the first publish.
 
+use super::values::asbool;
+use super::{ListenerConfig, TlsFiles};
 use std::path::PathBuf;
 
 /// Pushi mode and store settings.
@@ -55,9 +57,6 @@ pub const INI_KEYS: [&str; 7] = [
     "store_queue",
     "pushi_admin_secret",
 ];
-
-/// Pushi's start variables: listen host, listen port, a warning to print.
-pub type StartVars = (Option<String>, Option<u16>, Option<String>);
 
 /// A bad value: (key, value, reason).
 pub type Bad = (&'static str, String, &'static str);
@@ -114,37 +113,73 @@ fn set(c: &mut PushiConfig, key: &'static str, v: &str) -> Result<(), Bad> {
     Ok(())
 }
 
-/// Pushi's start variables in Pushi mode: the websocket server's `SERVER_HOST`/`SERVER_PORT`,
-/// when set, become Herald's listen address (over the ini file and `CHANNELSTREAM_*`; flags
-/// still win), since Herald serves the REST API and the websockets on one port. Returns `(host, port)` to use, and a warning when
-/// `APP_HOST`/`APP_PORT` name a different address (Herald cannot open a second listener per
-/// shard yet: the REST API is served on the websocket port).
+/// Pushi's start variables, read in Pushi mode (`state.py`): `SERVER_*` is the websocket
+/// server, `APP_*` the REST API. Herald serves both on every listener, so `SERVER_HOST` /
+/// `SERVER_PORT` (when set) become the main listener's address (over the ini file and
+/// `CHANNELSTREAM_*`; flags still win) and `APP_HOST` / `APP_PORT`, when they name another
+/// address, an extra listener `pushi-app`. `SERVER_SSL` / `APP_SSL` (true) with
+/// `*_SSL_KEY` and `*_SSL_CER` make that listener TLS.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StartVars {
+    /// `SERVER_HOST`.
+    pub host: Option<String>,
+    /// `SERVER_PORT`.
+    pub port: Option<u16>,
+    /// `SERVER_SSL*`: the main listener's certificate.
+    pub tls: Option<TlsFiles>,
+    /// `APP_HOST` / `APP_PORT` / `APP_SSL*`, when another address.
+    pub app: Option<ListenerConfig>,
+}
+
+/// Read [`StartVars`].
 pub fn start_vars(env: &dyn Fn(&str) -> Option<String>) -> Result<StartVars, Bad> {
+    let get = |k: &str| {
+        env(k)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
     let port = |k: &'static str| -> Result<Option<u16>, Bad> {
-        match env(k).filter(|v| !v.is_empty()) {
+        match get(k) {
             None => Ok(None),
             Some(v) => v
-                .trim()
                 .parse::<u16>()
                 .map(Some)
                 .map_err(|_| (k, v, "not a port number")),
         }
     };
-    let host = env("SERVER_HOST").filter(|v| !v.is_empty());
-    let sport = port("SERVER_PORT")?;
-    let aport = port("APP_PORT")?;
-    let ahost = env("APP_HOST").filter(|v| !v.is_empty());
-    let mut warn = None;
-    let other_port = aport.is_some_and(|a| Some(a) != sport);
-    let other_host = ahost.is_some_and(|a| Some(&a) != host.as_ref());
-    if other_port || other_host {
-        warn = Some(
-            "APP_HOST/APP_PORT differ from SERVER_HOST/SERVER_PORT: Herald serves the Pushi \
-             REST API on the websocket address (one listener per shard)"
-                .to_owned(),
-        );
-    }
-    Ok((host, sport, warn))
+    let tls = |p: &'static str, flag: &'static str| -> Result<Option<TlsFiles>, Bad> {
+        if !get(flag).is_some_and(|v| asbool(&v)) {
+            return Ok(None);
+        }
+        let (key, cer) = (get(&format!("{p}_SSL_KEY")), get(&format!("{p}_SSL_CER")));
+        match (key, cer) {
+            (Some(key), Some(cert)) => Ok(Some(TlsFiles {
+                cert: cert.into(),
+                key: key.into(),
+            })),
+            _ => Err((flag, "true".into(), "needs _SSL_KEY and _SSL_CER too")),
+        }
+    };
+    let v = StartVars {
+        host: get("SERVER_HOST"),
+        port: port("SERVER_PORT")?,
+        tls: tls("SERVER", "SERVER_SSL")?,
+        app: None,
+    };
+    let (ahost, aport) = (get("APP_HOST"), port("APP_PORT")?);
+    let app_tls = tls("APP", "APP_SSL")?;
+    let app = match aport {
+        Some(p) if Some(p) != v.port || (ahost.is_some() && ahost != v.host) => {
+            Some(ListenerConfig {
+                name: "pushi-app".into(),
+                host: ahost,
+                port: p,
+                tls: app_tls,
+            })
+        }
+        _ => None,
+    };
+    Ok(StartVars { app, ..v })
 }
 
 #[cfg(test)]
@@ -175,16 +210,32 @@ mod tests {
     }
 
     #[test]
-    fn pushi_start_variables_pick_the_websocket_address() {
+    fn pushi_start_variables_make_the_listeners() {
         let env = |k: &str| match k {
             "SERVER_PORT" => Some("9191".to_owned()),
             "APP_PORT" => Some("8080".to_owned()),
+            "APP_SSL" => Some("1".to_owned()),
+            "APP_SSL_KEY" => Some("/k.pem".to_owned()),
+            "APP_SSL_CER" => Some("/c.pem".to_owned()),
             _ => None,
         };
-        let (host, port, warn) = start_vars(&env).unwrap();
-        assert_eq!((host, port), (None, Some(9191)));
-        assert!(warn.is_some());
-        assert_eq!(start_vars(&|_| None).unwrap(), (None, None, None));
+        let v = start_vars(&env).unwrap();
+        assert_eq!(
+            (v.host.as_deref(), v.port, v.tls.as_ref()),
+            (None, Some(9191), None)
+        );
+        let app = v.app.unwrap();
+        assert_eq!((app.name.as_str(), app.port), ("pushi-app", 8080));
+        assert_eq!(app.tls.unwrap().cert, PathBuf::from("/c.pem"));
+        assert_eq!(start_vars(&|_| None).unwrap(), StartVars::default());
         assert!(start_vars(&|k: &str| (k == "SERVER_PORT").then(|| "x".into())).is_err());
+        let half = |k: &str| (k == "SERVER_SSL").then(|| "true".to_owned());
+        assert_eq!(start_vars(&half).unwrap_err().0, "SERVER_SSL");
+        let same = |k: &str| {
+            ["SERVER_PORT", "APP_PORT"]
+                .contains(&k)
+                .then(|| "9090".to_owned())
+        };
+        assert_eq!(start_vars(&same).unwrap().app, None);
     }
 }

@@ -8,6 +8,7 @@
 
 use super::{Conn, Next, Phase, Socket};
 use crate::dialect::{Header, Response, WsRole};
+use crate::proto::deflate::Agreement;
 use crate::proto::http::{self, Body, Method, RequestHead, RequestStatus};
 use bytes::Bytes;
 use std::time::Instant;
@@ -181,12 +182,22 @@ impl<S: Socket, W> Conn<S, W> {
 
     /// Complete a websocket handshake: queue the 101 and switch to the websocket phase (or,
     /// with no role, close after the 101 as Channelstream does for a bad `conn_id`).
-    pub fn upgrade(&mut self, accept: &str, role: Option<WsRole<W>>) {
-        self.out
-            .push(Bytes::from(crate::proto::handshake::response_101(accept)));
+    ///
+    /// `deflate`: the permessage-deflate agreement, answered in the 101's
+    /// `Sec-WebSocket-Extensions` (only for a socket that stays open).
+    pub fn upgrade(&mut self, accept: &str, role: Option<WsRole<W>>, deflate: Option<Agreement>) {
         match role {
-            Some(role) => self.phase = Phase::Ws(super::ws::WsState::new(role)),
-            None => self.close_after_flush(),
+            Some(role) => {
+                let ext = deflate.map(|a| a.response_value());
+                let head = crate::proto::handshake::response_101_with(accept, ext.as_deref());
+                self.out.push(Bytes::from(head));
+                self.phase = Phase::Ws(super::ws::WsState::new(role, deflate));
+            }
+            None => {
+                let head = crate::proto::handshake::response_101(accept);
+                self.out.push(Bytes::from(head));
+                self.close_after_flush();
+            }
         }
     }
 }

@@ -50,13 +50,35 @@ pub const READ_SCRATCH: usize = 64 * 1024;
 pub const LINGER: Duration = Duration::from_secs(2);
 
 /// What a connection needs of its socket: reads, vectored writes, and a write-side shutdown.
+///
+/// A socket may be a transport with state of its own (TLS, `crate::tls::Stream`): then
+/// `Write::flush` pushes what the transport still holds (`WouldBlock` while some remains),
+/// and the provided methods below say what the connection cannot see in its own buffers.
+/// The HTTP and websocket code above never learns which transport it runs on.
 pub trait Socket: Read + Write {
-    /// Shut down the write side (FIN), keeping the read side open.
-    fn shutdown_write(&self);
+    /// Shut down the write side (FIN; for TLS, `close_notify` first), keeping the read side
+    /// open.
+    fn shutdown_write(&mut self);
+
+    /// The transport holds output of its own (TLS records, an alert) that a flush must push.
+    fn has_pending_output(&self) -> bool {
+        false
+    }
+
+    /// The transport's own handshake (TLS) is still running: no request can arrive yet, and
+    /// the header timeout bounds how long that may take.
+    fn establishing(&self) -> bool {
+        false
+    }
+
+    /// Whether the transport is encrypted (the request's scheme is `https`/`wss`).
+    fn is_secure(&self) -> bool {
+        false
+    }
 }
 
 impl Socket for mio::net::TcpStream {
-    fn shutdown_write(&self) {
+    fn shutdown_write(&mut self) {
         // Fails only if the peer is already gone; the next read reports that.
         let _ = self.shutdown(std::net::Shutdown::Write);
     }
@@ -190,7 +212,9 @@ impl<S: Socket, W> Conn<S, W> {
     /// Whether the loop must flush this connection: output is queued, or it is closing and
     /// the flush is what moves it on to lingering.
     pub fn needs_flush(&self) -> bool {
-        !self.out.is_empty() || matches!(self.lifecycle, Lifecycle::Closing { .. })
+        !self.out.is_empty()
+            || matches!(self.lifecycle, Lifecycle::Closing { .. })
+            || self.stream.has_pending_output()
     }
 
     /// The largest read buffer worth holding in this phase: the largest acceptable unit plus
@@ -279,8 +303,16 @@ impl<S: Socket, W> Conn<S, W> {
     }
 
     /// Write what is queued and move on from the result (`on_flushed`).
+    /// The transport's own output (TLS records) counts: `Drained` only once it is out too.
     pub fn flush(&mut self, now: Instant) -> Next {
-        let result = self.out.flush(&mut self.stream);
+        let result = self.out.flush(&mut self.stream).and_then(|f| match f {
+            Flush::Blocked => Ok(Flush::Blocked),
+            Flush::Drained => match self.stream.flush() {
+                Ok(()) => Ok(Flush::Drained),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Flush::Blocked),
+                Err(e) => Err(e),
+            },
+        });
         self.on_flushed(result, now)
     }
 
@@ -330,13 +362,22 @@ impl<S: Socket, W> Conn<S, W> {
             Lifecycle::Closing { .. } => return Next::Continue,
             Lifecycle::Open => {}
         }
+        let waited = now.saturating_duration_since(self.waiting_since);
+        if self.stream.establishing() {
+            // A TLS handshake that has not finished within the header timeout: nothing can be
+            // answered (no request, no keys), so the connection is just dropped.
+            return if waited >= t.header {
+                Next::Reap(CloseReason::Timeout)
+            } else {
+                Next::Continue
+            };
+        }
         let Phase::Http(h) = &self.phase else {
             return Next::Continue;
         };
         if h.is_parked() {
             return Next::Continue;
         }
-        let waited = now.saturating_duration_since(self.waiting_since);
         if !self.rbuf.is_empty() && waited >= t.header {
             self.rbuf.clear();
             let r = crate::dialect::Response::text_and_close(408, "Request Timeout");

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::dialect::{HeaderValue, Response, WsRole};
+use crate::proto::deflate::Codec;
 use crate::proto::http::ParseLimits;
 use bytes::Bytes;
 use std::cell::Cell;
@@ -60,7 +61,7 @@ impl Write for MemSocket {
 }
 
 impl Socket for MemSocket {
-    fn shutdown_write(&self) {
+    fn shutdown_write(&mut self) {
         self.write_shut.set(true);
     }
 }
@@ -349,11 +350,11 @@ fn masked(op: crate::proto::ws::OpCode, payload: &[u8]) -> Vec<u8> {
 fn websocket_upgrade_keeps_pipelined_bytes_and_lends_dialect_state() {
     use crate::proto::ws::OpCode;
     let (mut c, _) = conn(b"");
-    c.upgrade("accept", Some(WsRole::Dialect(7)));
+    c.upgrade("accept", Some(WsRole::Dialect(7)), None);
     assert!(c.is_ws());
     c.rbuf.extend_from_slice(&masked(OpCode::Ping, b"p"));
     c.rbuf.extend_from_slice(&masked(OpCode::Text, b"hello"));
-    match c.next_ws_step(1024, BIG) {
+    match c.next_ws_step(1024, BIG, &mut Codec::new(0)) {
         WsStep::Message { text, payload } => {
             assert!(text);
             assert_eq!(&payload[..], b"hello");
@@ -370,25 +371,29 @@ fn websocket_upgrade_keeps_pipelined_bytes_and_lends_dialect_state() {
 fn websocket_close_and_protocol_error() {
     use crate::proto::ws::OpCode;
     let (mut c, _) = conn(b"");
-    c.upgrade("accept", Some(WsRole::Echo));
+    c.upgrade("accept", Some(WsRole::Echo), None);
     c.rbuf.extend_from_slice(&masked(OpCode::Text, b"echo me"));
     assert!(matches!(
-        c.next_ws_step(1024, BIG),
+        c.next_ws_step(1024, BIG, &mut Codec::new(0)),
         WsStep::Wait { flush: true }
     ));
     c.rbuf
         .extend_from_slice(&masked(OpCode::Close, &1000u16.to_be_bytes()));
-    assert!(matches!(c.next_ws_step(1024, BIG), WsStep::Closed));
+    assert!(matches!(
+        c.next_ws_step(1024, BIG, &mut Codec::new(0)),
+        WsStep::Closed
+    ));
     assert!(c.is_closing());
 
     let (mut bad, _) = conn(b"");
-    bad.upgrade("accept", Some(WsRole::Echo));
+    bad.upgrade("accept", Some(WsRole::Echo), None);
     // An unmasked client frame is a protocol error: 1002.
     bad.rbuf.extend_from_slice(&[0x81, 0x01, b'x']);
     assert!(matches!(
-        bad.next_ws_step(1024, BIG),
+        bad.next_ws_step(1024, BIG, &mut Codec::new(0)),
         WsStep::ProtocolError {
-            code: crate::proto::ws::CloseCode::Protocol
+            code: crate::proto::ws::CloseCode::Protocol,
+            inflate_too_big: false,
         }
     ));
     assert!(bad.is_closing());
@@ -397,7 +402,7 @@ fn websocket_close_and_protocol_error() {
 #[test]
 fn slow_consumer_is_closed_1008_after_trying_to_write() {
     let (mut c, now) = conn(b"");
-    c.upgrade("accept", Some(WsRole::Dialect(0)));
+    c.upgrade("accept", Some(WsRole::Dialect(0)), None);
     c.flush(now);
     let frame = Bytes::from(vec![0u8; 60]);
     // A reader that keeps up survives a burst over the cap: the socket is written first.
@@ -408,4 +413,152 @@ fn slow_consumer_is_closed_1008_after_trying_to_write() {
     assert_eq!(c.deliver(&frame, 100), Delivery::SlowConsumer);
     assert!(c.is_closing());
     assert_eq!(c.deliver(&frame, 100), Delivery::Skipped);
+}
+
+/// A raw deflate stream as a client sends it (sync flush, the 4-byte trailer removed).
+fn client_deflate(data: &[u8]) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let mut c = Compress::new(Compression::default(), false);
+    let mut out = Vec::with_capacity(data.len() + 64);
+    c.compress_vec(data, &mut out, FlushCompress::Sync).unwrap();
+    out.truncate(out.len() - 4);
+    out
+}
+
+/// A masked client frame with RSV1 set (a compressed message's first frame).
+fn masked_rsv1(op: crate::proto::ws::OpCode, payload: &[u8], fin: bool) -> Vec<u8> {
+    let mut f = crate::proto::ws::encode_masked(op, payload, [1, 2, 3, 4], fin);
+    f[0] |= 0x40;
+    f
+}
+
+fn agreement() -> Option<crate::proto::deflate::Agreement> {
+    crate::proto::deflate::negotiate([&b"permessage-deflate; client_max_window_bits"[..]])
+}
+
+#[test]
+fn deflate_upgrade_inflates_messages_and_compresses_echoes() {
+    use crate::proto::ws::{decode_header, OpCode};
+    let (mut c, now) = conn(b"");
+    c.upgrade("accept", Some(WsRole::Echo), agreement());
+    assert!(c.deflate().is_some());
+    assert_eq!(c.flush(now), Next::Continue);
+    let head = String::from_utf8(c.stream.written.clone()).unwrap();
+    assert!(
+        head.contains("\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n"),
+        "{head}"
+    );
+    c.stream.written.clear();
+    let text = "κόσμε ".repeat(100);
+    let z = client_deflate(text.as_bytes());
+    // In two fragments: RSV1 on the first only.
+    let (a, b) = z.split_at(z.len() / 2);
+    c.rbuf
+        .extend_from_slice(&masked_rsv1(OpCode::Text, a, false));
+    c.rbuf.extend_from_slice(&crate::proto::ws::encode_masked(
+        OpCode::Continue,
+        b,
+        [9; 4],
+        true,
+    ));
+    let mut codec = Codec::new(16);
+    assert!(matches!(
+        c.next_ws_step(1 << 16, BIG, &mut codec),
+        WsStep::Wait { flush: true }
+    ));
+    c.flush(now);
+    // The echo went out compressed; inflating it gives the text back.
+    let out = c.stream.written.clone();
+    let (h, n) = decode_header(&out).unwrap().unwrap();
+    assert!(h.rsv1 && h.opcode == OpCode::Text);
+    assert!(out.len() < text.len() / 2);
+    let back = codec.inflate(&out[n..], 1 << 16).unwrap();
+    assert_eq!(back, text.as_bytes());
+    // A short echo stays uncompressed (threshold 16).
+    c.stream.written.clear();
+    c.rbuf
+        .extend_from_slice(&masked_rsv1(OpCode::Binary, &client_deflate(b"hi"), true));
+    c.next_ws_step(1 << 16, BIG, &mut codec);
+    c.flush(now);
+    assert_eq!(c.stream.written, b"\x82\x02hi");
+}
+
+#[test]
+fn deflate_hostile_messages() {
+    use crate::proto::ws::{CloseCode, OpCode};
+    let step = |wire: Vec<u8>, deflate: bool| {
+        let (mut c, _) = conn(b"");
+        let a = if deflate { agreement() } else { None };
+        c.upgrade("accept", Some(WsRole::Dialect(0)), a);
+        c.rbuf.extend_from_slice(&wire);
+        match c.next_ws_step(100_000, BIG, &mut Codec::new(0)) {
+            WsStep::ProtocolError {
+                code,
+                inflate_too_big,
+            } => {
+                assert!(c.is_closing());
+                Some((code, inflate_too_big))
+            }
+            WsStep::Message { payload, .. } => {
+                assert_eq!(&payload[..], b"ok");
+                None
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    let bomb = client_deflate(&vec![0u8; 5_000_000]);
+    assert!(bomb.len() < 10_000);
+    type Case = (&'static str, Vec<u8>, bool, Option<(CloseCode, bool)>);
+    let cases: Vec<Case> = vec![
+        (
+            "zip bomb",
+            masked_rsv1(OpCode::Binary, &bomb, true),
+            true,
+            Some((CloseCode::Size, true)),
+        ),
+        (
+            "no extension",
+            masked_rsv1(OpCode::Text, &client_deflate(b"ok"), true),
+            false,
+            Some((CloseCode::Protocol, false)),
+        ),
+        (
+            "rsv1 ping",
+            masked_rsv1(OpCode::Ping, b"", true),
+            true,
+            Some((CloseCode::Protocol, false)),
+        ),
+        (
+            "rsv1 close",
+            masked_rsv1(OpCode::Close, b"", true),
+            true,
+            Some((CloseCode::Protocol, false)),
+        ),
+        (
+            "garbage",
+            masked_rsv1(OpCode::Binary, &[0xff; 8], true),
+            true,
+            Some((CloseCode::Invalid, false)),
+        ),
+        (
+            "bad utf-8",
+            masked_rsv1(OpCode::Text, &client_deflate(b"\xff\xfe"), true),
+            true,
+            Some((CloseCode::Invalid, false)),
+        ),
+        (
+            "ok",
+            masked_rsv1(OpCode::Text, &client_deflate(b"ok"), true),
+            true,
+            None,
+        ),
+        ("plain ok", masked(OpCode::Text, b"ok"), true, None),
+    ];
+    for (name, wire, deflate, want) in cases {
+        assert_eq!(step(wire, deflate), want, "{name}");
+    }
+    // RSV1 on a continuation frame.
+    let mut wire = masked_rsv1(OpCode::Text, &client_deflate(b"o"), false);
+    wire.extend(masked_rsv1(OpCode::Continue, b"", true));
+    assert_eq!(step(wire, true), Some((CloseCode::Protocol, false)));
 }

@@ -6,10 +6,18 @@
 //! memory as possible. The dialect's per-socket state is lent to the loop while the dialect
 //! handles a message (`take_dialect_state` / `put_dialect_state`), so the dialect can act on
 //! other connections of the same slab meanwhile.
+//!
+//! permessage-deflate: a connection that negotiated it keeps only the two-byte
+//! [`Agreement`]; the inflater and compressors are the shard's (`proto::deflate::Codec`, lent to
+//! [`Conn::next_ws_step`]), since neither direction keeps context between messages. A compressed
+//! message is inflated whole once its last frame is in, under `max_message` (past it: 1009,
+//! reported as [`WsStep::ProtocolError`] with `inflate_too_big`), bad deflate data or bad UTF-8
+//! after inflation close 1007.
 
 use super::{Conn, Phase, Socket};
 use crate::dialect::WsRole;
-use crate::proto::ws::{self, Assembler, CloseCode};
+use crate::proto::deflate::{Agreement, Codec, InflateError};
+use crate::proto::ws::{self, Assembler, CloseCode, OpCode};
 use bytes::Bytes;
 
 /// Who serves the socket, with the dialect's state possibly lent out.
@@ -26,12 +34,15 @@ enum Role<W> {
 pub struct WsState<W> {
     asm: Option<Box<Assembler>>,
     role: Role<W>,
+    /// permessage-deflate, if negotiated.
+    deflate: Option<Agreement>,
 }
 
 impl<W> WsState<W> {
-    pub(super) fn new(role: WsRole<W>) -> Self {
+    pub(super) fn new(role: WsRole<W>, deflate: Option<Agreement>) -> Self {
         WsState {
             asm: None,
+            deflate,
             role: match role {
                 WsRole::Echo => Role::Echo,
                 WsRole::Dialect(w) => Role::Dialect(w),
@@ -79,6 +90,8 @@ pub enum WsStep {
     ProtocolError {
         /// The close code sent.
         code: CloseCode,
+        /// A compressed message inflated past the size limit (a zip bomb; `code` is 1009).
+        inflate_too_big: bool,
     },
 }
 
@@ -86,7 +99,15 @@ impl<S: Socket, W> Conn<S, W> {
     /// Run the websocket protocol over the buffered input until a data message for the
     /// dialect appears or nothing more can be done now. Pings are answered, the echo route
     /// echoes, a close is answered with the peer's code (never the reserved 1005).
-    pub fn next_ws_step(&mut self, max_message: usize, max_queued: usize) -> WsStep {
+    ///
+    /// `codec` is the shard's permessage-deflate state: it inflates compressed messages and
+    /// compresses echoes for a connection that negotiated the extension.
+    pub fn next_ws_step(
+        &mut self,
+        max_message: usize,
+        max_queued: usize,
+        codec: &mut Codec,
+    ) -> WsStep {
         let mut flush = false;
         loop {
             if self.is_closing() {
@@ -101,26 +122,43 @@ impl<S: Socket, W> Conn<S, W> {
                 // throttles the sender and nothing queues without bound.
                 return WsStep::Wait { flush };
             }
-            let asm = state
-                .asm
-                .get_or_insert_with(|| Box::new(Assembler::new(max_message)));
+            let deflate = state.deflate;
+            let asm = state.asm.get_or_insert_with(|| {
+                Box::new(Assembler::with_deflate(max_message, deflate.is_some()))
+            });
             let ev = match asm.next_event(&mut self.rbuf) {
+                Ok(Some(ws::Event::Deflated { text, payload })) => {
+                    match inflate(codec, &payload, text, max_message) {
+                        Ok(ev) => ev,
+                        Err((code, inflate_too_big)) => {
+                            self.send_close(code);
+                            return WsStep::ProtocolError {
+                                code,
+                                inflate_too_big,
+                            };
+                        }
+                    }
+                }
                 Ok(Some(ev)) => ev,
                 Ok(None) => return WsStep::Wait { flush },
                 Err(e) => {
                     let code = e.close_code();
                     self.send_close(code);
-                    return WsStep::ProtocolError { code };
+                    return WsStep::ProtocolError {
+                        code,
+                        inflate_too_big: false,
+                    };
                 }
             };
             let echo = matches!(state.role, Role::Echo);
             match ev {
                 ws::Event::Text(p) if echo => {
-                    self.out.push(ws::encode_frame(ws::OpCode::Text, &p));
+                    self.out.push(data_frame(OpCode::Text, &p, deflate, codec));
                     flush = true;
                 }
                 ws::Event::Binary(p) if echo => {
-                    self.out.push(ws::encode_frame(ws::OpCode::Binary, &p));
+                    self.out
+                        .push(data_frame(OpCode::Binary, &p, deflate, codec));
                     flush = true;
                 }
                 ws::Event::Text(payload) => {
@@ -140,6 +178,8 @@ impl<S: Socket, W> Conn<S, W> {
                     flush = true;
                 }
                 ws::Event::Pong(_) => {}
+                // Inflated above; the assembler yields it only with the extension negotiated.
+                ws::Event::Deflated { .. } => {}
                 ws::Event::Close { code, .. } => {
                     self.out.push(ws::encode_close_reply(code));
                     self.close_after_flush();
@@ -185,6 +225,14 @@ impl<S: Socket, W> Conn<S, W> {
         matches!(self.phase, Phase::Ws(_))
     }
 
+    /// The permessage-deflate agreement of this websocket, if it negotiated one.
+    pub fn deflate(&self) -> Option<Agreement> {
+        match &self.phase {
+            Phase::Ws(w) => w.deflate,
+            Phase::Http(_) => None,
+        }
+    }
+
     /// Queue one frame for a subscriber under the slow-consumer cap `max_queued`. A burst
     /// (one large batch) can pass the cap within one turn for a reader that keeps up, so the
     /// socket is first written as far as it takes; a reader still behind is sent a 1008 close
@@ -223,4 +271,40 @@ pub enum Delivery {
     SlowConsumer,
     /// The socket failed while making room: closed.
     Failed,
+}
+
+/// Inflate a compressed message and check a text's UTF-8: the event it stands for, or the close
+/// code to fail with (and whether it was a zip bomb).
+fn inflate(
+    codec: &mut Codec,
+    payload: &[u8],
+    text: bool,
+    max_message: usize,
+) -> Result<ws::Event, (CloseCode, bool)> {
+    match codec.inflate(payload, max_message) {
+        Ok(data) if text => {
+            if std::str::from_utf8(&data).is_ok() {
+                Ok(ws::Event::Text(Bytes::from(data)))
+            } else {
+                Err((CloseCode::Invalid, false))
+            }
+        }
+        Ok(data) => Ok(ws::Event::Binary(Bytes::from(data))),
+        Err(InflateError::TooBig) => Err((CloseCode::Size, true)),
+        Err(InflateError::Invalid) => Err((CloseCode::Invalid, false)),
+    }
+}
+
+/// A data frame for this connection: compressed with the shard's codec when the connection
+/// negotiated permessage-deflate and the message is worth it, else plain.
+pub fn data_frame(
+    op: OpCode,
+    payload: &[u8],
+    deflate: Option<Agreement>,
+    codec: &mut Codec,
+) -> Bytes {
+    deflate
+        .and_then(|a| a.compress_window())
+        .and_then(|w| codec.deflate(w, op, payload))
+        .unwrap_or_else(|| ws::encode_frame(op, payload))
 }

@@ -38,6 +38,8 @@ pub struct Request<'a> {
     pub peer: IpAddr,
     /// Unix time in seconds (signature ages).
     pub now_unix: u64,
+    /// The request came over TLS (its scheme is `https`, a websocket's `wss`).
+    pub secure: bool,
     /// Where an answer given later (`RequestAction::Park`) must be sent.
     pub at: ReqRef,
 }

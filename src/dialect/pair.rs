@@ -311,6 +311,7 @@ mod tests {
             body: &[],
             peer: "127.0.0.1".parse().unwrap(),
             now_unix: 0,
+            secure: false,
             at: ReqRef::new(0, 0, 0),
         };
         match pair.on_request(out, &req) {

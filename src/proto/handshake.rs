@@ -110,17 +110,39 @@ pub fn has_token(value: Option<&[u8]>, token: &[u8]) -> bool {
 
 /// The 101 response, header order as the real Channelstream (ws4py) sends it.
 pub fn response_101(accept: &str) -> Vec<u8> {
+    response_101_with(accept, None)
+}
+
+/// The 101 response with a `Sec-WebSocket-Extensions` answer (permessage-deflate), placed
+/// after `Sec-WebSocket-Accept`; without one, byte for byte [`response_101`].
+pub fn response_101_with(accept: &str, extensions: Option<&str>) -> Vec<u8> {
     const HEAD: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\n\
         Upgrade: websocket\r\n\
         Connection: Upgrade\r\n\
         Sec-WebSocket-Version: 13\r\n\
         Sec-WebSocket-Accept: ";
+    const EXT: &[u8] = b"\r\nSec-WebSocket-Extensions: ";
     const TAIL: &[u8] = b"\r\nContent-Length: 0\r\n\r\n";
-    let mut out = Vec::with_capacity(HEAD.len() + accept.len() + TAIL.len());
+    let ext_len = extensions.map_or(0, |e| EXT.len() + e.len());
+    let mut out = Vec::with_capacity(HEAD.len() + accept.len() + ext_len + TAIL.len());
     out.extend_from_slice(HEAD);
     out.extend_from_slice(accept.as_bytes());
+    if let Some(e) = extensions {
+        out.extend_from_slice(EXT);
+        out.extend_from_slice(e.as_bytes());
+    }
     out.extend_from_slice(TAIL);
     out
+}
+
+/// Every `Sec-WebSocket-Extensions` value of a request, in order (the header may repeat).
+pub fn extension_values<'a>(
+    head: &'a RequestHead,
+    buf: &'a [u8],
+) -> impl Iterator<Item = &'a [u8]> + 'a {
+    head.headers(buf)
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"sec-websocket-extensions"))
+        .map(|(_, v)| v)
 }
 
 /// The complete HTTP response for a failed handshake, as static bytes (the connection is
@@ -417,6 +439,20 @@ mod tests {
             Ok(httparse::Status::Complete(bytes.len()))
         );
         assert_eq!(resp.code, Some(101));
+        // With an extension answer: the same head plus one header before Content-Length.
+        let ext = response_101_with(
+            ACCEPT,
+            Some("permessage-deflate; server_no_context_takeover"),
+        );
+        let want_ext = want.replace(
+            "\r\nContent-Length",
+            "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\nContent-Length",
+        );
+        assert_eq!(
+            String::from_utf8(ext).ok().as_deref(),
+            Some(want_ext.as_str())
+        );
+        assert_eq!(response_101_with(ACCEPT, None), response_101(ACCEPT));
     }
 
     #[test]

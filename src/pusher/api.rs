@@ -12,6 +12,7 @@ use super::protocol;
 use super::query::{Ask, Attrs, Filter, Shape};
 use super::sign;
 use super::socket_id;
+use super::users;
 use crate::dialect::{Request, Response};
 use crate::ids::SockRef;
 use crate::proto::http::{percent_decode, Method};
@@ -47,6 +48,9 @@ pub enum ApiAction {
     Publish(Vec<Publish>, Response),
     /// Route these publishes, then gather `Ask` from the owners and answer from it.
     Query(Vec<Publish>, Ask),
+    /// Close every signed-in socket of this user (`users::UserMsg::Terminate` to its owner),
+    /// then answer with this (`{}`).
+    Terminate(AppIdx, Box<str>, Response),
 }
 
 /// A JSON answer.
@@ -91,6 +95,9 @@ fn route(tail: &str) -> Option<(Method, Route)> {
 /// Serve one `/apps/...` request.
 pub fn handle(apps: &Apps, req: &Request<'_>) -> ApiAction {
     let path = String::from_utf8_lossy(req.path()).into_owned();
+    if path.starts_with("/users/") {
+        return sdk_terminate(apps, req, &path);
+    }
     let rest = path.strip_prefix("/apps/").unwrap_or("");
     let Some((id, tail)) = rest.split_once('/') else {
         return error(404, "Not found");
@@ -118,9 +125,39 @@ pub fn handle(apps: &Apps, req: &Request<'_>) -> ApiAction {
         Route::Channels => list(app_idx, info, req.query_param("filter_by_prefix")),
         Route::Channel(name) => one(app_idx, info, name),
         Route::Users(name) => users(app_idx, name),
-        Route::Terminate(user) => terminate(&user),
+        Route::Terminate(user) => terminate(app_idx, &user),
     };
     result.unwrap_or_else(|(status, msg)| error(status, msg))
+}
+
+/// Whether `path` is `/users/{user}/terminate_connections`, the path the PyPI `pusher` SDK
+/// (3.3.4) signs and sends for `terminate_user_connections` — without `/apps/{id}` (its bug;
+/// the npm SDK sends `/apps/{id}/users/...`). Claimed so that the official Python SDK works.
+pub fn is_sdk_terminate(path: &[u8]) -> bool {
+    path.starts_with(b"/users/") && path.ends_with(b"/terminate_connections")
+}
+
+/// `POST /users/{user}/terminate_connections` ([`is_sdk_terminate`]): the app is the one
+/// whose key is `auth_key`; the signature covers the path as sent.
+fn sdk_terminate(apps: &Apps, req: &Request<'_>, path: &str) -> ApiAction {
+    let tail = path.strip_prefix('/').unwrap_or("");
+    let Some((method, Route::Terminate(user))) = route(tail) else {
+        return error(404, "Not found");
+    };
+    if req.head.method != method {
+        return error(405, "Method not allowed");
+    }
+    let key = req.query_param("auth_key").unwrap_or_default();
+    let Some((app_idx, app)) = apps.by_key(&key) else {
+        return error(401, sign::ApiAuthError::WrongKey.message());
+    };
+    if !app.enabled {
+        return error(403, "App is disabled");
+    }
+    if let Err(e) = sign::verify_api(app, "POST", path, req.query(), req.body, req.now_unix) {
+        return error(401, e.message());
+    }
+    terminate(app_idx, &user).unwrap_or_else(|(status, msg)| error(status, msg))
 }
 
 /// The attributes of an `info` list.
@@ -131,6 +168,7 @@ fn attrs(info: Option<&str>) -> Result<Attrs, Refusal> {
             "" => {}
             "subscription_count" => a.subscription_count = true,
             "user_count" => a.user_count = true,
+            "cache" => a.cache = true,
             _ => return Err((400, "Unknown info attribute")),
         }
     }
@@ -197,7 +235,7 @@ fn batch(app: AppIdx, limits: &App, body: &[u8]) -> Result<ApiAction, Refusal> {
 /// `GET /channels`: `user_count` only with a `presence-` prefix.
 fn list(app: AppIdx, info: Option<String>, prefix: Option<String>) -> Result<ApiAction, Refusal> {
     let a = attrs(info.as_deref())?;
-    if a.subscription_count {
+    if a.subscription_count || a.cache {
         return Err((400, "Only user_count may be requested for a channel list"));
     }
     let prefix = prefix.unwrap_or_default();
@@ -215,7 +253,8 @@ fn list(app: AppIdx, info: Option<String>, prefix: Option<String>) -> Result<Api
     ))
 }
 
-/// `GET /channels/{name}`: `user_count` only for presence channels.
+/// `GET /channels/{name}`: `user_count` only for presence channels; `cache` answers a cache
+/// channel's live cached event as `{"data", "ttl"}` (absent when none).
 fn one(app: AppIdx, info: Option<String>, name: String) -> Result<ApiAction, Refusal> {
     let a = attrs(info.as_deref())?;
     let kind = channels::kind(&name).ok_or((400, "Invalid channel name"))?;
@@ -251,17 +290,14 @@ fn users(app: AppIdx, name: String) -> Result<ApiAction, Refusal> {
     ))
 }
 
-/// `POST /users/{user}/terminate_connections`.
-///
-/// TODO(signin): user sign-in (`pusher:signin`) does not exist yet, so no connection is
-/// signed in as any user and there is nothing to close; the endpoint checks the signature and
-/// answers as Pusher does. Once sign-in lands, route a terminate to every shard (the gather's
-/// `targets` with a prefix filter) and close the user's sockets with 4009.
-fn terminate(user: &str) -> Result<ApiAction, Refusal> {
-    if user.is_empty() {
+/// `POST /users/{user}/terminate_connections`: the user's owner shard closes its signed-in
+/// sockets (`users`); answered `{}` without waiting.
+fn terminate(app: AppIdx, user: &str) -> Result<ApiAction, Refusal> {
+    if !users::valid_id(user) {
         return Err((400, "Invalid user id"));
     }
-    Ok(ApiAction::Respond(json_response(200, &json!({}))))
+    let ok = json_response(200, &json!({}));
+    Ok(ApiAction::Terminate(app, user.into(), ok))
 }
 
 /// One event object (`/events` body or a batch item): its publishes, its distinct channels,
@@ -302,6 +338,12 @@ fn event(app: AppIdx, limits: &App, v: &Value) -> Result<Event, Refusal> {
         return Err((400, "Invalid channel name"));
     }
     let a = attrs(v.get("info").and_then(Value::as_str))?;
+    if a.cache {
+        return Err((
+            400,
+            "cache may only be requested for one channel (GET /channels/{name})",
+        ));
+    }
     let except = v
         .get("socket_id")
         .and_then(Value::as_str)

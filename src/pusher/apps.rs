@@ -68,6 +68,7 @@ impl Apps {
                 &cfg.default_app_key,
                 &cfg.default_app_secret,
             );
+            app.client_events = cfg.default_app_client_events;
             app.webhooks = cfg.default_app_webhooks.clone();
             vec![app]
         } else {

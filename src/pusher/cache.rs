@@ -43,6 +43,15 @@ impl Cache {
         None
     }
 
+    /// The channel's last event and how long it stays cached, without dropping expired ones
+    /// (what `GET /channels/{name}?info=cache` reads).
+    pub fn peek(&self, app: AppIdx, channel: &str, now: Instant) -> Option<(&Bytes, Duration)> {
+        let (frame, at) = self.last.get(&(app, Box::<str>::from(channel)))?;
+        TTL.checked_sub(now.duration_since(*at))
+            .filter(|left| !left.is_zero())
+            .map(|left| (frame, left))
+    }
+
     /// How many channels have a cached event (expired ones included until swept).
     pub fn len(&self) -> usize {
         self.last.len()

@@ -27,6 +27,9 @@ pub enum Kind {
     Encrypted,
     /// `presence-…`: signed over `channel_data`, with a member list.
     Presence,
+    /// `#server-to-user-<user id>`: no auth string; only a socket signed in as that user may
+    /// subscribe (`pusher:signin`, `users`); the HTTP API publishes to it (`sendToUser`).
+    User,
 }
 
 impl Kind {
@@ -36,9 +39,21 @@ impl Kind {
     }
 }
 
+/// The prefix of server-to-user channels (`#` is reserved to them).
+pub const USER_PREFIX: &str = "#server-to-user-";
+
+/// The server-to-user channel of `user_id`.
+pub fn user_channel(user_id: &str) -> String {
+    format!("{USER_PREFIX}{user_id}")
+}
+
 /// The kind of a valid channel name; `None` if the name is not valid (empty, too long,
-/// characters outside `[A-Za-z0-9_\-=@,.;]`, or `#…`, reserved to server-to-user channels).
+/// characters outside `[A-Za-z0-9_\-=@,.;]`, or `#…` other than `#server-to-user-<id>` with
+/// a valid user id, see `users::valid_id`).
 pub fn kind(name: &str) -> Option<Kind> {
+    if let Some(id) = name.strip_prefix(USER_PREFIX) {
+        return super::users::valid_id(id).then_some(Kind::User);
+    }
     let ok_char = |b: u8| b.is_ascii_alphanumeric() || b"_-=@,.;".contains(&b);
     if name.is_empty() || name.len() > MAX_CHANNEL_NAME || !name.bytes().all(ok_char) {
         return None;
@@ -157,7 +172,12 @@ mod tests {
         assert_eq!(kind("presence-x"), Some(Kind::Presence));
         assert_eq!(kind(""), None);
         assert_eq!(kind("a b"), None);
-        assert_eq!(kind("#server-to-user-1"), None);
+        assert_eq!(kind("#server-to-user-1"), Some(Kind::User));
+        assert_eq!(kind("#server-to-user-a b:c"), Some(Kind::User));
+        assert_eq!(kind("#server-to-user-"), None);
+        assert_eq!(kind("#other-1"), None);
+        assert_eq!(kind(&user_channel(&"u".repeat(129))), None);
+        assert!(!Kind::User.allows_client_events());
         assert_eq!(kind(&"a".repeat(165)), None);
         assert_eq!(kind(&"a".repeat(164)), Some(Kind::Public));
         assert_eq!(kind("x:y"), None);

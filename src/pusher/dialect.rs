@@ -8,6 +8,7 @@
 //! owner, not the socket's shard, sends `subscription_succeeded`, so a client that saw it is
 //! already in the table for every later publish (inbox order is preserved).
 
+use super::activity::Activity;
 use super::api::{self, ApiAction, Publish};
 use super::app_metrics::{AppCounter, AppMetrics};
 use super::apps::{self, AppIdx, Apps, Quotas};
@@ -20,6 +21,7 @@ use super::protocol::{self, ClientMsg};
 use super::query::{self, Gathers, Part, Query};
 use super::sign;
 use super::socket_id;
+use super::users::{self, SignedIn, UserMsg};
 use super::webhooks::{Hub, Webhooks};
 use crate::config::Config;
 use crate::dialect::{
@@ -29,6 +31,7 @@ use crate::ids::SockRef;
 use crate::proto::handshake;
 use crate::proto::ws::CloseCode;
 use bytes::Bytes;
+use std::collections::HashMap;
 use std::num::NonZeroU16;
 use std::sync::Arc;
 use std::time::Instant;
@@ -48,6 +51,8 @@ pub enum PusherMsg {
     Query(Box<Query>),
     /// A shard's answer to a query this shard gathers.
     Part(Box<Part>),
+    /// Sign-in, sign-out, watchlists and terminations for a user this shard owns (`users`).
+    User(Box<UserMsg>),
 }
 
 impl query::Carrier for PusherMsg {
@@ -116,8 +121,19 @@ pub struct Pusher {
     stats: Stats,
     quotas: Quotas,
     app_metrics: Arc<AppMetrics>,
+    /// The users this shard owns (`users`).
+    users: users::Registry,
+    /// This shard's signed-in sockets (`signin`).
+    signed: HashMap<SockRef, SignedIn>,
+    /// This shard's sockets' last messages (`activity`).
+    activity: Activity,
+    /// Announced as `activity_timeout`, in seconds.
+    activity_secs: u64,
     webhooks: Webhooks,
 }
+
+#[path = "signin.rs"]
+mod signin;
 
 impl Pusher {
     /// The instance for one of `shards` shards, counting connections on its own.
@@ -147,6 +163,14 @@ impl Pusher {
             epoch: Instant::now(),
             gathers: Gathers::default(),
             stats: Stats::default(),
+            users: users::Registry::default(),
+            signed: HashMap::new(),
+            activity: Activity::new(
+                cfg.pusher_activity_timeout,
+                cfg.pusher_pong_timeout,
+                Instant::now(),
+            ),
+            activity_secs: cfg.pusher_activity_timeout.as_secs(),
             webhooks: Webhooks::default(),
         }
     }
@@ -273,6 +297,16 @@ impl Pusher {
                 }
             }
             Some(Kind::Public) => {}
+            Some(Kind::User) if self.may_join_user_channel(sock, &channel) => {}
+            Some(Kind::User) => {
+                let f = protocol::subscription_error(
+                    &channel,
+                    "AuthError",
+                    "Only the user signed in on this connection may subscribe",
+                    protocol::CODE_UNAUTHORIZED,
+                );
+                return reply(out, f);
+            }
         }
         let already = ws.channels.iter().any(|c| **c == *channel);
         if !already && ws.channels.len() >= self.max_channels {
@@ -332,6 +366,13 @@ impl Pusher {
         now: Instant,
     ) {
         let (event, channel, data) = ev;
+        if !self.apps.get(ws.app).is_some_and(|a| a.client_events) {
+            let f = protocol::error(
+                protocol::CODE_CLIENT_EVENT,
+                "The app does not have client messaging enabled.",
+            );
+            return out.deliver(&f, &[sock]);
+        }
         let secs = now.saturating_duration_since(self.epoch).as_secs();
         if !ws.rate.allow(secs) {
             let f = protocol::error(
@@ -370,7 +411,10 @@ impl Pusher {
         if let Some(member) = op.member {
             let info = member.user_info.clone();
             let uid = member.user_id.clone();
-            match self.presence.join(app, channel, sock, member) {
+            // The app's `max_presence_members`: one user more is refused with
+            // `subscription_error` status 4100 (soketi's shape), as Pusher's member limit.
+            let max = self.apps.get(app).map_or(0, |a| a.max_presence_members);
+            match self.presence.join(app, channel, sock, member, max) {
                 Join::Full => {
                     let f = protocol::subscription_error(
                         channel,
@@ -497,7 +541,7 @@ impl Dialect for Pusher {
 
     fn claims(&self, req: &Request<'_>) -> bool {
         let p = req.path();
-        p.starts_with(b"/app/") || p.starts_with(b"/apps/")
+        p.starts_with(b"/app/") || p.starts_with(b"/apps/") || api::is_sdk_terminate(p)
     }
 
     fn on_request(
@@ -518,6 +562,7 @@ impl Dialect for Pusher {
             }
             ApiAction::Publish(ps, r) => (ps, Ok(r)),
             ApiAction::Query(ps, ask) => (ps, Err(ask)),
+            ApiAction::Terminate(app, user, r) => return self.terminate_user(out, app, &user, r),
         };
         for p in ps {
             let (app, channel) = (p.app, p.channel.clone());
@@ -534,6 +579,7 @@ impl Dialect for Pusher {
                 let owned = query::Owned {
                     registry: &self.registry,
                     presence: Some(&self.presence),
+                    cache: Some(&self.cache),
                 };
                 query::start(&mut self.gathers, owned, out, req.at, ask, self.shards);
                 RequestAction::Park {
@@ -568,8 +614,9 @@ impl Dialect for Pusher {
             ws.refuse = NonZeroU16::new(apps::CODE_OVER_QUOTA);
             return self.on_ws_open(out, sock, ws);
         }
-        let f = protocol::connection_established(&socket_id::format(sock));
+        let f = protocol::connection_established(&socket_id::format(sock), self.activity_secs);
         out.deliver(&f, &[sock]);
+        self.activity.open(sock, Instant::now());
         ws.opened = true;
         self.stats.add(out, Counter::Connections, 1);
         let c = AppCounter::Connections;
@@ -585,6 +632,7 @@ impl Dialect for Pusher {
         msg: WsMessage<'_>,
         now: Instant,
     ) {
+        self.activity.seen(sock, now);
         self.stats.add(out, Counter::MessagesIn, 1);
         let c = AppCounter::MessagesIn;
         self.app_metrics.add(out.shard(), ws.app, c, 1);
@@ -617,6 +665,9 @@ impl Dialect for Pusher {
                 channel,
                 data,
             }) => self.client_event(out, sock, ws, (event, channel, data), now),
+            Ok(ClientMsg::Signin { auth, user_data }) => {
+                self.signin(out, sock, ws.app, &auth, &user_data)
+            }
             Ok(ClientMsg::Other(_)) => {}
         }
     }
@@ -631,6 +682,7 @@ impl Dialect for Pusher {
         for c in &ws.channels {
             self.unsubscribe(out, sock, ws.app, c);
         }
+        self.user_socket_closed(out, sock, ws.app);
     }
 
     fn on_message(&mut self, out: &mut dyn Outbox<PusherMsg>, msg: PusherMsg) {
@@ -643,10 +695,12 @@ impl Dialect for Pusher {
                 let owned = query::Owned {
                     registry: &self.registry,
                     presence: Some(&self.presence),
+                    cache: Some(&self.cache),
                 };
                 query::on_query(owned, out, *q)
             }
             PusherMsg::Part(p) => query::on_part(&mut self.gathers, out, *p),
+            PusherMsg::User(m) => self.users.handle(out, *m),
         }
         let n = u64::try_from(self.registry.len()).unwrap_or(u64::MAX);
         self.stats.set(out, Counter::Channels, n);
@@ -654,11 +708,13 @@ impl Dialect for Pusher {
 
     fn next_deadline(&self) -> Option<Instant> {
         let (g, w) = (self.gathers.next_deadline(), self.webhooks.next_deadline());
-        g.into_iter().chain(w).min()
+        let a = self.activity.next_deadline();
+        g.into_iter().chain(w).chain(a).min()
     }
 
     fn on_timer(&mut self, out: &mut dyn Outbox<PusherMsg>, now: Instant) {
         query::on_timer(&mut self.gathers, out, now);
+        self.activity_tick(out, now);
         self.webhooks.on_timer(now);
     }
 

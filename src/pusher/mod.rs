@@ -10,6 +10,7 @@
 //! client-event rules (`sign`, `client_events`) before anything leaves it. The owner also
 //! raises the app's webhooks (`webhooks`), which sender threads POST.
 
+pub mod activity;
 pub mod api;
 pub mod app_metrics;
 pub mod apps;
@@ -23,6 +24,8 @@ pub mod protocol;
 pub mod query;
 pub mod sign;
 pub mod socket_id;
+pub mod users;
+pub mod watchlist;
 pub mod webhooks;
 
 pub use dialect::{Pusher, PusherMsg, PusherSocket};

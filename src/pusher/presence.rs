@@ -12,7 +12,8 @@ use crate::ids::SockRef;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
-/// Most distinct users in one presence channel (Pusher's limit).
+/// Most distinct users in one presence channel by default (Pusher's limit; an app's
+/// `max_presence_members` replaces it).
 pub const MAX_MEMBERS: usize = 100;
 /// Longest `user_id` (Pusher's limit).
 pub const MAX_USER_ID: usize = 128;
@@ -57,7 +58,7 @@ pub enum Join {
     Added,
     /// The user was already a member (another connection, or this one again).
     Again,
-    /// The channel has [`MAX_MEMBERS`] users: refused.
+    /// The channel has the app's maximum of users: refused.
     Full,
 }
 
@@ -80,8 +81,15 @@ pub struct Presence {
 }
 
 impl Presence {
-    /// Add `sock` as `member` of the channel.
-    pub fn join(&mut self, app: AppIdx, channel: &str, sock: SockRef, member: Member) -> Join {
+    /// Add `sock` as `member` of the channel, which may hold at most `max` distinct users.
+    pub fn join(
+        &mut self,
+        app: AppIdx,
+        channel: &str,
+        sock: SockRef,
+        member: Member,
+        max: usize,
+    ) -> Join {
         let rooms = self.apps.entry(app).or_default();
         if !rooms.contains_key(channel) {
             rooms.insert(channel.into(), Room::default());
@@ -92,7 +100,7 @@ impl Presence {
         if room.socks.contains_key(&sock) {
             return Join::Again;
         }
-        let full = room.users.len() >= MAX_MEMBERS;
+        let full = room.users.len() >= max;
         let join = match room.users.get_mut(&*member.user_id) {
             Some(u) => {
                 u.conns += 1;
@@ -212,10 +220,22 @@ mod tests {
             SockRef::new(1, 1, 1),
             SockRef::new(0, 2, 1),
         );
-        assert_eq!(p.join(0, "presence-c", s1, m("a")), Join::Added);
-        assert_eq!(p.join(0, "presence-c", s2, m("a")), Join::Again);
-        assert_eq!(p.join(0, "presence-c", s2, m("a")), Join::Again);
-        assert_eq!(p.join(0, "presence-c", s3, m("b")), Join::Added);
+        assert_eq!(
+            p.join(0, "presence-c", s1, m("a"), MAX_MEMBERS),
+            Join::Added
+        );
+        assert_eq!(
+            p.join(0, "presence-c", s2, m("a"), MAX_MEMBERS),
+            Join::Again
+        );
+        assert_eq!(
+            p.join(0, "presence-c", s2, m("a"), MAX_MEMBERS),
+            Join::Again
+        );
+        assert_eq!(
+            p.join(0, "presence-c", s3, m("b"), MAX_MEMBERS),
+            Join::Added
+        );
         assert_eq!(p.user_of(0, "presence-c", s2), Some("a"));
         assert_eq!(p.snapshot(0, "presence-c")["count"], 2);
         assert_eq!(
@@ -235,11 +255,21 @@ mod tests {
         let mut p = Presence::default();
         for i in 0..MAX_MEMBERS {
             let s = SockRef::new(0, u32::try_from(i).unwrap(), 1);
-            assert_eq!(p.join(0, "presence-c", s, m(&i.to_string())), Join::Added);
+            assert_eq!(
+                p.join(0, "presence-c", s, m(&i.to_string()), MAX_MEMBERS),
+                Join::Added
+            );
         }
         let s = SockRef::new(1, 0, 1);
-        assert_eq!(p.join(0, "presence-c", s, m("new")), Join::Full);
+        assert_eq!(
+            p.join(0, "presence-c", s, m("new"), MAX_MEMBERS),
+            Join::Full
+        );
         // Another connection of a member is not a new member.
-        assert_eq!(p.join(0, "presence-c", s, m("0")), Join::Again);
+        assert_eq!(p.join(0, "presence-c", s, m("0"), MAX_MEMBERS), Join::Again);
+        // Another app's limit.
+        let t = SockRef::new(1, 1, 1);
+        assert_eq!(p.join(1, "presence-c", s, m("a"), 1), Join::Added);
+        assert_eq!(p.join(1, "presence-c", t, m("b"), 1), Join::Full);
     }
 }

@@ -10,9 +10,6 @@ use crate::proto::ws::encode_text;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-/// What the server announces as `activity_timeout`, in seconds.
-pub const ACTIVITY_TIMEOUT: u32 = 120;
-
 /// `pusher:error` code for a frame that is not a Pusher event (bad JSON, no `event`): a
 /// generic 4xxx error; the connection stays open.
 pub const CODE_BAD_MESSAGE: u16 = 4200;
@@ -28,6 +25,13 @@ pub const CODE_CLIENT_EVENT: u16 = 4301;
 pub const CODE_RATE_LIMIT: u16 = 4301;
 /// `pusher:error` code: too many channels on this connection.
 pub const CODE_TOO_MANY_CHANNELS: u16 = 4302;
+/// `pusher:error` and close code: sign-in refused, or the app terminated the user's
+/// connections ("connection is unauthorized").
+pub const CODE_UNAUTHORIZED: u16 = 4009;
+/// Close code: a `pusher:ping` from the server got no answer in time.
+pub const CODE_PONG_TIMEOUT: u16 = 4201;
+/// `pusher:error` code: a watchlist of more than 100 ids (the first 100 are kept).
+pub const CODE_WATCHLIST_LIMIT: u16 = 4302;
 
 /// One event from a client.
 #[derive(Debug, PartialEq, Eq)]
@@ -42,6 +46,13 @@ pub enum ClientMsg {
         auth: Option<String>,
         /// Presence channel data (the exact string signed).
         channel_data: Option<String>,
+    },
+    /// `pusher:signin` (missing fields are empty strings, which fail the signature check).
+    Signin {
+        /// `<key>:<hex HMAC-SHA256 of "<socket_id>::user::<user_data>">`.
+        auth: String,
+        /// The user object as a JSON string (the exact string signed).
+        user_data: String,
     },
     /// `pusher:unsubscribe`.
     Unsubscribe {
@@ -106,6 +117,10 @@ pub fn parse(text: &[u8]) -> Result<ClientMsg, ParseError> {
             auth: field("auth"),
             channel_data: field("channel_data"),
         },
+        "pusher:signin" => ClientMsg::Signin {
+            auth: field("auth").unwrap_or_default(),
+            user_data: field("user_data").unwrap_or_default(),
+        },
         "pusher:unsubscribe" => ClientMsg::Unsubscribe {
             channel: field("channel").ok_or(ParseError::NoChannel)?,
         },
@@ -130,9 +145,9 @@ fn frame(v: &Value) -> Bytes {
     encode_text(v.to_string().as_bytes())
 }
 
-/// `pusher:connection_established` (data: a JSON string).
-pub fn connection_established(socket_id: &str) -> Bytes {
-    let data = json!({"socket_id": socket_id, "activity_timeout": ACTIVITY_TIMEOUT});
+/// `pusher:connection_established` (data: a JSON string); `activity_timeout` in seconds.
+pub fn connection_established(socket_id: &str, activity_timeout: u64) -> Bytes {
+    let data = json!({"socket_id": socket_id, "activity_timeout": activity_timeout});
     frame(&json!({"event": "pusher:connection_established", "data": data.to_string()}))
 }
 
@@ -255,6 +270,20 @@ mod tests {
             parse(br#"{"event":"client-a","data":"s"}"#),
             Err(ParseError::NoChannel)
         );
+        assert_eq!(
+            parse(br#"{"event":"pusher:signin","data":{"auth":"k:s","user_data":"{}"}}"#),
+            Ok(ClientMsg::Signin {
+                auth: "k:s".into(),
+                user_data: "{}".into()
+            })
+        );
+        assert_eq!(
+            parse(br#"{"event":"pusher:signin","data":{"auth":5}}"#),
+            Ok(ClientMsg::Signin {
+                auth: String::new(),
+                user_data: String::new()
+            })
+        );
         assert_eq!(parse(b"{nope"), Err(ParseError::Json));
         assert_eq!(parse(b"[1]"), Err(ParseError::Json));
         assert_eq!(parse(br#"{"data":1}"#), Err(ParseError::NoEvent));
@@ -266,7 +295,7 @@ mod tests {
 
     #[test]
     fn frames() {
-        let f = connection_established("1.2");
+        let f = connection_established("1.2", 120);
         let v: Value = serde_json::from_str(payload(&f)).unwrap();
         assert_eq!(v["event"], "pusher:connection_established");
         let d: Value = serde_json::from_str(v["data"].as_str().unwrap()).unwrap();

@@ -12,6 +12,7 @@
 
 use super::api::json_response;
 use super::apps::AppIdx;
+use super::cache::Cache;
 use super::channels::{self, Kind, Registry};
 use super::presence::Presence;
 use crate::dialect::{Outbox, Response};
@@ -39,6 +40,8 @@ pub struct Attrs {
     pub subscription_count: bool,
     /// `user_count` (presence channels only).
     pub user_count: bool,
+    /// `cache`: the cached event of a cache channel (`GET /channels/{name}` only).
+    pub cache: bool,
 }
 
 /// How the gathered stats become the answer.
@@ -95,6 +98,8 @@ pub struct Stat {
     pub user_count: usize,
     /// User ids, when asked.
     pub users: Vec<String>,
+    /// A cache channel's last event: its `data` string and the seconds it stays cached.
+    pub cache: Option<(String, u64)>,
 }
 
 /// One shard's answer to a [`Query`].
@@ -113,6 +118,8 @@ pub struct Owned<'a> {
     pub registry: &'a Registry,
     /// Presence members per channel (`None`: no presence state, e.g. in unit tests).
     pub presence: Option<&'a Presence>,
+    /// Cache channels' last events (`None`: none kept, e.g. in unit tests).
+    pub cache: Option<&'a Cache>,
 }
 
 impl<'a> From<&'a Registry> for Owned<'a> {
@@ -120,6 +127,7 @@ impl<'a> From<&'a Registry> for Owned<'a> {
         Owned {
             registry,
             presence: None,
+            cache: None,
         }
     }
 }
@@ -141,6 +149,7 @@ pub fn stats<'a>(
 ) -> Vec<Stat> {
     let owned = owned.into();
     let registry = owned.registry;
+    let now = Instant::now();
     let stat = |name: &str, subs: usize| {
         let presence = channels::kind(name) == Some(Kind::Presence);
         let ids = if presence {
@@ -153,6 +162,7 @@ pub fn stats<'a>(
             subscription_count: subs,
             user_count: ids.len(),
             users: if users { ids } else { Vec::new() },
+            cache: cached(owned, app, name, now),
         }
     };
     match filter {
@@ -164,10 +174,23 @@ pub fn stats<'a>(
         Filter::Names(names) => names
             .iter()
             .map(|n| (n, registry.subscribers(app, n).len()))
-            .filter(|(_, subs)| *subs > 0)
+            // an unoccupied cache channel still answers `info=cache`
+            .filter(|(n, subs)| *subs > 0 || cached(owned, app, n, now).is_some())
             .map(|(n, subs)| stat(n, subs))
             .collect(),
     }
+}
+
+/// A cache channel's live cached event: its `data` string and the whole seconds left.
+fn cached(owned: Owned<'_>, app: AppIdx, name: &str, now: Instant) -> Option<(String, u64)> {
+    if !channels::is_cache(name) {
+        return None;
+    }
+    let (frame, left) = owned.cache?.peek(app, name, now)?;
+    // the cache keeps the websocket frame subscribers got: skip its header
+    let (_, header) = crate::proto::ws::frame::decode_header(frame).ok()??;
+    let v: Value = serde_json::from_slice(frame.get(header..)?).ok()?;
+    Some((v.get("data")?.as_str()?.to_owned(), left.as_secs()))
 }
 
 /// The shards to ask: all of them for a prefix, else the owners of the names.
@@ -197,6 +220,11 @@ fn channel_info(s: Option<&Stat>, name: &str, a: Attrs) -> Map<String, Value> {
     if a.user_count && channels::kind(name) == Some(Kind::Presence) {
         m.insert("user_count".into(), json!(s.map_or(0, |s| s.user_count)));
     }
+    if a.cache {
+        if let Some((data, ttl)) = s.and_then(|s| s.cache.as_ref()) {
+            m.insert("cache".into(), json!({ "data": data, "ttl": ttl }));
+        }
+    }
     m
 }
 
@@ -224,7 +252,8 @@ pub fn answer(shape: &Shape, stats: &[Stat]) -> Response {
         Shape::Channel(name, a) => {
             let s = find(name);
             let mut m = channel_info(s, name, *a);
-            m.insert("occupied".into(), json!(s.is_some()));
+            let occupied = s.is_some_and(|s| s.subscription_count > 0);
+            m.insert("occupied".into(), json!(occupied));
             Value::Object(m)
         }
         Shape::Users(name) => {

@@ -75,6 +75,18 @@ pub fn presence_auth_ok(
     ct_eq(want.as_bytes(), auth.as_bytes())
 }
 
+/// Whether `auth` is the app's signature of `socket_id::user::user_data` (`pusher:signin`;
+/// `user_data` is the exact string the client sent).
+pub fn user_auth_ok(app: &App, socket_id: &str, user_data: &str, auth: &str) -> bool {
+    let signed = format!("{socket_id}::user::{user_data}");
+    let want = format!(
+        "{}:{}",
+        app.key,
+        hmac_hex(app.secret.as_bytes(), signed.as_bytes())
+    );
+    ct_eq(want.as_bytes(), auth.as_bytes())
+}
+
 /// Why an HTTP API request's signature was refused (the 401 body).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ApiAuthError {
@@ -193,6 +205,18 @@ mod tests {
         assert!(channel_auth_ok(&app, "1234.1234", "private-foobar", sig));
         assert!(!channel_auth_ok(&app, "1234.1235", "private-foobar", sig));
         assert!(!channel_auth_ok(&app, "1234.1234", "private-foobar", "x"));
+    }
+
+    #[test]
+    fn user_signin_vector() {
+        let app = doc_app();
+        let auth =
+            "278d425bdf160c739803:4708d583dada6a56435fb8bc611c77c359a31eebde13337c16ab43aa6de336ba";
+        let data = r#"{"id":"12345"}"#;
+        assert!(user_auth_ok(&app, "1234.1234", data, auth));
+        assert!(!user_auth_ok(&app, "1234.1235", data, auth));
+        assert!(!user_auth_ok(&app, "1234.1234", r#"{"id":"12346"}"#, auth));
+        assert!(!user_auth_ok(&app, "1234.1234", data, ""));
     }
 
     #[test]

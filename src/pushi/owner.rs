@@ -88,7 +88,9 @@ impl Pushi {
                 user_id: uid.clone(),
                 user_info: cd.clone(),
             };
-            match self.presence.join(app, channel, sock, member) {
+            // The app's `max_presence_members` (as for Pusher); Pushi itself has no limit.
+            let max = self.apps.get(app).map_or(0, |a| a.max_presence_members);
+            match self.presence.join(app, channel, sock, member, max) {
                 Join::Full => {
                     let f = protocol::error(protocol::CODE_REFUSED, "The channel is full");
                     return out.deliver(&f, &[sock]);

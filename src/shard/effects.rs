@@ -13,9 +13,11 @@ use crate::conn::{Conn, Delivery, Next};
 use crate::dialect::{InboxFull, Outbox, Response};
 use crate::error::CloseReason;
 use crate::ids::{Gen, LocalRef, ReqRef, ShardId, SockRef};
+use crate::proto::deflate::{Codec, DeflateConfig};
 use crate::proto::ws::CloseCode;
+use crate::shard::frame::OutFrame;
+use crate::tls::Stream;
 use bytes::Bytes;
-use mio::net::TcpStream;
 use slab::Slab;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -25,7 +27,7 @@ use std::time::Instant;
 /// A shard's connections and their bookkeeping for the turn (what to flush, requeue and reap),
 /// split from the rest of the shard so handlers can borrow it alongside the dialect.
 pub(super) struct ConnTable<W> {
-    pub slab: Slab<Conn<TcpStream, W>>,
+    pub slab: Slab<Conn<Stream, W>>,
     pub next_gen: Gen,
     /// Connections with output to flush this turn.
     pub dirty: Vec<usize>,
@@ -44,6 +46,9 @@ pub(super) struct ConnTable<W> {
     pub early_reply: Option<Response>,
     pub stats: Arc<ShardStats>,
     pub shard_id: ShardId,
+    /// permessage-deflate settings, and the shard's compressors and inflater.
+    pub deflate: DeflateConfig,
+    pub codec: Codec,
 }
 
 impl<W> ConnTable<W> {
@@ -74,17 +79,30 @@ impl<W> ConnTable<W> {
     }
 
     /// The live connection a reference was made for (`None` if its slot moved on).
-    fn get(&mut self, r: LocalRef) -> Option<&mut Conn<TcpStream, W>> {
+    fn get(&mut self, r: LocalRef) -> Option<&mut Conn<Stream, W>> {
         self.slab.get_mut(r.slot.key()).filter(|c| c.gen == r.gen)
     }
 
-    /// Push one frame to a local websocket under the slow-consumer cap.
-    pub fn deliver_local(&mut self, r: LocalRef, frame: &Bytes) {
+    /// Push one frame to a local websocket under the slow-consumer cap: the compressed form
+    /// for a socket that negotiated permessage-deflate (made here on first need), else plain.
+    pub fn deliver_local(&mut self, r: LocalRef, frame: &OutFrame) {
         let max = self.max_queued;
-        let Some(conn) = self.get(r) else {
+        let Some(conn) = self.slab.get_mut(r.slot.key()).filter(|c| c.gen == r.gen) else {
             return;
         };
-        match conn.deliver(frame, max) {
+        let window = conn.deflate().and_then(|a| a.compress_window());
+        let mut made = 0;
+        let (bytes, compressed) = frame.for_window(window, &mut self.codec, &mut made);
+        if made > 0 {
+            self.stats.ws_deflated.fetch_add(made, Ordering::Relaxed);
+        }
+        let delivery = conn.deliver(bytes, max);
+        if compressed && delivery == Delivery::Queued {
+            self.stats
+                .ws_deflated_deliveries
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        match delivery {
             Delivery::Skipped => return,
             Delivery::SlowConsumer => {
                 self.stats
@@ -186,6 +204,9 @@ impl<W, M> Outbox<M> for ShardOutbox<'_, W, M> {
     }
 
     fn deliver(&mut self, frame: &Bytes, to: &[SockRef]) {
+        let cfg = self.table.deflate;
+        let frame = OutFrame::new(frame, cfg.enabled, cfg.min_bytes);
+        let frame = &frame;
         let this_shard = self.table.shard_id;
         for s in to {
             if s.shard == this_shard {

@@ -16,7 +16,7 @@
 use crate::dialect::Response;
 use crate::ids::{LocalRef, ReqRef};
 use crate::proto::ws::CloseCode;
-use bytes::Bytes;
+use crate::shard::frame::OutFrame;
 use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -40,8 +40,8 @@ pub enum ShardMsg<M> {
     },
     /// One encoded frame for several local sockets (one message per shard per publish).
     Deliver {
-        /// The frame, shared by every target.
-        frame: Bytes,
+        /// The frame, shared by every target (and its compressed forms, shared likewise).
+        frame: OutFrame,
         /// The targets on the receiving shard.
         to: Vec<LocalRef>,
     },

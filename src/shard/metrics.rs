@@ -24,12 +24,24 @@ pub struct ShardStats {
     pub http_errors: AtomicU64,
     /// Websockets closed for protocol errors.
     pub ws_protocol_errors: AtomicU64,
+    /// Compressed websocket messages that inflated past `--max-ws-message-bytes` (closed 1009).
+    pub ws_inflate_too_big: AtomicU64,
+    /// Messages this shard compressed (permessage-deflate), each once per window size.
+    pub ws_deflated: AtomicU64,
+    /// Deliveries that went out compressed (a shared frame each).
+    pub ws_deflated_deliveries: AtomicU64,
     /// Requests answered 408.
     pub timeouts: AtomicU64,
     /// Cross-shard sends that found an inbox full.
     pub inbox_full: AtomicU64,
     /// Open connections (a gauge).
     pub open: AtomicU64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: AtomicU64,
+    /// TLS connections closed before their handshake completed: garbage or plain HTTP instead
+    /// of a ClientHello, a refused or malformed handshake, a peer that left or stalled past
+    /// the header timeout.
+    pub tls_handshake_failures: AtomicU64,
     /// The dialect's counters, in `Dialect::counters` order.
     pub dialect: Box<[AtomicU64]>,
 }
@@ -54,7 +66,7 @@ pub fn render(
     let sum = |f: &dyn Fn(&ShardStats) -> &AtomicU64| -> u64 {
         stats.iter().map(|s| f(s).load(Ordering::Relaxed)).sum()
     };
-    let core: [(&str, &str, &str, u64); 10] = [
+    let core: [(&str, &str, &str, u64); 15] = [
         (
             "herald_connections_open",
             "gauge",
@@ -98,6 +110,24 @@ pub fn render(
             sum(&|s| &s.ws_protocol_errors),
         ),
         (
+            "herald_ws_inflate_too_big_total",
+            "counter",
+            "Compressed websocket messages that inflated past --max-ws-message-bytes (1009)",
+            sum(&|s| &s.ws_inflate_too_big),
+        ),
+        (
+            "herald_ws_deflated_messages_total",
+            "counter",
+            "Server messages compressed (permessage-deflate; once per message and window size)",
+            sum(&|s| &s.ws_deflated),
+        ),
+        (
+            "herald_ws_deflated_deliveries_total",
+            "counter",
+            "Websocket deliveries sent compressed (sharing one frame per message and window)",
+            sum(&|s| &s.ws_deflated_deliveries),
+        ),
+        (
             "herald_timeouts_total",
             "counter",
             "Requests answered 408 (header timeout)",
@@ -108,6 +138,18 @@ pub fn render(
             "counter",
             "Cross-shard sends that found an inbox full (503 or spill)",
             inbox_full.max(sum(&|s| &s.inbox_full)),
+        ),
+        (
+            "herald_tls_handshakes_total",
+            "counter",
+            "TLS handshakes completed",
+            sum(&|s| &s.tls_handshakes),
+        ),
+        (
+            "herald_tls_handshake_failures_total",
+            "counter",
+            "TLS connections closed before their handshake completed (bad ClientHello, plain HTTP, alert, EOF, header timeout)",
+            sum(&|s| &s.tls_handshake_failures),
         ),
         (
             "herald_shards",

@@ -16,8 +16,10 @@
 //! Connections decide their own transitions (`conn::Conn` returns `Next`); this module only
 //! schedules them.
 
+mod accept;
 mod date;
 mod effects;
+pub mod frame;
 pub mod inbox;
 pub mod metrics;
 mod spawn;
@@ -25,16 +27,17 @@ mod spawn;
 pub use metrics::ShardStats;
 pub use spawn::{spawn, spawn_on, spawn_on_with, spawn_with, Running, Shared};
 
-use crate::conn::{Conn, HttpStep, Next, OwnedRequest, Parked, Timeouts, WsStep};
+use crate::conn::{HttpStep, Next, OwnedRequest, Parked, Socket as _, Timeouts, WsStep};
 use crate::dialect::{Dialect, Request, RequestAction, WsMessage, WsRole};
 use crate::error::CloseReason;
 use crate::ids::{Gen, ReqRef, ShardId, Slot, SockRef};
-use crate::proto::http;
+use crate::proto::deflate::{self, Codec};
 use crate::proto::ws::CloseCode;
+use crate::proto::{handshake, http};
+pub use accept::{Listener, MAX_LISTENERS};
 use date::DateCache;
 use effects::{ConnTable, Links, ShardOutbox};
 use inbox::{Inbox, ShardMsg};
-use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 use std::collections::VecDeque;
@@ -43,7 +46,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 
 /// Capacity of each shard's inbox. Slots are allocated up front (64 B each): 16 Ki messages
@@ -60,7 +62,8 @@ const DRAIN_FOR: Duration = Duration::from_secs(5);
 pub struct Shard<D: Dialect> {
     id: ShardId,
     poll: Poll,
-    listener: Option<TcpListener>,
+    /// The main listener first, then the extra ones; emptied when draining.
+    listeners: Vec<Listener>,
     shared: Arc<Shared<D::Msg>>,
     inbox: Arc<Inbox<D::Msg>>,
     dialect: D,
@@ -89,12 +92,14 @@ impl<D: Dialect> Shard<D> {
     pub fn new(
         id: ShardId,
         poll: Poll,
-        mut listener: TcpListener,
+        mut listeners: Vec<Listener>,
         shared: Arc<Shared<D::Msg>>,
         dialect: D,
     ) -> io::Result<Shard<D>> {
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        for (i, l) in listeners.iter_mut().enumerate() {
+            poll.registry()
+                .register(&mut l.tcp, accept::token(i), Interest::READABLE)?;
+        }
         let n = shared.inboxes.len();
         let missing = || io::Error::new(io::ErrorKind::InvalidInput, "shard id out of range");
         let inbox = shared.inboxes.get(id.index()).ok_or_else(missing)?.clone();
@@ -102,7 +107,7 @@ impl<D: Dialect> Shard<D> {
         Ok(Shard {
             id,
             poll,
-            listener: Some(listener),
+            listeners,
             dialect,
             trimmer: crate::mem::Trimmer::default(),
             scratch: vec![0; crate::conn::READ_SCRATCH].into_boxed_slice(),
@@ -120,6 +125,8 @@ impl<D: Dialect> Shard<D> {
                 early_reply: None,
                 stats,
                 shard_id: id,
+                deflate: shared.cfg.deflate,
+                codec: Codec::new(shared.cfg.deflate.min_bytes),
             },
             links: Links {
                 shared: shared.clone(),
@@ -156,8 +163,10 @@ impl<D: Dialect> Shard<D> {
             }
             for ev in events.iter() {
                 match ev.token() {
-                    LISTENER => self.accept_all(),
                     WAKER => self.drain_inbox(),
+                    t if accept::listener_index(t).is_some() => {
+                        self.accept_all(accept::listener_index(t).unwrap_or(0))
+                    }
                     Token(key) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                             self.on_ready(key);
@@ -193,68 +202,28 @@ impl<D: Dialect> Shard<D> {
         }
     }
 
-    fn accept_all(&mut self) {
-        let Some(listener) = self.listener.as_ref() else {
-            return;
-        };
-        loop {
-            let (mut stream, peer) = match listener.accept() {
-                Ok(s) => s,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // EMFILE and friends: log and retry on the next readiness event.
-                    tracing::warn!(shard = self.id.0, error = %e, "accept failed");
-                    return;
-                }
-            };
-            let lim = &self.shared.cfg.limits;
-            let stats = &self.table.stats;
-            // Refused connections are accepted and closed at once (a RST-free FIN): leaving
-            // them in the backlog would only make the client wait for a timeout.
-            if self.table.slab.len() >= lim.max_connections_per_shard
-                || self.shared.open_connections() >= lim.max_connections_total
-            {
-                stats.refused_over_limit.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(shard = self.id.0, %peer, "connection refused: connection limit");
-                continue;
-            }
-            if self.table.pending_handshakes >= lim.max_pending_handshakes {
-                stats
-                    .refused_pending_handshakes
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(shard = self.id.0, %peer, "connection refused: pending handshakes");
-                continue;
-            }
-            crate::net::tune_accepted(&stream);
-            let entry = self.table.slab.vacant_entry();
-            let interest = Interest::READABLE | Interest::WRITABLE;
-            if self
-                .poll
-                .registry()
-                .register(&mut stream, Token(entry.key()), interest)
-                .is_err()
-            {
-                continue;
-            }
-            let gen = self.table.next_gen;
-            self.table.next_gen = gen.next();
-            entry.insert(Conn::new(stream, peer, gen, Instant::now()));
-            self.table.pending_handshakes += 1;
-            self.table.stats.accepted.fetch_add(1, Ordering::Relaxed);
-            self.table.stats.open.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
     /// A connection is readable (or was requeued): read, then run its protocol.
     fn on_ready(&mut self, key: usize) {
         let Some(conn) = self.table.slab.get_mut(key) else {
             return;
         };
         let max_buffered = conn.max_buffered(&self.shared.cfg.limits);
-        let outcome = match conn.read_available(max_buffered, &mut self.scratch) {
+        let establishing = conn.stream.establishing();
+        let read = conn.read_available(max_buffered, &mut self.scratch);
+        if establishing && !conn.stream.establishing() {
+            self.table
+                .stats
+                .tls_handshakes
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let outcome = match read {
             Ok(o) => o,
-            Err(_) => return self.table.apply(key, Next::Reap(CloseReason::Io)),
+            Err(e) => {
+                if establishing {
+                    tracing::debug!(peer = %conn.peer, error = %e, "TLS handshake failed");
+                }
+                return self.table.apply(key, Next::Reap(CloseReason::Io));
+            }
         };
         if conn.is_lingering() {
             // Input is discarded; only the peer's EOF matters.
@@ -329,6 +298,7 @@ impl<D: Dialect> Shard<D> {
             body: &req.body,
             peer: conn.peer.ip(),
             now_unix: date::unix_now(),
+            secure: conn.stream.is_secure(),
             at,
         };
         // A dialect that answers inline (the request's state lives on this shard) replies
@@ -361,7 +331,12 @@ impl<D: Dialect> Shard<D> {
             }
             RequestAction::Upgrade { accept, role } => {
                 let serves = matches!(role, Some(WsRole::Dialect(_)));
-                conn.upgrade(&accept, role);
+                let deflate = if self.table.deflate.enabled && role.is_some() {
+                    deflate::negotiate(handshake::extension_values(&req.head, &req.head_bytes))
+                } else {
+                    None
+                };
+                conn.upgrade(&accept, role, deflate);
                 self.table.mark_dirty_if_needed(key);
                 if serves {
                     self.open_ws(key, at.gen);
@@ -397,14 +372,19 @@ impl<D: Dialect> Shard<D> {
             let Some(conn) = self.table.slab.get_mut(key) else {
                 return;
             };
-            let (text, payload) = match conn.next_ws_step(max_message, self.table.max_queued) {
+            let step = conn.next_ws_step(max_message, self.table.max_queued, &mut self.table.codec);
+            let (text, payload) = match step {
                 WsStep::Wait { .. } => return self.table.mark_dirty_if_needed(key),
                 WsStep::Closed => return self.ws_ended(key),
-                WsStep::ProtocolError { code } => {
-                    self.table
-                        .stats
-                        .ws_protocol_errors
-                        .fetch_add(1, Ordering::Relaxed);
+                WsStep::ProtocolError {
+                    code,
+                    inflate_too_big,
+                } => {
+                    let stats = &self.table.stats;
+                    stats.ws_protocol_errors.fetch_add(1, Ordering::Relaxed);
+                    if inflate_too_big {
+                        stats.ws_inflate_too_big.fetch_add(1, Ordering::Relaxed);
+                    }
                     tracing::debug!(peer = %conn.peer, %code, "websocket protocol error");
                     return self.ws_ended(key);
                 }
@@ -522,6 +502,10 @@ impl<D: Dialect> Shard<D> {
             if conn.handshake_pending {
                 self.table.pending_handshakes -= 1;
             }
+            if conn.stream.establishing() {
+                let failures = &self.table.stats.tls_handshake_failures;
+                failures.fetch_add(1, Ordering::Relaxed);
+            }
             let _ = self.poll.registry().deregister(&mut conn.stream);
             self.table.stats.open.fetch_sub(1, Ordering::Relaxed);
             tracing::trace!(peer = %conn.peer, ?reason, "connection closed");
@@ -537,8 +521,8 @@ impl<D: Dialect> Shard<D> {
     fn begin_drain(&mut self) {
         self.draining = true;
         self.dialect.on_shutdown(outbox!(self));
-        if let Some(mut l) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut l);
+        for mut l in std::mem::take(&mut self.listeners) {
+            let _ = self.poll.registry().deregister(&mut l.tcp);
         }
         let keys: Vec<usize> = self.table.slab.iter().map(|(k, _)| k).collect();
         for key in keys {
@@ -562,13 +546,14 @@ impl<D: Dialect> Shard<D> {
 #[cfg(test)]
 mod tests {
     use crate::conn::{out::OutQueue, Conn, Phase};
+    use crate::tls::Stream;
 
     /// Per-connection memory is a product goal (≤ 1 KiB user space per idle subscribed
     /// websocket, measured by `herald-bench --scenario idle-10k`); this guards the fixed part
     /// for a dialect state of 32 bytes (Channelstream's).
     #[test]
     fn connection_record_stays_small() {
-        type C = Conn<mio::net::TcpStream, [u64; 4]>;
+        type C = Conn<Stream, [u64; 4]>;
         let conn = std::mem::size_of::<C>();
         eprintln!(
             "Conn {conn} B (Phase {} B, OutQueue {} B)",

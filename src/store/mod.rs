@@ -23,9 +23,10 @@
 //! `sync = full` every commit is fsynced before its answer (survives power loss; slower, but
 //! group commit amortises the fsync over the batch).
 //!
-//! Retention: at most `max_events_per_channel` events per (app, channel) and none older than
-//! `max_event_age`; pruned by this thread between batches, a bounded number of rows at a time
-//! (`db::prune`).
+//! Retention: at most `max_events_per_channel` events per (app, channel) (plus a tenth of
+//! slack, so pruning is batched) and none older than `max_event_age`; pruned by this thread
+//! between batches at most once a second, a bounded number of rows per statement
+//! (`db::Db::prune`). Per-channel counts are kept in memory, so no pass scans the table.
 
 mod db;
 #[cfg(test)]
@@ -249,7 +250,7 @@ impl<T: Send + 'static> Store<T> {
         let (sender, rx) = mpsc::sync_channel(settings.queue.max(1));
         let sink: Arc<OnceLock<Sink<T>>> = Arc::new(OnceLock::new());
         let thread_sink = sink.clone();
-        let retention = (settings.max_events_per_channel, settings.max_event_age);
+        let retention = settings.max_event_age;
         let thread = std::thread::Builder::new()
             .name("herald-store".into())
             .spawn(move || run(db, rx, &thread_sink, retention))
@@ -304,15 +305,16 @@ fn run<T>(
     mut db: db::Db,
     rx: Receiver<Request<T>>,
     sink: &OnceLock<Sink<T>>,
-    retention: (u64, Option<Duration>),
+    retention: Option<Duration>,
 ) {
+    lower_priority();
     let mut batch: Vec<Request<T>> = Vec::with_capacity(256);
     let mut last_prune = Instant::now();
     loop {
         let first = match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(r) => r,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                db.prune(retention.0, retention.1);
+                db.prune(retention);
                 last_prune = Instant::now();
                 continue;
             }
@@ -338,9 +340,20 @@ fn run<T>(
             );
         }
         if last_prune.elapsed() >= Duration::from_secs(1) {
-            db.prune(retention.0, retention.1);
+            db.prune(retention);
             last_prune = Instant::now();
         }
+    }
+}
+
+/// Nice this thread (not the process) by 5: on a loaded machine the shards, whose work is
+/// delivery, win the CPU over the store, whose work only delays acknowledgements.
+fn lower_priority() {
+    // SAFETY: gettid has no preconditions; setpriority with PRIO_PROCESS and a thread id
+    // changes that thread's nice value only (Linux), and its failure is harmless.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, u32::try_from(tid).unwrap_or(0), 5);
     }
 }
 

@@ -1,12 +1,14 @@
 //! Shared helpers for the integration tests: an in-process Herald on 127.0.0.1:0, raw HTTP
 //! over `TcpStream`, signed requests, websocket clients (tungstenite) with timeouts.
 //! Submodules hold what only some suites use: `hostile` (the hostile-client tables' runner),
-//! `pusher` (a Pusher protocol client: events, channel auth, signed HTTP API publishes).
+//! `pusher` (a Pusher protocol client: events, channel auth, signed HTTP API publishes), `tls`
+//! (a test CA and server certificate made with rcgen, rustls clients).
 #![allow(dead_code)]
 
 pub mod hostile;
 pub mod pusher;
 pub mod pushi;
+pub mod tls;
 
 use herald::config::Config;
 use herald::server::Shared;
@@ -19,6 +21,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub struct Server {
     pub addr: SocketAddr,
     pub shard_addrs: Vec<SocketAddr>,
+    /// The extra listeners' addresses (`Config::listeners` order).
+    pub extra_addrs: Vec<SocketAddr>,
     pub shared: Arc<Shared>,
     handles: Vec<std::thread::JoinHandle<std::io::Result<()>>>,
 }
@@ -166,6 +170,7 @@ impl From<herald::server::Running> for Server {
         Server {
             addr: r.addr,
             shard_addrs: r.shard_addrs,
+            extra_addrs: r.extra_addrs,
             shared: r.shared,
             handles: r.handles,
         }
@@ -221,7 +226,7 @@ impl Resp {
 }
 
 /// Read exactly one response from a stream (Content-Length framed; `head_only` for HEAD).
-pub fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>, head_only: bool) -> Option<Resp> {
+pub fn read_response(s: &mut impl Read, buf: &mut Vec<u8>, head_only: bool) -> Option<Resp> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(end) = find(buf, b"\r\n\r\n") {

@@ -41,6 +41,24 @@ pub fn presence_auth(socket_id: &str, channel: &str, channel_data: &str) -> Stri
     )
 }
 
+/// The auth string of a `pusher:signin` with this `user_data`.
+pub fn user_auth(socket_id: &str, user_data: &str) -> String {
+    format!(
+        "{KEY}:{}",
+        hmac_hex(&format!("{socket_id}::user::{user_data}"))
+    )
+}
+
+/// Sign in as `user_data` (signed for `socket_id`) and return the first answer.
+pub fn signin(ws: &mut Ws, socket_id: &str, user_data: &str) -> Value {
+    let auth = user_auth(socket_id, user_data);
+    send(
+        ws,
+        json!({"event":"pusher:signin","data":{"auth":auth,"user_data":user_data}}),
+    );
+    next(ws)
+}
+
 /// Next Pusher event (JSON) from a websocket.
 pub fn next(ws: &mut Ws) -> Value {
     let t = ws_next_text(ws).expect("a text frame");
@@ -92,9 +110,18 @@ pub fn join(ws: &mut Ws, socket_id: &str, channel: &str, channel_data: &str) -> 
 
 /// A signed `POST /apps/app-id/events`, as the npm `pusher` SDK sends it.
 pub fn publish(target: &impl Target, body: &Value) -> Resp {
+    post_api(target, "events", body)
+}
+
+/// A signed `POST /apps/app-id/<endpoint>` with a JSON body.
+pub fn post_api(target: &impl Target, endpoint: &str, body: &Value) -> Resp {
+    post_signed(target, &format!("/apps/app-id/{endpoint}"), body)
+}
+
+/// A `POST` to `path` with a JSON body, signed with the default app's key and secret.
+pub fn post_signed(target: &impl Target, path: &str, body: &Value) -> Resp {
     let body = body.to_string();
     let md5 = hex(&Md5::digest(body.as_bytes()));
-    let path = "/apps/app-id/events";
     let q = format!(
         "auth_key={KEY}&auth_timestamp={}&auth_version=1.0&body_md5={md5}",
         unix_now()

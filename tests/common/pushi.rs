@@ -40,11 +40,20 @@ pub fn pushi_config(c: &mut herald::config::Config, dir: &std::path::Path) {
     c.default_app_secret = SECRET.into();
 }
 
-/// A one-shard Herald in Pushi mode (data in a fresh directory).
-pub fn server(name: &str) -> (Server, PathBuf) {
+/// A data directory removed when dropped.
+pub struct DataDir(pub PathBuf);
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A one-shard Herald in Pushi mode (data in a fresh directory, removed with the guard).
+pub fn server(name: &str) -> (Server, DataDir) {
     let dir = data_dir(name);
     let d = dir.clone();
-    (Server::with(move |c| pushi_config(c, &d)), dir)
+    (Server::with(move |c| pushi_config(c, &d)), DataDir(dir))
 }
 
 /// `app_key:HMAC-SHA256(secret, socket_id:channel)`.

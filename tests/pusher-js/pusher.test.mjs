@@ -222,3 +222,27 @@ test('SDK get: /channels, /channels/{name}, users of a presence channel', async 
   await assert.rejects(backend.get({ path: '/channels', params: { info: 'user_count' } }),
     (e) => e.status === 400);
 });
+
+test('cache channel: pusher:cache_miss when empty, then the last event replayed on subscribe', async () => {
+  const a = client();
+  await connected(a);
+  const ca = a.subscribe('cache-js-weather');
+  const miss = nextEvent(ca, 'pusher:cache_miss');
+  await subscribed(ca);
+  await miss;
+  await backend.trigger('cache-js-weather', 'forecast', { t: 1 });
+  await backend.trigger('cache-js-weather', 'forecast', { t: 2 });
+  // a ping round trip is not needed: a later subscriber asks the owner after both publishes
+  const b = client();
+  await connected(b);
+  const cb = b.subscribe('cache-js-weather');
+  let missed = false;
+  cb.bind('pusher:cache_miss', () => { missed = true; });
+  const replay = nextEvent(cb, 'forecast');
+  await subscribed(cb);
+  assert.deepEqual(await replay, { t: 2 }, 'only the last event is replayed');
+  assert.equal(missed, false);
+  const info = await (await backend.get({ path: '/channels/cache-js-weather', params: { info: 'cache' } })).json();
+  assert.equal(info.occupied, true, JSON.stringify(info));
+  assert.ok(info.cache && JSON.parse(info.cache.data).t === 2, JSON.stringify(info));
+});

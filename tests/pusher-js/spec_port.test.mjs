@@ -2,8 +2,7 @@
 // test_builder.js) that exercise a server, rewritten against a running Herald with pusher-js 8
 // (Node, ws transport) and the npm `pusher` SDK: connection states, reconnection after a server
 // close, subscribe twice, unsubscribe, pending subscriptions cancelled and reinstated, many
-// channels on one connection, payloads at the size limit. Cases needing features Herald has not
-// built yet are skipped with the reason, so they light up once it has.
+// channels on one connection, payloads at the size limit, private-encrypted channels.
 //
 // Server-side delivery is observed on the connection's raw 'message' stream, not through
 // channel callbacks: pusher-js drops events of channels it no longer holds, which would hide a
@@ -150,10 +149,8 @@ test('reconnect after the server closes the socket (message too big): new socket
   assert.deepEqual(await got, { ok: true });
 });
 
-test('close codes 4200-4299 make pusher-js reconnect at once', {
-  skip: 'Herald never closes a Pusher socket with a 4200-range code: a bad frame gets a '
-    + 'pusher:error 4200 and the socket stays open, so there is no server close to observe',
-}, () => {});
+// Close codes 4200-4299 (reconnect at once): users.test.mjs, a client that stops answering the
+// server's pings is closed with 4201 and reconnects.
 
 test('subscribing twice: one subscription, each event delivered once', async () => {
   const c = client();
@@ -258,10 +255,38 @@ test('payload at the 10 KB limit is delivered intact; one byte over is refused (
 // Presence (member data, count, member_added / member_removed) and client events are ported
 // in pusher.test.mjs, next to the SDK's authorizeChannel they need.
 
-test('user sign-in and #server-to-user channels', {
-  skip: 'pusher:signin / user authentication is not built yet',
-}, () => {});
+// User sign-in, #server-to-user channels, terminate and watchlists: users.test.mjs.
 
-test('private-encrypted channels', {
-  skip: 'needs pusher-js/with-encryption and server-side acceptance of private-encrypted-, not built yet',
-}, () => {});
+// private-encrypted-: the server treats it as a private channel and relays the ciphertext; the
+// SDK encrypts with a per-channel secret derived from the master key, which it also hands to the
+// client in the channel authorization (pusher-js's Node build includes tweetnacl).
+test('private-encrypted channels: SDK-encrypted events decrypt in pusher-js; the server sees only ciphertext', async () => {
+  const masterKey = Buffer.alloc(32, 7).toString('base64');
+  const crypt = new PusherServer({ ...APP, host: HOST, port: String(PORT), useTLS: false,
+    encryptionMasterKeyBase64: masterKey });
+  const c = client({
+    channelAuthorization: {
+      customHandler: ({ socketId, channelName }, cb) => cb(null, crypt.authorizeChannel(socketId, channelName)),
+    },
+  });
+  const w = wire(c);
+  await connected(c);
+  const ch = c.subscribe('private-encrypted-spec');
+  await subscribed(ch);
+  const got = within(5000, 'decrypted event', new Promise((ok) => ch.bind('secret', ok)));
+  const raw = w.next('raw encrypted frame', is('secret', 'private-encrypted-spec'));
+  const r = await crypt.trigger('private-encrypted-spec', 'secret', { msg: 'only for you' });
+  assert.equal(r.status, 200);
+  assert.deepEqual(await got, { msg: 'only for you' });
+  const frame = await raw;
+  const onWire = typeof frame.data === 'string' ? JSON.parse(frame.data) : frame.data;
+  assert.ok(onWire.nonce && onWire.ciphertext, `ciphertext on the wire: ${JSON.stringify(frame)}`);
+  assert.ok(!JSON.stringify(frame).includes('only for you'));
+  // a forged authorization (no valid signature, no shared secret) is refused:
+  const anon = client({
+    channelAuthorization: { customHandler: (_p, cb) => cb(null, { auth: 'app-key:' + '0'.repeat(64) }) },
+  });
+  await connected(anon);
+  const bad = anon.subscribe('private-encrypted-spec');
+  await assert.rejects(subscribed(bad));
+});

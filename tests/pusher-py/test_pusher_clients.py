@@ -1,5 +1,9 @@
 """pysher 1.0.8 (websocket client) and the PyPI pusher 3.3.4 server SDK against a running Herald.
 
+User sign-in: pysher has no signin(), so the test sends `pusher:signin` on pysher's connection
+with the SDK's authenticate_user() signature, subscribes to `#server-to-user-<id>` as pusher-js
+does, then uses the SDK's send_to_user() and terminate_user_connections().
+
 run.sh starts Herald with a numeric default app id (the PyPI SDK accepts no other) and passes
 PUSHER_HOST / PUSHER_PORT / PUSHER_APP_ID; for the webhook test it starts a second Herald
 (PUSHER_WEBHOOK_HERALD_PORT) whose default app sends webhooks to PUSHER_WEBHOOK_PORT, where the
@@ -33,9 +37,10 @@ class Client:
     so a fast reply could be lost; wrapping the connection's event handler records it first.
     """
 
-    def __init__(self, secret="", port=PORT):
+    def __init__(self, secret="", port=PORT, user_data=None):
         self.events = queue.Queue()
-        self.p = pysher.Pusher(KEY, secure=False, custom_host=HOST, port=port, secret=secret)
+        self.p = pysher.Pusher(KEY, secure=False, custom_host=HOST, port=port, secret=secret,
+                               user_data=user_data)
         conn = self.p.connection
         inner = conn.event_handler
 
@@ -46,6 +51,8 @@ class Client:
         conn.event_handler = record
         conn.bind("pusher:connection_established", lambda d: self.events.put((None, "established", d)))
         conn.bind("pusher:error", lambda d: self.events.put((None, "pusher:error", d)))
+        for ev in ("pusher:signin_success", "pusher_internal:watchlist_events"):
+            conn.bind(ev, lambda d, ev=ev: self.events.put((None, ev, d)))
         self.p.connect()
 
     def expect(self, channel, event, timeout=DEADLINE):
@@ -79,6 +86,17 @@ class Client:
     def established(self):
         data = json.loads(self.expect(None, "established"))
         return data
+
+    def signin(self, sdk, user):
+        """Sign in as `user` (a dict with "id") with the SDK's authenticate_user signature."""
+        socket_id = self.p.connection.socket_id
+        self.p.connection.send_event("pusher:signin", sdk.authenticate_user(socket_id, user))
+        data = self.expect(None, "pusher:signin_success")
+        assert json.loads(data["user_data"]) == user, data
+        ch = "#server-to-user-%s" % user["id"]
+        self.subscribe(ch)
+        self.expect(ch, "pusher_internal:subscription_succeeded")
+        return ch
 
     def subscribe(self, channel, auth=None):
         self.p.subscribe(channel, auth=auth)
@@ -203,7 +221,6 @@ def test_sdk_refuses_wrong_secret(sdk):
 
 
 def test_sdk_trigger_batch(clients, sdk):
-    pytest.skip("POST /apps/{id}/batch_events is not built yet (HTTP API: events only)")
     c = clients()
     c.subscribe("py-batch")
     c.expect("py-batch", "pusher_internal:subscription_succeeded")
@@ -214,17 +231,95 @@ def test_sdk_trigger_batch(clients, sdk):
 
 
 def test_sdk_channels_info(clients, sdk):
-    pytest.skip("GET /apps/{id}/channels is not built yet (HTTP API queries in progress)")
     c = clients()
     c.subscribe("py-info")
     c.expect("py-info", "pusher_internal:subscription_succeeded")
     # the SDK sends body_md5 of the empty body on GET too; the server must accept it
-    info = sdk.channels_info(prefix_filter="py-info", attributes=["subscription_count"])
-    assert "py-info" in info["channels"], info
+    info = sdk.channels_info(prefix_filter="py-info")
+    assert info == {"channels": {"py-info": {}}}, info
+    # as Pusher: a channel list offers only user_count, and only for presence- prefixes
+    with pytest.raises(pusher.errors.PusherBadRequest):
+        sdk.channels_info(prefix_filter="py-info", attributes=["subscription_count"])
+    one = sdk.channel_info("py-info", attributes=["subscription_count"])
+    assert one == {"occupied": True, "subscription_count": 1}, one
 
 
-def test_presence_channel():
-    pytest.skip("not ported to pysher yet: presence is covered by tests/pusher_presence.rs and pusher-js (tests/pusher-js/pusher.test.mjs)")
+def test_signin_send_to_user_and_terminate(clients, sdk):
+    a, b, keep = clients(), clients(), clients()
+    ch = a.signin(sdk, {"id": "py-1", "user_info": {"name": "One"}})
+    b.signin(sdk, {"id": "py-1"})
+    keep_ch = keep.signin(sdk, {"id": "py-keep"})
+    sdk.send_to_user("py-1", "note", {"x": 1})
+    for c in (a, b):
+        assert json.loads(c.expect(ch, "note")) == {"x": 1}
+    keep.none_of(keep_ch, "note", 0.3)
+    assert sdk.terminate_user_connections("py-1") == {}
+    for c in (a, b):
+        err = c.expect(None, "pusher:error")
+        assert err == {"code": 4009, "message": "You got disconnected by the app."}, err
+    # 4000-4099: pysher disconnects and does not come back; the other user stays.
+    deadline = time.monotonic() + DEADLINE
+    while a.p.connection.state != "disconnected" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert a.p.connection.state == "disconnected"
+    sdk.send_to_user("py-keep", "still", "here")
+    assert keep.expect(keep_ch, "still") == "here"
+
+
+def test_signin_watchlist_online_offline(clients, sdk):
+    w = clients()
+    w.signin(sdk, {"id": "py-watcher", "watchlist": ["py-w"]})
+    u = clients()
+    u.signin(sdk, {"id": "py-w"})
+    ev = json.loads(w.expect(None, "pusher_internal:watchlist_events"))
+    assert ev == {"events": [{"name": "online", "user_ids": ["py-w"]}]}, ev
+    u.close()
+    ev = json.loads(w.expect(None, "pusher_internal:watchlist_events"))
+    assert ev == {"events": [{"name": "offline", "user_ids": ["py-w"]}]}, ev
+
+
+def test_presence_two_users_one_with_two_connections(clients, sdk):
+    """pysher signs presence with json.dumps spacing; the server must check the bytes it got."""
+    ch = "presence-py-room"
+    a = clients(secret=SECRET, user_data={"user_id": "py-a", "user_info": {"name": "A"}})
+    a.subscribe(ch)
+    first = json.loads(a.expect(ch, "pusher_internal:subscription_succeeded"))
+    assert first["presence"]["count"] == 1 and first["presence"]["ids"] == ["py-a"], first
+    assert first["presence"]["hash"] == {"py-a": {"name": "A"}}, first
+    b1 = clients(secret=SECRET, user_data={"user_id": "py-b", "user_info": {"name": "B"}})
+    b1.subscribe(ch)
+    got = json.loads(b1.expect(ch, "pusher_internal:subscription_succeeded"))
+    assert got["presence"]["count"] == 2 and sorted(got["presence"]["ids"]) == ["py-a", "py-b"], got
+    added = json.loads(a.expect(ch, "pusher_internal:member_added"))
+    assert added == {"user_id": "py-b", "user_info": {"name": "B"}}, added
+    # the same user on a second connection: counted once, no second member_added
+    b2 = clients(secret=SECRET, user_data={"user_id": "py-b", "user_info": {"name": "B"}})
+    b2.subscribe(ch)
+    got = json.loads(b2.expect(ch, "pusher_internal:subscription_succeeded"))
+    assert got["presence"]["count"] == 2, got
+    a.none_of(ch, "pusher_internal:member_added", 0.3)
+    users = sdk.users_info(ch)
+    assert sorted(u["id"] for u in users["users"]) == ["py-a", "py-b"], users
+    # one of py-b's connections leaves: still a member; the last one leaves: member_removed
+    b1.close()
+    a.none_of(ch, "pusher_internal:member_removed", 0.3)
+    b2.close()
+    removed = json.loads(a.expect(ch, "pusher_internal:member_removed"))
+    assert removed == {"user_id": "py-b"}, removed
+
+
+def test_presence_refuses_forged_channel_data(clients):
+    """A signature over other channel_data than the one sent is refused."""
+    ch = "presence-py-forged"
+    c = clients(secret=SECRET, user_data={"user_id": "py-x"})
+    forged = {"channel": ch, "auth": c.p._generate_presence_token(ch),
+              "channel_data": json.dumps({"user_id": "py-admin"})}
+    c.p.connection.send_event("pusher:subscribe", forged)
+    err = c.expect(ch, "pusher:subscription_error")
+    if isinstance(err, str):
+        err = json.loads(err)
+    assert err["status"] == 401 and err["type"] == "AuthError", err
+    c.none_of(ch, "pusher_internal:subscription_succeeded", 0.3)
 
 
 class _Hooks(http.server.BaseHTTPRequestHandler):

@@ -226,13 +226,24 @@ pub fn connect_request(host: &str, token: Option<&str>, username: &str, channel:
 
 /// `GET /ws?conn_id=` upgrade request. The key is the RFC's sample nonce: the tool does not
 /// verify `Sec-WebSocket-Accept` (it measures a server, it does not defend against one).
-pub fn ws_request(host: &str, conn_id: &str) -> Vec<u8> {
+/// `deflate`: offer permessage-deflate as browsers do.
+pub fn ws_request(host: &str, conn_id: &str, deflate: bool) -> Vec<u8> {
     format!(
         "GET /ws?conn_id={conn_id} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Version: 13\r\n{}\r\n",
+        offer(deflate)
     )
     .into_bytes()
+}
+
+/// The `Sec-WebSocket-Extensions` line a subscriber sends (or nothing).
+pub fn offer(deflate: bool) -> &'static str {
+    if deflate {
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+    } else {
+        ""
+    }
 }
 
 /// A prebuilt `POST /message` request with three fixed-width fields patched per publish:

@@ -21,6 +21,7 @@ mod pusher;
 mod report;
 mod scenario;
 mod sys;
+mod tls;
 mod wsframe;
 
 use std::collections::HashMap;
@@ -123,6 +124,14 @@ struct Cli {
     /// No progress line.
     #[arg(long, short)]
     quiet: bool,
+    /// PEM file of the CA that signed the servers' certificates (`https://` targets; the
+    /// certificate must name the target's IP, e.g. `subjectAltName=IP:127.0.0.1`).
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// Subscribers offer permessage-deflate (`permessage-deflate; client_max_window_bits`, as
+    /// browsers do) and inflate compressed deliveries.
+    #[arg(long)]
+    deflate: bool,
 }
 
 fn main() -> ExitCode {
@@ -178,6 +187,11 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
     let mut auth = client::Auth::new((!cli.no_sign).then_some(cli.secret.as_str()));
     let started_unix = sys::unix_secs();
     let source_ips = scenario::source_ips(cli.source_ips);
+    let tls = match (&cli.tls_ca, targets.iter().any(|t| t.tls)) {
+        (Some(ca), true) => Some(tls::client_config(ca)?),
+        (None, true) => return Err("https:// targets need --tls-ca FILE".into()),
+        (_, false) => None,
+    };
 
     let mut runs = Vec::new();
     for p in &cli.from_json {
@@ -217,6 +231,8 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
                     connect_timeout_s: cli.connect_timeout,
                     connect_concurrency: cli.connect_concurrency,
                     progress: !cli.quiet,
+                    tls: target.tls.then(|| tls.clone()).flatten(),
+                    deflate: cli.deflate,
                 };
                 let r = client::run(&cfg, &mut auth)
                     .map_err(|e| format!("{} against {}: {e}", sc.name, target.url))?;

@@ -34,11 +34,12 @@ pub const S_KEY: &[u8] = br#"\"s\""#;
 
 /// The websocket upgrade for one subscriber (the key is the RFC's sample nonce, as in
 /// [`crate::http::ws_request`]).
-pub fn ws_request(host: &str, key: &str) -> Vec<u8> {
+pub fn ws_request(host: &str, key: &str, deflate: bool) -> Vec<u8> {
     format!(
         "GET /app/{key}?protocol=7&client=herald-bench HTTP/1.1\r\nHost: {host}\r\n\
          Upgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{}\r\n",
+        crate::http::offer(deflate)
     )
     .into_bytes()
 }

@@ -225,9 +225,12 @@ pub struct Target {
     /// `Host:` header value.
     #[serde(skip)]
     pub host: String,
+    /// `https://`: every socket speaks TLS (`--tls-ca` names the CA to trust).
+    #[serde(skip)]
+    pub tls: bool,
 }
 
-/// Parse `[LABEL=]http://HOST:PORT[/]`. HOST must be an IPv4 literal in 127.0.0.0/8 or
+/// Parse `[LABEL=]http[s]://HOST:PORT[/]`. HOST must be an IPv4 literal in 127.0.0.0/8 or
 /// `localhost`; no name resolution happens, so nothing outside loopback can be reached.
 pub fn parse_target(spec: &str, default_label: &str) -> Result<Target, ConfigError> {
     let (label, url) = match spec.split_once('=') {
@@ -236,8 +239,8 @@ pub fn parse_target(spec: &str, default_label: &str) -> Result<Target, ConfigErr
     };
     let bad = |why| ConfigError::Target(spec.to_string(), why);
     let rest = match url.split_once("://") {
-        Some(("http", r)) => r,
-        Some(_) => return Err(bad("only http:// is supported")),
+        Some(("http", r)) | Some(("https", r)) => r,
+        Some(_) => return Err(bad("only http:// and https:// are supported")),
         None => url,
     };
     let hostport = rest.strip_suffix('/').unwrap_or(rest);
@@ -262,6 +265,7 @@ pub fn parse_target(spec: &str, default_label: &str) -> Result<Target, ConfigErr
         url: url.to_string(),
         addr: SocketAddr::new(IpAddr::V4(ip), port),
         host: format!("{ip}:{port}"),
+        tls: url.starts_with("https://"),
     })
 }
 
@@ -316,8 +320,11 @@ mod tests {
                 "{spec}"
             );
         }
+        let t = parse_target("T=https://127.0.0.1:8443", "A").unwrap();
+        assert!(t.tls && t.addr.port() == 8443);
+        assert!(!parse_target("http://127.0.0.1:1", "A").unwrap().tls);
         for spec in [
-            "https://127.0.0.1:1",
+            "ftp://127.0.0.1:1",
             "http://127.0.0.1",
             "http://127.0.0.1:1/x",
             "http://127.0.0.1:0",

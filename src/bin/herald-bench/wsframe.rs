@@ -56,6 +56,8 @@ impl Op {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Head {
     pub fin: bool,
+    /// RSV1: a compressed message (only accepted when the client offered permessage-deflate).
+    pub rsv1: bool,
     pub op: Op,
     /// Present only if the server (wrongly) masked; the client unmasks control payloads only.
     pub mask: Option<[u8; 4]>,
@@ -83,11 +85,13 @@ pub enum FrameError {
 }
 
 /// Decode one frame header from the start of `buf`. `Ok(None)` means more bytes are needed.
-pub fn decode_head(buf: &[u8]) -> Result<Option<Head>, FrameError> {
+/// `deflate`: RSV1 is allowed on a data frame (the client offered permessage-deflate).
+pub fn decode_head(buf: &[u8], deflate: bool) -> Result<Option<Head>, FrameError> {
     let (Some(&b0), Some(&b1)) = (buf.first(), buf.get(1)) else {
         return Ok(None);
     };
-    if b0 & 0x70 != 0 {
+    let rsv1 = b0 & 0x40 != 0;
+    if b0 & 0x30 != 0 || (rsv1 && (!deflate || b0 & 0x08 != 0)) {
         return Err(FrameError::Reserved);
     }
     let op = Op::from_bits(b0 & 0x0F).ok_or(FrameError::Opcode(b0 & 0x0F))?;
@@ -129,6 +133,7 @@ pub fn decode_head(buf: &[u8]) -> Result<Option<Head>, FrameError> {
     let payload_len = usize::try_from(len).map_err(|_| FrameError::TooBig)?;
     Ok(Some(Head {
         fin,
+        rsv1,
         op,
         mask,
         header_len: pos,
@@ -253,10 +258,15 @@ mod tests {
             ),
         ];
         for (input, want) in cases {
-            let got =
-                decode_head(input).map(|o| o.map(|h| (h.op, h.fin, h.header_len, h.payload_len)));
+            let got = decode_head(input, false)
+                .map(|o| o.map(|h| (h.op, h.fin, h.header_len, h.payload_len)));
             assert_eq!(&got, want, "input {input:02x?}");
         }
+        // With permessage-deflate offered: RSV1 on a data frame only.
+        let h = decode_head(b"\xc1\x00", true).unwrap().unwrap();
+        assert!(h.rsv1 && h.op == Op::Text);
+        assert_eq!(decode_head(b"\xc9\x00", true), Err(FrameError::Reserved));
+        assert_eq!(decode_head(b"\xe1\x00", true), Err(FrameError::Reserved));
     }
 
     #[test]
@@ -265,7 +275,7 @@ mod tests {
             let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let mut out = Vec::new();
             encode_masked(Op::Text, &payload, [9, 8, 7, 6], &mut out);
-            let h = decode_head(&out).unwrap().unwrap();
+            let h = decode_head(&out, false).unwrap().unwrap();
             assert_eq!(
                 (h.op, h.fin, h.payload_len, h.mask),
                 (Op::Text, true, len, Some([9, 8, 7, 6]))

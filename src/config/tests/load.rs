@@ -482,6 +482,22 @@ fn strict_mode_from_ini_env_and_flag() {
     assert!(!cfg(&["-i", "/o.ini"], &[], Some(("/o.ini", off))).0.strict);
 }
 
+#[test]
+fn ws_deflate_from_ini_env_and_flags() {
+    let d = cfg(&[], &[], None).0.deflate;
+    assert!(!d.enabled, "off by default");
+    assert_eq!(d.min_bytes, crate::proto::deflate::DEFAULT_MIN_BYTES);
+    let env = [("CHANNELSTREAM_WS_DEFLATE", "true")];
+    assert!(cfg(&[], &env, None).0.deflate.enabled);
+    let ini = "[channelstream]\nws_deflate = true\n";
+    let (c, ignored) = cfg(&["-i", "/d.ini"], &[], Some(("/d.ini", ini)));
+    assert!(c.deflate.enabled);
+    assert!(ignored.is_empty(), "ws_deflate is a known key: {ignored:?}");
+    let c = cfg(&["--ws-deflate", "--ws-deflate-min-bytes", "64"], &[], None).0;
+    assert!(c.deflate.enabled);
+    assert_eq!(c.deflate.min_bytes, 64);
+}
+
 // ---------------------------------------------------------------- Pusher default app
 
 #[test]
@@ -509,6 +525,42 @@ fn pusher_default_app_from_env() {
     )
     .0;
     assert_eq!(c.default_app_key, "k");
+}
+
+#[test]
+fn pusher_client_messages_and_activity_timeouts() {
+    let c = cfg(&[], &[], None).0;
+    assert!(!c.default_app_client_events, "off unless configured");
+    assert_eq!(c.pusher_activity_timeout, Duration::from_secs(120));
+    assert_eq!(c.pusher_pong_timeout, Duration::from_secs(30));
+    let env = [("HERALD_DEFAULT_APP_ENABLE_CLIENT_MESSAGES", "true")];
+    assert!(cfg(&[], &env, None).0.default_app_client_events);
+    let ini = "[channelstream]\npusher_activity_timeout = 7\npusher_pong_timeout = 3\n";
+    let c = cfg(&["-i", "/t.ini"], &[], Some(("/t.ini", ini))).0;
+    assert_eq!(c.pusher_activity_timeout, Duration::from_secs(7));
+    assert_eq!(c.pusher_pong_timeout, Duration::from_secs(3));
+    let c = cfg(
+        &[
+            "--pusher-activity-timeout",
+            "9",
+            "--pusher-pong-timeout",
+            "2",
+        ],
+        &[("CHANNELSTREAM_PUSHER_PONG_TIMEOUT", "5")],
+        None,
+    )
+    .0;
+    assert_eq!(c.pusher_activity_timeout, Duration::from_secs(9));
+    assert_eq!(
+        c.pusher_pong_timeout,
+        Duration::from_secs(2),
+        "the flag wins"
+    );
+    let c = cfg(&[], &[("CHANNELSTREAM_PUSHER_PONG_TIMEOUT", "5")], None).0;
+    assert_eq!(c.pusher_pong_timeout, Duration::from_secs(5));
+    let bad = "[channelstream]\npusher_pong_timeout = 0\n";
+    let e = err(&["-i", "/b.ini"], &[], Some(("/b.ini", bad)));
+    assert!(e.to_string().contains("pusher_pong_timeout"), "{e}");
 }
 
 #[test]

@@ -80,4 +80,5 @@ fn normalise_cookie(text: &str) -> String {
 mod ini;
 mod load;
 mod make_config;
+mod tls;
 mod values;

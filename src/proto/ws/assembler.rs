@@ -12,6 +12,11 @@
 //! * Failing fast (Autobahn 6.4.x): text is validated as it arrives, and a message that would
 //!   exceed `max_message` is rejected at its header, before any of its payload is buffered.
 //! * After a Close event nothing more is consumed (RFC 6455 §5.5.1).
+//! * permessage-deflate (RFC 7692 §6), only when negotiated (`with_deflate`): RSV1 on the first
+//!   frame of a data message marks it compressed; RSV1 on a continuation or control frame, or
+//!   without the extension, is a protocol error (1002). A compressed message is handed out
+//!   whole and still deflated ([`Event::Deflated`]): the size limit here applies to its
+//!   compressed bytes, inflation (under the same limit) and its UTF-8 check come after.
 
 use super::close::parse_close;
 use super::frame::{decode_header, FrameHeader, OpCode};
@@ -40,6 +45,8 @@ struct Pending {
     unmasked: usize,
     /// Text payload: validate as it arrives.
     utf8: bool,
+    /// RSV1 was set on this frame.
+    rsv1: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +71,10 @@ pub struct Assembler {
     pending: Option<Pending>,
     /// The fragmented data message in progress (or the single-frame one being received).
     message: Option<MsgKind>,
+    /// The message in progress is compressed (RSV1 on its first frame).
+    compressed: bool,
+    /// permessage-deflate was negotiated: RSV1 is allowed on a message's first frame.
+    deflate: bool,
     /// Payload of the earlier fragments of the message in progress.
     fragments: BytesMut,
     utf8: Utf8Carry,
@@ -72,11 +83,19 @@ pub struct Assembler {
 impl Assembler {
     /// `max_message`: the largest message payload accepted (after reassembly), else 1009.
     pub fn new(max_message: usize) -> Self {
+        Self::with_deflate(max_message, false)
+    }
+
+    /// An assembler for a connection that negotiated permessage-deflate (`deflate`): RSV1 then
+    /// marks a compressed message ([`Event::Deflated`]).
+    pub fn with_deflate(max_message: usize, deflate: bool) -> Self {
         Assembler {
             max_message,
             state: State::Open,
             pending: None,
             message: None,
+            compressed: false,
+            deflate,
             fragments: BytesMut::new(),
             utf8: Utf8Carry::default(),
         }
@@ -163,6 +182,18 @@ impl Assembler {
             .ok_or(WsError::Protocol("unmasked client frame"))?;
         let payload_len = usize::try_from(header.payload_len).map_err(|_| WsError::TooBig)?;
         let mut utf8 = false;
+        if header.rsv1 {
+            if !self.deflate {
+                return Err(WsError::Protocol("reserved bits set without an extension"));
+            }
+            match header.opcode {
+                OpCode::Text | OpCode::Binary => {}
+                OpCode::Continue => {
+                    return Err(WsError::Protocol("RSV1 set on a continuation frame"))
+                }
+                _ => return Err(WsError::Protocol("RSV1 set on a control frame")),
+            }
+        }
         match header.opcode {
             OpCode::Close | OpCode::Ping | OpCode::Pong => {}
             OpCode::Text | OpCode::Binary => {
@@ -178,8 +209,9 @@ impl Assembler {
                     MsgKind::Binary
                 };
                 self.message = Some(kind);
+                self.compressed = header.rsv1;
                 self.utf8 = Utf8Carry::default();
-                utf8 = kind == MsgKind::Text;
+                utf8 = kind == MsgKind::Text && !header.rsv1;
             }
             OpCode::Continue => {
                 let kind = self
@@ -189,7 +221,7 @@ impl Assembler {
                 if total.is_none_or(|t| t > self.max_message) {
                     return Err(WsError::TooBig);
                 }
-                utf8 = kind == MsgKind::Text;
+                utf8 = kind == MsgKind::Text && !self.compressed;
             }
         }
         Ok(Pending {
@@ -200,6 +232,7 @@ impl Assembler {
             payload_len,
             unmasked: 0,
             utf8,
+            rsv1: header.rsv1,
         })
     }
 
@@ -228,6 +261,13 @@ impl Assembler {
                     self.state = State::Closed;
                     Ok(Some(event))
                 }
+                OpCode::Text | OpCode::Binary if frame.rsv1 => {
+                    self.message = None;
+                    Ok(Some(Event::Deflated {
+                        text: frame.opcode == OpCode::Text,
+                        payload,
+                    }))
+                }
                 OpCode::Text => {
                     self.utf8.finish()?;
                     self.message = None;
@@ -250,6 +290,15 @@ impl Assembler {
         }
         let kind = self.message.take();
         let data = std::mem::take(&mut self.fragments).freeze();
+        if std::mem::take(&mut self.compressed) {
+            return match kind {
+                Some(k) => Ok(Some(Event::Deflated {
+                    text: k == MsgKind::Text,
+                    payload: data,
+                })),
+                None => Err(WsError::Protocol("continuation frame without a message")),
+            };
+        }
         match kind {
             Some(MsgKind::Text) => {
                 self.utf8.finish()?;
@@ -387,7 +436,7 @@ mod tests {
             ),
             (
                 "rsv",
-                vec![0xc1, 0x80],
+                vec![0xc1, 0x80, 1, 2, 3, 4],
                 0,
                 WsError::Protocol("reserved bits set without an extension"),
             ),
@@ -536,5 +585,90 @@ mod tests {
         ];
         assert_eq!(run(1 << 20, &wire), (want.clone(), None, 0));
         assert_eq!(run_chunked(1 << 20, &wire, 1000), (want, None));
+    }
+
+    #[test]
+    fn deflate_messages_are_handed_out_compressed() {
+        let rsv1 = |op, payload: &[u8], fin| {
+            let mut f = masked(op, payload, fin);
+            f[0] |= 0x40;
+            f
+        };
+        // Single frame, fragmented (with a ping between), then a plain message.
+        let mut wire = rsv1(OpCode::Text, b"\xff\xfe", true);
+        wire.extend(rsv1(OpCode::Binary, b"ab", false));
+        wire.extend(masked(OpCode::Ping, b"p", true));
+        wire.extend(masked(OpCode::Continue, b"cd", true));
+        wire.extend(masked(OpCode::Text, b"plain", true));
+        for chunk in [1, 3, wire.len()] {
+            let mut asm = Assembler::with_deflate(1024, true);
+            let mut buf = BytesMut::new();
+            let mut events = Vec::new();
+            for piece in wire.chunks(chunk) {
+                buf.extend_from_slice(piece);
+                while let Ok(Some(e)) = asm.next_event(&mut buf) {
+                    events.push(e);
+                }
+            }
+            assert_eq!(
+                events,
+                vec![
+                    // Not UTF-8-checked while compressed.
+                    Event::Deflated {
+                        text: true,
+                        payload: Bytes::from_static(b"\xff\xfe")
+                    },
+                    Event::Ping(Bytes::from_static(b"p")),
+                    Event::Deflated {
+                        text: false,
+                        payload: Bytes::from_static(b"abcd")
+                    },
+                    text("plain"),
+                ],
+                "chunk {chunk}"
+            );
+        }
+        let cases: Vec<(Vec<u8>, bool, &str)> = vec![
+            (
+                rsv1(OpCode::Text, b"x", true),
+                false,
+                "reserved bits set without an extension",
+            ),
+            (
+                rsv1(OpCode::Ping, b"", true),
+                true,
+                "RSV1 set on a control frame",
+            ),
+            (
+                rsv1(OpCode::Close, b"", true),
+                true,
+                "RSV1 set on a control frame",
+            ),
+            (
+                [
+                    rsv1(OpCode::Text, b"x", false),
+                    rsv1(OpCode::Continue, b"y", true),
+                ]
+                .concat(),
+                true,
+                "RSV1 set on a continuation frame",
+            ),
+        ];
+        for (wire, deflate, msg) in cases {
+            let mut asm = Assembler::with_deflate(1024, deflate);
+            let mut buf = BytesMut::from(&wire[..]);
+            let mut got = Ok(None);
+            for _ in 0..3 {
+                got = asm.next_event(&mut buf);
+                if got.is_err() {
+                    break;
+                }
+            }
+            assert_eq!(got, Err(WsError::Protocol(msg)), "{msg}");
+        }
+        // The size limit counts compressed bytes at the header.
+        let mut asm = Assembler::with_deflate(10, true);
+        let mut buf = BytesMut::from(&rsv1(OpCode::Binary, &[0; 11], true)[..]);
+        assert_eq!(asm.next_event(&mut buf), Err(WsError::TooBig));
     }
 }

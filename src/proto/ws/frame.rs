@@ -70,6 +70,9 @@ impl OpCode {
 pub struct FrameHeader {
     /// FIN bit: this frame ends the message.
     pub fin: bool,
+    /// RSV1 bit: the message is compressed (permessage-deflate, RFC 7692 §6). Whether it is
+    /// allowed depends on the connection's extensions, so the assembler judges it.
+    pub rsv1: bool,
     /// The frame's opcode.
     pub opcode: OpCode,
     /// Masking key, present when the MASK bit is set (required from clients, RFC 6455 §5.3).
@@ -92,7 +95,7 @@ pub fn decode_header(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, WsError
     let Some([b0, b1]) = array_at::<2>(buf, 0) else {
         return Ok(None);
     };
-    if b0 & 0x70 != 0 {
+    if b0 & 0x30 != 0 {
         return Err(WsError::Protocol("reserved bits set without an extension"));
     }
     let opcode = OpCode::from_u8(b0 & 0x0f).ok_or(WsError::Protocol("reserved opcode"))?;
@@ -135,6 +138,7 @@ pub fn decode_header(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, WsError
     };
     let header = FrameHeader {
         fin,
+        rsv1: b0 & 0x40 != 0,
         opcode,
         mask,
         payload_len,
@@ -156,6 +160,11 @@ pub fn header_len(payload_len: usize, masked: bool) -> usize {
     }
 }
 
+/// Write the header of a compressed server message: FIN and RSV1 set, unmasked.
+pub(crate) fn put_header_rsv1(out: &mut impl BufMut, op: OpCode, len: usize) {
+    put_header_byte(out, 0x80 | 0x40 | op.as_u8(), len, None);
+}
+
 /// Write a header with the minimal length encoding.
 pub(super) fn put_header(
     out: &mut impl BufMut,
@@ -165,8 +174,13 @@ pub(super) fn put_header(
     mask: Option<[u8; 4]>,
 ) {
     let fin_bit = if fin { 0x80 } else { 0 };
+    put_header_byte(out, fin_bit | op.as_u8(), len, mask);
+}
+
+/// The header after its first byte (FIN, RSV and opcode bits as given).
+fn put_header_byte(out: &mut impl BufMut, b0: u8, len: usize, mask: Option<[u8; 4]>) {
     let mask_bit = if mask.is_some() { 0x80 } else { 0 };
-    out.put_u8(fin_bit | op.as_u8());
+    out.put_u8(b0);
     match len {
         0..=125 => out.put_u8(mask_bit | len as u8),
         126..=0xffff => {
@@ -192,6 +206,7 @@ mod tests {
     fn hdr(fin: bool, opcode: OpCode, mask: Option<[u8; 4]>, len: u64) -> FrameHeader {
         FrameHeader {
             fin,
+            rsv1: false,
             opcode,
             mask,
             payload_len: len,
@@ -254,7 +269,7 @@ mod tests {
     #[test]
     fn decode_header_errors() {
         let mut cases: Vec<(Vec<u8>, &str)> = vec![
-            (vec![0xc1, 0x00], "reserved bits set without an extension"),
+            (vec![0xe1, 0x00], "reserved bits set without an extension"),
             (vec![0xa1, 0x00], "reserved bits set without an extension"),
             (vec![0x91, 0x00], "reserved bits set without an extension"),
             (vec![0x09, 0x00], "fragmented control frame"),
@@ -275,6 +290,11 @@ mod tests {
             cases.push((vec![0x80 | op, 0x80], "reserved opcode"));
             cases.push((vec![op, 0x00], "reserved opcode"));
         }
+        // RSV1 is the assembler's to judge (permessage-deflate): decoded, not refused.
+        let Ok(Some((h, 2))) = decode_header(&[0xc1, 0x05]) else {
+            panic!("RSV1 frame refused by the header decoder");
+        };
+        assert!(h.rsv1 && h.fin && h.opcode == OpCode::Text);
         for (bytes, msg) in cases {
             let got = decode_header(&bytes);
             assert_eq!(got, Err(WsError::Protocol(msg)), "{bytes:02x?}");

@@ -77,6 +77,14 @@ pub enum Event {
     Text(Bytes),
     /// A complete binary message.
     Binary(Bytes),
+    /// A complete compressed message (permessage-deflate, RSV1): still deflated and, for text,
+    /// not yet UTF-8-checked; the receiver inflates it (`proto::deflate`) and checks it then.
+    Deflated {
+        /// A text message (else binary).
+        text: bool,
+        /// The compressed payload of all its frames, without the 4-byte trailer.
+        payload: Bytes,
+    },
     /// A ping with its payload (at most 125 bytes).
     Ping(Bytes),
     /// A pong with its payload (at most 125 bytes).

@@ -10,6 +10,7 @@ fn publishes(body: &[u8]) -> Result<Vec<Publish>, u16> {
     match events(0, &app(), body) {
         Ok(ApiAction::Publish(p, _)) | Ok(ApiAction::Query(p, _)) => Ok(p),
         Ok(ApiAction::Respond(r)) => Err(r.status),
+        Ok(ApiAction::Terminate(..)) => Err(0),
         Err((s, _)) => Err(s),
     }
 }
@@ -95,6 +96,7 @@ fn batches() {
     let a = Attrs {
         subscription_count: true,
         user_count: false,
+        cache: false,
     };
     assert_eq!(ask.shape, Shape::Batch(vec![None, Some(("b".into(), a))]));
     let eleven: Vec<Value> = (0..11).map(|_| one.clone()).collect();
@@ -145,4 +147,12 @@ fn routes() {
     );
     assert_eq!(route("channels/a/b"), None);
     assert_eq!(route(""), None);
+}
+
+#[test]
+fn the_python_sdks_terminate_path_is_claimed() {
+    assert!(is_sdk_terminate(b"/users/7/terminate_connections"));
+    assert!(!is_sdk_terminate(b"/users/7"));
+    assert!(!is_sdk_terminate(b"/user_state"));
+    assert!(!is_sdk_terminate(b"/apps/1/users/7/terminate_connections"));
 }

@@ -124,6 +124,7 @@ fn one_shard_answers_inline() {
     let a = Attrs {
         subscription_count: true,
         user_count: true,
+        cache: false,
     };
     let ask = Ask {
         app: 0,
@@ -198,10 +199,12 @@ fn shapes() {
         subscription_count: c,
         user_count: 0,
         users: Vec::new(),
+        cache: None,
     };
     let a = Attrs {
         subscription_count: true,
         user_count: false,
+        cache: false,
     };
     assert_eq!(
         body(&answer(&Shape::Channel("c".into(), a), &[s("c", 3)])),
@@ -225,6 +228,7 @@ fn shapes() {
     let uc = Attrs {
         subscription_count: false,
         user_count: true,
+        cache: false,
     };
     assert_eq!(
         body(&answer(&Shape::Channels(uc), &[p.clone()])),
@@ -249,4 +253,33 @@ fn targets_are_owners_or_everyone() {
     for n in &names {
         assert!(t.contains(&channels::owner(0, n, 4)));
     }
+}
+
+#[test]
+fn a_cache_channel_answers_its_cached_event_even_unoccupied() {
+    use crate::pusher::cache::Cache;
+    let reg = Registry::default();
+    let mut cache = Cache::default();
+    let json = br#"{"event":"e","channel":"cache-w","data":"{\"t\":2}"}"#;
+    let frame = crate::proto::ws::encode_text(json);
+    cache.put(0, "cache-w", frame, std::time::Instant::now());
+    let owned = Owned {
+        registry: &reg,
+        presence: None,
+        cache: Some(&cache),
+    };
+    let names = Filter::Names(vec!["cache-w".into(), "cache-none".into()]);
+    let got = stats(owned, 0, &names, false);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (data, ttl) = got[0].cache.clone().expect("cached");
+    assert_eq!(data, r#"{"t":2}"#);
+    assert!(ttl > 29 * 60 && ttl <= 30 * 60, "{ttl}");
+    let a = Attrs {
+        cache: true,
+        ..Attrs::default()
+    };
+    assert_eq!(
+        body(&answer(&Shape::Channel("cache-w".into(), a), &got)),
+        json!({"occupied":false,"cache":{"data":"{\"t\":2}","ttl":ttl}})
+    );
 }

@@ -16,7 +16,7 @@
 //! deduplicates it without documenting a window; Soketi sends one per miss).
 //!
 //! Cluster mode (not built): a webhook must then fire once per cluster, not once per node.
-//! Every event passes through [`Webhooks::raise`], the one place that decides that this node
+//! Every event passes through `Webhooks::raise`, the one place that decides that this node
 //! raises it; a cluster-wide owner check plugs in there.
 
 pub mod events;

@@ -29,7 +29,7 @@ impl Engine<'_> {
         let Some(Slot::Http(c)) = self.slots.get_mut(key) else {
             return false;
         };
-        if writable && c.wpos < c.wbuf.len() {
+        if writable {
             if let Err(e) = flush_pos(&mut c.stream, &c.wbuf, &mut c.wpos) {
                 return self.http_died(key, format!("write: {e}"));
             }

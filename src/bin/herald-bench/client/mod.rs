@@ -46,8 +46,8 @@ use std::io::{self, Read, Write};
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::tls::BStream;
 use hdrhistogram::Histogram;
-use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
@@ -130,6 +130,10 @@ pub struct RunConfig<'a> {
     /// accept queue and then recover only through slow retransmits.
     pub connect_concurrency: u32,
     pub progress: bool,
+    /// For `https://` targets: the client config (trusting `--tls-ca`).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// Subscribers offer permessage-deflate and inflate RSV1 frames.
+    pub deflate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,7 +156,7 @@ enum SubState {
 }
 
 struct Sub {
-    stream: TcpStream,
+    stream: BStream,
     chan: u32,
     state: SubState,
     /// Incomplete tail of the byte stream (empty almost always; capacity kept).
@@ -182,7 +186,7 @@ enum Inflight {
 }
 
 struct HttpConn {
-    stream: TcpStream,
+    stream: BStream,
     role: Role,
     state: HttpState,
     inflight: Inflight,
@@ -239,6 +243,10 @@ struct Engine<'a> {
     window_end: u64,
     last_progress: u64,
     progress_tty: bool,
+    /// permessage-deflate: the inflater (reset per message: the server negotiates no context
+    /// takeover) and its output buffer.
+    inflater: Option<flate2::Decompress>,
+    inflated: Vec<u8>,
 }
 
 /// Run one scenario against one target and return its measurements.
@@ -285,6 +293,10 @@ pub fn run(cfg: &RunConfig<'_>, auth: &mut Auth) -> io::Result<RunResult> {
         total_msgs: sc.total_messages(),
         pub_start: 0,
         pong_mask: 0x5eed_1234,
+        inflater: cfg
+            .deflate
+            .then(|| flate2::Decompress::new_with_window_bits(false, 15)),
+        inflated: Vec::new(),
         connect_start: 0,
         connect_end: 0,
         rss_before: None,
@@ -336,7 +348,8 @@ impl Engine<'_> {
     }
 
     fn open_http(&mut self, role: Role) -> io::Result<usize> {
-        let stream = sys::connect_nonblocking(self.cfg.target.addr, None)?;
+        let tcp = sys::connect_nonblocking(self.cfg.target.addr, None)?;
+        let stream = BStream::new(tcp, self.cfg.tls.as_ref(), self.cfg.target.addr.ip())?;
         let entry = self.slots.vacant_entry();
         let key = entry.key();
         let mut conn = HttpConn {
@@ -451,7 +464,8 @@ enum ConnectState {
 
 /// mio's recipe for a non-blocking connect: a writable (or error) event, then `take_error`
 /// and `peer_addr` tell whether it completed.
-fn connect_result(stream: &TcpStream) -> ConnectState {
+fn connect_result(stream: &BStream) -> ConnectState {
+    let stream = stream.tcp();
     match stream.take_error() {
         Ok(Some(e)) | Err(e) => return ConnectState::Failed(e),
         Ok(None) => {}
@@ -465,7 +479,8 @@ fn connect_result(stream: &TcpStream) -> ConnectState {
 }
 
 /// Write `buf[*pos..]` until done or `WouldBlock`.
-fn flush_pos(stream: &mut TcpStream, buf: &[u8], pos: &mut usize) -> io::Result<()> {
+/// Then push what the transport holds (TLS records).
+fn flush_pos(stream: &mut BStream, buf: &[u8], pos: &mut usize) -> io::Result<()> {
     while let Some(rest) = buf.get(*pos..).filter(|r| !r.is_empty()) {
         match stream.write(rest) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -476,11 +491,11 @@ fn flush_pos(stream: &mut TcpStream, buf: &[u8], pos: &mut usize) -> io::Result<
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    stream.flush()
 }
 
 /// Write a small pending buffer; what was written is removed (rare path: handshake, pongs).
-fn flush_vec(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<()> {
+fn flush_vec(stream: &mut BStream, buf: &mut Vec<u8>) -> io::Result<()> {
     let mut pos = 0;
     let r = flush_pos(stream, buf, &mut pos);
     buf.drain(..pos.min(buf.len()));

@@ -137,7 +137,7 @@ impl Engine<'_> {
         }
         loop {
             let rest = buf.get_mut(pos..).unwrap_or_default();
-            let head = match wsframe::decode_head(rest) {
+            let head = match wsframe::decode_head(rest, self.inflater.is_some()) {
                 Ok(Some(h)) => h,
                 Ok(None) => return Ok(pos),
                 Err(e) => {
@@ -152,6 +152,20 @@ impl Engine<'_> {
                 wsframe::unmask(payload, m);
             }
             match head.op {
+                Op::Text | Op::Binary if head.rsv1 => {
+                    let mut out = std::mem::take(&mut self.inflated);
+                    let r = self.inflate(payload, &mut out);
+                    let done = r.and_then(|()| {
+                        if self.pusher.is_some() {
+                            self.on_pusher_data(key, &out, now)
+                        } else {
+                            self.on_data(&out, now);
+                            Ok(())
+                        }
+                    });
+                    self.inflated = out;
+                    done?;
+                }
                 Op::Text | Op::Binary | Op::Continuation => {
                     if self.pusher.is_some() {
                         self.on_pusher_data(key, payload, now)?;
@@ -168,6 +182,35 @@ impl Engine<'_> {
             }
             pos += head.frame_len();
         }
+    }
+
+    /// Inflate one compressed message (RFC 7692 §7.2.2: the 4-byte trailer appended) into `out`.
+    fn inflate(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        let Some(d) = self.inflater.as_mut() else {
+            return Err("compressed frame without permessage-deflate".into());
+        };
+        d.reset(false);
+        out.clear();
+        for chunk in [payload, &[0, 0, 0xff, 0xff][..]] {
+            let start = d.total_in();
+            loop {
+                if out.len() == out.capacity() {
+                    out.reserve(out.len().max(4096));
+                }
+                let done = usize::try_from(d.total_in() - start).unwrap_or(usize::MAX);
+                let rest = chunk.get(done..).unwrap_or_default();
+                d.decompress_vec(rest, out, flate2::FlushDecompress::Sync)
+                    .map_err(|e| format!("inflate: {e}"))?;
+                let done = usize::try_from(d.total_in() - start).unwrap_or(usize::MAX);
+                if done >= chunk.len() && out.len() < out.capacity() {
+                    break;
+                }
+                if out.len() as u64 > wsframe::MAX_PAYLOAD {
+                    return Err("inflated message too large".into());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One data frame: a heartbeat, one of our messages, or something else (presence, …).
@@ -312,7 +355,10 @@ impl Engine<'_> {
             0 => None,
             n => self.cfg.source_ips.get(idx as usize % n).copied(),
         };
-        let stream = match sys::connect_nonblocking(self.cfg.target.addr, src) {
+        let tcp = sys::connect_nonblocking(self.cfg.target.addr, src);
+        let tls = self.cfg.tls.as_ref();
+        let ip = self.cfg.target.addr.ip();
+        let stream = match tcp.and_then(|t| BStream::new(t, tls, ip)) {
             Ok(s) => s,
             Err(e) => {
                 self.stats.subs_failed += 1;
@@ -329,8 +375,12 @@ impl Engine<'_> {
             state: SubState::Connecting,
             rbuf: Vec::new(),
             wbuf: match self.pusher {
-                Some(_) => crate::pusher::ws_request(&self.cfg.target.host, crate::pusher::APP_KEY),
-                None => http::ws_request(&self.cfg.target.host, conn_id),
+                Some(_) => crate::pusher::ws_request(
+                    &self.cfg.target.host,
+                    crate::pusher::APP_KEY,
+                    self.cfg.deflate,
+                ),
+                None => http::ws_request(&self.cfg.target.host, conn_id, self.cfg.deflate),
             },
         };
         if let Err(e) = self.poll.registry().register(
