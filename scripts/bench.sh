@@ -20,7 +20,14 @@
 #                                     noise) and --ws-deflate (Z), each 1 shard on cpu0, client on
 #                                     cpu1 with --deflate (every subscriber offers it; only Z
 #                                     accepts): RSS per idle connection and CPU per delivery
+#   ./scripts/bench.sh sockudo        the Pusher presets: Herald (A), sockudo (B) and Herald again
+#                                     (the A/A pair), interleaved; every server on cpu1, client
+#                                     on cpu0 (UNPINNED=1: nothing pinned, Herald 2 shards and
+#                                     sockudo on both cores). SOCKUDO= its binary (default:
+#                                     `command -v sockudo`, else /tmp/sockudo-build/root/bin/sockudo;
+#                                     `cargo install sockudo --version 5.2.0 --locked --root DIR`)
 #   SCENARIOS=fanout-1k-r25 ROUNDS=2 ./scripts/bench.sh shards
+#   OUT=dir sets the output folder; BENCH_ARGS="--rate 400" adds herald-bench options (sockudo)
 #
 # Results go to bench-out/<mode>/ (report.json, report.md, report.svg).
 set -euo pipefail
@@ -29,10 +36,11 @@ MODE=${1:-shards}
 DEFAULT_SCEN=all; [ "${1:-}" = channelstream ] && DEFAULT_SCEN=fanout-1k-r5,fanout-1k-r25,fanout-1k-4KiB-r10,publish-rest
 [ "${1:-}" = tls ] && DEFAULT_SCEN=fanout-1k-r25,fanout-1k-r200-sat,pusher-fanout-1k-r25,idle-10k
 [ "${1:-}" = deflate ] && DEFAULT_SCEN=idle-10k,fanout-1k-4KiB-r10,pusher-fanout-1k-r25,fanout-1k-r25
+[ "${1:-}" = sockudo ] && DEFAULT_SCEN=pusher-fanout-1k-r25,pusher-fanout-10k-r5,pusher-fanout-1k-r200-sat,pusher-presence-churn,pusher-publish-rest
 [ "${1:-}" = ab ] && DEFAULT_SCEN=fanout-1k-r5,fanout-1k-r25,fanout-10k-r2,fanout-1k-4KiB-r10,channels-1000x10-r2000,fanout-1k-r200-sat,publish-rest
 SCENARIOS=${SCENARIOS:-$DEFAULT_SCEN}
 ROUNDS=${ROUNDS:-1}
-OUT=bench-out/$MODE
+OUT=${OUT:-bench-out/$MODE${UNPINNED:+-unpinned}}
 mkdir -p "$OUT"
 cargo build --release --locked --bin herald --bin herald-bench >/dev/null
 H=$PWD/target/release/herald
@@ -117,6 +125,32 @@ channelstream)
   ip netns exec $NS "$B" --target herald=http://127.0.0.1:8001 --target channelstream=http://127.0.0.1:8000 \
        --scenario "$SCENARIOS" --rounds "$ROUNDS" --connect-concurrency 32 --out-dir "$OUT"
   ;;
+sockudo)
+  SOCKUDO=${SOCKUDO:-$(command -v sockudo || echo /tmp/sockudo-build/root/bin/sockudo)}
+  [ -x "$SOCKUDO" ] || { echo "no sockudo at $SOCKUDO: cargo install sockudo --version 5.2.0 --locked --root DIR; SOCKUDO=DIR/bin/sockudo" >&2; exit 2; }
+  P1=$((20000 + RANDOM % 10000)); P2=$((P1 + 1)); P3=$((P1 + 2)); P4=$((P1 + 3))
+  # Both servers serve the same app: sockudo's from scripts/sockudo-bench.toml, Herald's
+  # default app renamed to it.
+  export HERALD_DEFAULT_APP_ID=12345 HERALD_DEFAULT_APP_KEY=app-key HERALD_DEFAULT_APP_SECRET=app-secret
+  if [ -n "${UNPINNED:-}" ]; then
+    pin=(); shards=2; where=()
+  else
+    pin=(taskset -c 1); shards=1; where=(--server-cores 1 --pin-cpu 0)
+  fi
+  "${pin[@]}" "$H" --port $P1 --shards $shards --log-level WARNING --max-connections 30000 & pids+=($!)
+  "${pin[@]}" "$H" --port $P2 --shards $shards --log-level WARNING --max-connections 30000 & pids+=($!)
+  # sockudo reads config/config.toml from its working directory first: run it in an empty one.
+  mkdir -p "$OUT/sockudo-cwd"
+  conf=$PWD/scripts/sockudo-bench.toml
+  (cd "$OUT/sockudo-cwd" && SOCKUDO_PORT=$P3 SOCKUDO_METRICS_PORT=$P4 exec "${pin[@]}" "$SOCKUDO" \
+      --config "$conf") >"$OUT/sockudo.log" 2>&1 & pids+=($!)
+  wait_port $P1; wait_port $P2; wait_port $P3
+  echo "sockudo $("$SOCKUDO" --version) pid ${pids[2]}: $(ls /proc/${pids[2]}/task | wc -l) threads" | tee "$OUT/servers.txt"
+  "$B" --target herald=http://127.0.0.1:$P1 --target sockudo=http://127.0.0.1:$P3 --target herald-again=http://127.0.0.1:$P2 \
+       --server-pid herald=${pids[0]} --server-pid sockudo=${pids[2]} --server-pid herald-again=${pids[1]} \
+       "${where[@]}" --pusher-app-id 12345 --pusher-key app-key --pusher-secret app-secret \
+       --scenario "$SCENARIOS" --rounds "$ROUNDS" --source-ips 4 --out-dir "$OUT" ${BENCH_ARGS:-}
+  ;;
 scale)
   RATE=${RATE:-300}
   common=(--scenario fanout-1k-r200-sat --rate "$RATE" --source-ips 4 --quiet)
@@ -163,6 +197,6 @@ one, two = statistics.median(totals["one-core"]), statistics.median(totals["two-
 print(f"\nScaling (median deliveries/s, two cores / one core): **{two / one:.2f}x**")
 PY
   ;;
-*) echo "usage: $0 shards|pinned|channelstream|scale|ab|tls|deflate" >&2; exit 2 ;;
+*) echo "usage: $0 shards|pinned|channelstream|scale|ab|tls|deflate|sockudo" >&2; exit 2 ;;
 esac
 echo "results in $OUT/"

@@ -80,6 +80,15 @@ fn run(cfg: Arc<config::Config>, ignored: &[String]) -> ExitCode {
             sync = if cfg.pushi.sync_full { "full" } else { "normal" },
             "Pushi 0.6.10 dialect on /{{64-hex key}} and its REST API; store opened"
         );
+        let apps = herald::pusher::apps::Apps::from_config(&cfg);
+        if !apps
+            .iter()
+            .any(|a| herald::pushi::dialect::is_socket_path(a.key.as_bytes()))
+        {
+            tracing::warn!(
+                "no app key is 64 hex digits: Pushi websockets (/{{key}}) cannot reach any app"
+            );
+        }
     }
     for (l, a) in cfg.listeners.iter().zip(&extra_addrs) {
         let s = scheme(l.tls.is_some());

@@ -28,6 +28,8 @@ struct Behaviour {
     drop_every: u64,
     /// Send message n twice when n % dup_every == dup_every / 2.
     dup_every: u64,
+    /// Answer every `POST /message` with `Connection: close` and close (as sockudo's HTTP API).
+    close_after_message: bool,
 }
 
 struct Shared {
@@ -190,8 +192,14 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
             while matches!(stream.read(&mut chunk), Ok(n) if n > 0) {}
             return;
         } else if request_line.starts_with("POST /message ") {
-            respond(&mut stream, "[]");
             let b = shared.behaviour;
+            if b.close_after_message {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n[]",
+                );
+            } else {
+                respond(&mut stream, "[]");
+            }
             let n = shared.messages.fetch_add(1, Ordering::Relaxed) + 1;
             if b.drop_every > 0 && n % b.drop_every == 0 {
                 continue;
@@ -214,6 +222,9 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
                     frame: frame.clone(),
                 })
                 .unwrap();
+            }
+            if b.close_after_message {
+                return;
             }
         } else {
             let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
@@ -433,6 +444,36 @@ fn idle_run_reports_connect_rate_and_rss_per_connection() {
     assert!(u(&r["rss_before_kib"]) > 0 && u(&r["rss_after_kib"]) > 0);
     assert!(r["rss_per_conn_bytes"].is_number());
     assert!(!r["cpu"]["per_core_busy_pct"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn replaces_connections_the_server_closes_after_answering() {
+    let url = start_server(Behaviour {
+        close_after_message: true,
+        ..Default::default()
+    });
+    let rep = bench(&[
+        "--target",
+        &url,
+        "--scenario",
+        "custom",
+        "--subs",
+        "10",
+        "--rate",
+        "50",
+        "--duration",
+        "1",
+        "--publishers",
+        "2",
+        "--drain",
+        "3",
+    ]);
+    let r = &rep["runs"][0];
+    assert_eq!(u(&r["messages_accepted"]), 50, "{r}");
+    assert_eq!((u(&r["delivered"]), u(&r["lost"])), (500, 0));
+    assert_eq!((u(&r["publish_errors"]), u(&r["reconnects"])), (0, 0));
+    assert_eq!(u(&r["keepalive_closes"]), 50);
+    assert_eq!(r["errors"].as_array().map(Vec::len), Some(0), "{r}");
 }
 
 #[test]

@@ -405,3 +405,24 @@ fn a_full_store_queue_is_503_and_nothing_else_is_disturbed() {
         200
     );
 }
+
+#[test]
+fn sockets_are_gathered_from_every_shard() {
+    let dir = DataDir(data_dir("sockets"));
+    let d = dir.0.clone();
+    let server = Server::per_shard(2, move |c| pushi_config(c, &d));
+    let (mut a, a_id) = connect(&server.shard(0));
+    let (mut b, b_id) = connect(&server.shard(1));
+    subscribe(&mut a, &a_id, "global", None);
+    subscribe(&mut b, &b_id, "private-b", None);
+    let sid = login(&server.shard(1));
+    let r = rest(&server.shard(0), "GET", "/sockets", &sid, &Value::Null);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v[&a_id], json!(["global"]));
+    assert_eq!(v[&b_id], json!(["private-b"]));
+    assert_eq!(v.as_object().unwrap().len(), 2);
+    // The other shards' instances check the same sids (no shared table).
+    let r = rest(&server.shard(1), "GET", "/sockets", &sid, &Value::Null);
+    assert_eq!(r.json(), v);
+}

@@ -1,6 +1,7 @@
 //! Graceful shutdown of the real binary (Herald issue 7; README: "SIGTERM or SIGINT stops
-//! accepting, finishes in-flight HTTP responses, closes websockets with 1001 and exits 0
-//! within a few seconds; a second signal exits at once").
+//! accepting, finishes in-flight HTTP responses, closes websockets with 1001 — Pusher sockets
+//! with 4200, reconnect at once — and exits 0 within a few seconds; a second signal exits at
+//! once").
 //!
 //! These tests spawn `target/.../herald` as a child process on a free port, open websockets
 //! and HTTP connections to it, signal it with `kill(2)` and watch from the outside: what each
@@ -163,6 +164,9 @@ fn drains_on(sig: libc::c_int) {
     // A Channelstream subscriber.
     let mut sub = cs_subscriber(&h, "alice", &["room"]);
     set_timeout(&sub, Duration::from_secs(10));
+    // A Pusher socket (connection_established read).
+    let (mut pusher_ws, _) = common::pusher::connect(&h);
+    set_timeout(&pusher_ws, Duration::from_secs(10));
     // An idle keep-alive HTTP connection that has been served once.
     let mut keep = h.connect();
     keep.write_all(b"OPTIONS / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -183,11 +187,14 @@ fn drains_on(sig: libc::c_int) {
         Some(1001),
         "Channelstream socket"
     );
+    // Pusher: 4200, which pusher-js maps to "retry" (reconnect at once, no backoff).
+    assert_eq!(next_close_code(&mut pusher_ws), Some(4200), "Pusher socket");
     // Complete the closing handshakes and hang up, so the server's lingering close ends at
     // once instead of after its 2 s.
     let _ = echo.flush();
     let _ = sub.flush();
-    drop((echo, sub));
+    let _ = pusher_ws.flush();
+    drop((echo, sub, pusher_ws));
     // No new connections once draining has begun.
     assert!(
         wait_until(Duration::from_secs(1), || refused(h.addr)),
@@ -209,12 +216,12 @@ fn drains_on(sig: libc::c_int) {
 }
 
 #[test]
-fn sigterm_drains_closes_websockets_1001_and_exits_0() {
+fn sigterm_drains_closes_websockets_and_exits_0() {
     drains_on(libc::SIGTERM);
 }
 
 #[test]
-fn sigint_drains_closes_websockets_1001_and_exits_0() {
+fn sigint_drains_closes_websockets_and_exits_0() {
     drains_on(libc::SIGINT);
 }
 

@@ -410,6 +410,15 @@ impl<S: Socket, W> Conn<S, W> {
         }
     }
 
+    /// The dialect's per-socket state of a websocket it serves (`None`: HTTP, the echo route,
+    /// or the state is lent to a dialect call).
+    pub fn dialect_state(&self) -> Option<&W> {
+        match &self.phase {
+            Phase::Ws(w) => w.dialect(),
+            Phase::Http(_) => None,
+        }
+    }
+
     /// Size of the frame assembler type (memory accounting in tests).
     pub const ASSEMBLER_SIZE: usize = std::mem::size_of::<Assembler>();
 }

@@ -57,6 +57,14 @@ impl<W> WsState<W> {
         })
     }
 
+    /// The dialect's state, unless this is the echo route or the state is lent out.
+    pub(super) fn dialect(&self) -> Option<&W> {
+        match &self.role {
+            Role::Dialect(w) => Some(w),
+            Role::Echo | Role::Lent => None,
+        }
+    }
+
     pub(super) fn release_idle_assembler(&mut self) {
         if self
             .asm

@@ -244,6 +244,12 @@ pub trait Dialect: 'static {
     fn on_timer(&mut self, out: &mut dyn Outbox<Self::Msg>, now: Instant);
 
     /// The server is shutting down: answer what waits (long polls), before websockets are
-    /// closed with 1001.
+    /// closed with [`Dialect::shutdown_close`].
     fn on_shutdown(&mut self, out: &mut dyn Outbox<Self::Msg>);
+
+    /// The close code a websocket of this dialect gets when the server shuts down (1001 unless
+    /// the protocol names another: Pusher's 4200 tells its clients to reconnect at once).
+    fn shutdown_close(&self, _ws: &Self::Ws) -> CloseCode {
+        CloseCode::Away
+    }
 }

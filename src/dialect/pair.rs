@@ -205,6 +205,13 @@ impl<A: Dialect, B: Dialect> Dialect for Pair<A, B> {
         let mut side = self.second_side(out);
         self.second.on_shutdown(&mut side);
     }
+
+    fn shutdown_close(&self, ws: &Self::Ws) -> CloseCode {
+        match ws {
+            Either::First(w) => self.first.shutdown_close(w),
+            Either::Second(w) => self.second.shutdown_close(w),
+        }
+    }
 }
 
 #[cfg(test)]

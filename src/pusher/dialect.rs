@@ -722,6 +722,12 @@ impl Dialect for Pusher {
         query::on_shutdown(&mut self.gathers, out);
         self.webhooks.on_shutdown();
     }
+
+    /// 4200 (Pusher: "generic reconnect immediately"; soketi's "server closing"), so pusher-js
+    /// reconnects at once (to the next process on the port) instead of backing off.
+    fn shutdown_close(&self, _ws: &PusherSocket) -> CloseCode {
+        CloseCode::from(protocol::CODE_RECONNECT)
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 /// `pusher:error` code for a frame that is not a Pusher event (bad JSON, no `event`): a
 /// generic 4xxx error; the connection stays open.
 pub const CODE_BAD_MESSAGE: u16 = 4200;
+/// Close code at server shutdown: reconnect immediately (Pusher's 4200 range).
+pub const CODE_RECONNECT: u16 = 4200;
 /// Close code: the app key is unknown.
 pub const CODE_NO_APP: u16 = 4001;
 /// Close code: the protocol version is not supported.

@@ -45,6 +45,8 @@ pub enum PushiMsg {
     Stored(Box<Done<Token>>),
     /// A session ended (`/logout` on some shard).
     Revoke(Box<str>),
+    /// `GET /sockets` gathers (`sockets.rs`).
+    Sockets(Box<super::sockets::SocketsMsg>),
 }
 
 /// How a subscribe is answered.
@@ -213,6 +215,7 @@ pub struct Pushi {
     pub(super) sessions: Sessions,
     pub(super) webs: Option<Webs>,
     pub(super) admin_secret: String,
+    pub(super) gathers: super::sockets::Gathers,
     max_channels: usize,
 }
 
@@ -252,6 +255,7 @@ impl Pushi {
             sessions,
             webs,
             admin_secret: cfg.pushi.admin_secret.clone(),
+            gathers: super::sockets::Gathers::default(),
             max_channels: cfg.limits.max_channels_per_connection,
         }
     }
@@ -653,16 +657,21 @@ impl Dialect for Pushi {
             PushiMsg::Publish(op) => self.owner_publish(out, &op),
             PushiMsg::Stored(done) => self.on_stored(out, *done),
             PushiMsg::Revoke(sid) => self.sessions.revoke(&sid),
+            PushiMsg::Sockets(m) => self.on_sockets(out, *m),
         }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        None
+        self.gathers.next_deadline()
     }
 
-    fn on_timer(&mut self, _out: &mut dyn Outbox<PushiMsg>, _now: Instant) {}
+    fn on_timer(&mut self, out: &mut dyn Outbox<PushiMsg>, now: Instant) {
+        self.sockets_timer(out, now);
+    }
 
-    fn on_shutdown(&mut self, _out: &mut dyn Outbox<PushiMsg>) {}
+    fn on_shutdown(&mut self, out: &mut dyn Outbox<PushiMsg>) {
+        self.sockets_timer(out, Instant::now() + super::sockets::TIMEOUT);
+    }
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod owner;
 pub mod protocol;
 pub mod rest;
 pub mod session;
+pub mod sockets;
 pub mod webs;
 
 pub use dialect::{Pushi, PushiMsg, PushiSocket, Token};

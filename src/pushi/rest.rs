@@ -310,8 +310,14 @@ impl Pushi {
                 403,
                 "Herald's apps come from its configuration; a session sees only its own app",
             )),
+            (Method::Get, ["sockets"]) => match self.start_sockets(out, req.at, app) {
+                Ok(()) => RequestAction::Park {
+                    success_headers: &[],
+                },
+                Err(r) => respond(r),
+            },
             (_, ["sockets", ..]) => {
-                respond(error(501, "Not supported by Herald yet (GET /sockets)"))
+                respond(error(501, "Not supported by Herald (POST /sockets/{id})"))
             }
             _ => respond(error(404, "No such route")),
         }

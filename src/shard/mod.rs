@@ -517,7 +517,7 @@ impl<D: Dialect> Shard<D> {
     }
 
     /// Graceful shutdown: stop accepting, let the dialect answer what waits, close websockets
-    /// with 1001, let HTTP finish.
+    /// (1001, or the dialect's `shutdown_close` code), let HTTP finish.
     fn begin_drain(&mut self) {
         self.draining = true;
         self.dialect.on_shutdown(outbox!(self));
@@ -530,7 +530,11 @@ impl<D: Dialect> Shard<D> {
                 continue;
             };
             if conn.is_ws() {
-                conn.send_close(CloseCode::Away);
+                let code = match conn.dialect_state() {
+                    Some(w) => self.dialect.shutdown_close(w),
+                    None => CloseCode::Away,
+                };
+                conn.send_close(code);
             } else if !conn.is_parked() {
                 if conn.out.is_empty() {
                     self.table.apply(key, Next::Reap(CloseReason::Shutdown));

@@ -4,7 +4,9 @@ Pusher's /app/app-key. Each test connects one client with compression and one wi
 checks that both receive the same broadcasts, that only the first negotiated the extension,
 and (from /metrics) that the server really sent compressed frames.
 
-run.sh starts Herald and passes HERALD_HOST / HERALD_PORT.
+run.sh starts Herald and passes HERALD_HOST / HERALD_PORT; it runs the module twice, the second
+time against a Herald serving TLS too (HERALD_TLS_CA names the test CA that signed its
+certificate): compression and TLS together, wss:// and https://, verification on.
 """
 
 import base64
@@ -12,17 +14,22 @@ import hashlib
 import hmac
 import json
 import os
+import functools
 import re
+import ssl
 import time
 import urllib.request
 import uuid
 
-from websockets.sync.client import connect
+from websockets.sync.client import connect as ws_connect
 
 HOST = os.environ.get("HERALD_HOST", "127.0.0.1")
 PORT = int(os.environ.get("HERALD_PORT", "8000"))
-BASE = f"http://{HOST}:{PORT}"
-WS = f"ws://{HOST}:{PORT}"
+TLS_CA = os.environ.get("HERALD_TLS_CA")
+TLS = ssl.create_default_context(cafile=TLS_CA) if TLS_CA else None
+BASE = f"{'https' if TLS else 'http'}://{HOST}:{PORT}"
+WS = f"{'wss' if TLS else 'ws'}://{HOST}:{PORT}"
+connect = functools.partial(ws_connect, ssl=TLS) if TLS else ws_connect
 CS_SECRET = "secret"
 KEY, SECRET = "app-key", "app-secret"
 PMD = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
@@ -46,7 +53,7 @@ def cs_token():
 def http(method, path, body=None, headers=None):
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(BASE + path, data=data, method=method, headers=headers or {})
-    with urllib.request.urlopen(req, timeout=5) as r:
+    with urllib.request.urlopen(req, timeout=5, context=TLS) as r:
         return r.status, r.read()
 
 
@@ -109,7 +116,7 @@ def pusher_publish(channel, event, data):
     sig = hmac.new(SECRET.encode(), f"POST\n{path}\n{q}".encode(), hashlib.sha256).hexdigest()
     req = urllib.request.Request(f"{BASE}{path}?{q}&auth_signature={sig}", data=body,
                                  method="POST", headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=5) as r:
+    with urllib.request.urlopen(req, timeout=5, context=TLS) as r:
         assert r.status == 200
 
 

@@ -52,22 +52,8 @@ if [ ! -f node_modules/ws/package.json ] || [ ! -f node_modules/xhr2/package.jso
     npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# --- 3. a headless browser for admin.test.mjs: Debian's chromium ---------------------------
-CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
-if [ ! -x "$CHROMIUM" ]; then
-    echo "setup: installing chromium (apt-get)"
-    sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    # several worktrees may run this at once: serialise apt
-    (
-        flock 8
-        if [ ! -x "$CHROMIUM" ]; then
-            $sudo apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
-        fi
-    ) 8>/tmp/herald-e2e-apt.lock
-    [ -x "$CHROMIUM" ] || { echo "setup: $CHROMIUM still missing" >&2; exit 1; }
-fi
+# --- 3. a headless browser for the *.browser tests: Debian's chromium -----------------------
+"$here/../../scripts/install-chromium.sh"
 
 # --- 4. optionally, the real server (spec §12): Python 3.8 venv with channelstream 0.7.1 --
 if [ "$want_server" = 1 ] && [ ! -x "$CS_VENV/bin/channelstream" ]; then

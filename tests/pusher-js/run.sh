@@ -6,12 +6,15 @@
 # 200 ms grace delay) to the receiver that test starts on another free port. Client events are
 # enabled for the default app of each (off unless configured, as in Pusher). All are stopped
 # at the end.
+# browser.test.mjs (pusher-js' web build in headless Chromium) starts its own Herald from the
+# same binary with logs/browser.ini (it restarts it). Logs and screenshots go to logs/.
 #
 #   tests/pusher-js/run.sh [path/to/herald]     # default: target/release/herald
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 HERALD="${1:-$here/../../target/release/herald}"
 [ -x "$HERALD" ] || { echo "run.sh: $HERALD is not an executable (cargo build --release)" >&2; exit 2; }
+HERALD="$(cd "$(dirname "$HERALD")" && pwd)/$(basename "$HERALD")"
 "$here/setup.sh"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -49,10 +52,23 @@ start "$here/logs/herald-short.log" "$SHORT_PORT" -- --pusher-activity-timeout 1
 start "$wh_log" "$WH_HERALD_PORT" "HERALD_DEFAULT_APP_WEBHOOKS=http://127.0.0.1:$WH_PORT/webhooks" \
     HERALD_DEFAULT_APP_WEBHOOK_BATCHING=true HERALD_DEFAULT_APP_WEBHOOK_VACATED_DELAY_MS=200
 cd "$here"
+# browser.test.mjs starts (and restarts) its own Herald with this ini: its own app, client
+# events on (HERALD_DEFAULT_APP_ENABLE_CLIENT_MESSAGES is set too, for the default app).
+cat >"$here/logs/browser.ini" <<'EOF'
+[channelstream]
+log_level = INFO
+
+[pusher_app:browser]
+id = 4242
+key = browser-key
+secret = browser-secret
+enable_client_messages = true
+EOF
 status=0
 PUSHER_HOST=127.0.0.1 PUSHER_PORT="$PORT" PUSHER_SHORT_PORT="$SHORT_PORT" \
     PUSHER_WEBHOOK_HERALD_PORT="$WH_HERALD_PORT" PUSHER_WEBHOOK_PORT="$WH_PORT" \
-    timeout 180 node --test pusher.test.mjs spec_port.test.mjs users.test.mjs webhooks.test.mjs \
-    || status=$?
+    HERALD="$HERALD" HERALD_INI="$here/logs/browser.ini" \
+    timeout 240 node --test pusher.test.mjs spec_port.test.mjs users.test.mjs webhooks.test.mjs \
+    browser.test.mjs || status=$?
 [ "$status" = 0 ] || { echo "run.sh: tests failed; herald logs:" >&2; tail -n 40 "$log" "$wh_log" >&2; }
 exit "$status"

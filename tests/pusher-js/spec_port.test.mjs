@@ -150,7 +150,7 @@ test('reconnect after the server closes the socket (message too big): new socket
 });
 
 // Close codes 4200-4299 (reconnect at once): users.test.mjs, a client that stops answering the
-// server's pings is closed with 4201 and reconnects.
+// server's pings is closed with 4201 and reconnects; browser.test.mjs, Herald's 4200 at shutdown.
 
 test('subscribing twice: one subscription, each event delivered once', async () => {
   const c = client();

@@ -38,6 +38,8 @@ pub struct Response {
     pub body_len: BodyLen,
     /// Head plus raw (possibly chunk-encoded) body.
     pub total_len: usize,
+    /// The server said `Connection: close` (sockudo does on every HTTP API answer).
+    pub close: bool,
 }
 
 /// Parse a response head only (for the `101 Switching Protocols` of `/ws`, where whatever
@@ -63,6 +65,10 @@ pub fn parse_response(buf: &[u8]) -> Result<Option<Response>, HttpError> {
     };
     let status = resp.code.unwrap_or(0);
     let mut body_len = None;
+    let close = resp.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("connection")
+            && h.value.windows(5).any(|w| w.eq_ignore_ascii_case(b"close"))
+    });
     for h in resp.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
             let n = std::str::from_utf8(h.value)
@@ -100,6 +106,7 @@ pub fn parse_response(buf: &[u8]) -> Result<Option<Response>, HttpError> {
         body_start: head_len,
         body_len,
         total_len: head_len + raw,
+        close,
     }))
 }
 

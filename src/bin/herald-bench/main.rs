@@ -9,8 +9,10 @@
 //! server's.
 //!
 //! Scenarios named `pusher-…` speak Pusher protocol 7 instead (see `pusher.rs`): subscribers
-//! open `GET /app/app-key?protocol=7` and send `pusher:subscribe`, publishers send signed
-//! `POST /apps/app-id/events`.
+//! open `GET /app/<key>?protocol=7` and send `pusher:subscribe` (presence scenarios: signed,
+//! with churners leaving and joining), publishers send signed `POST /apps/<id>/events`. The app
+//! is Herald's default (`app-id` / `app-key` / `app-secret`) unless `--pusher-app-id`,
+//! `--pusher-key`, `--pusher-secret` name another server's.
 //!
 //! Side-by-side mode runs the same scenarios against several targets interleaved
 //! (A B A B …) and prints ratios, the only comparison that survives a noisy shared machine.
@@ -39,8 +41,9 @@ use scenario::{Overrides, Target};
     about = "Channelstream-protocol load client: fan-out latency, deliveries/s, loss, CPU and RSS per connection",
     after_help = "Scenarios: idle-10k, fanout-1k-r5, fanout-1k-r25, fanout-10k-r2, fanout-1k-4KiB-r10, \
 channels-1000x10-r2000, fanout-1k-r200-sat, publish-rest, pusher-fanout-1k-r25, \
-pusher-publish-rest, custom, all.\n\
-Scenarios named pusher-* speak the Pusher dialect (app app-id / app-key / app-secret).\n\
+pusher-fanout-10k-r5, pusher-fanout-1k-r200-sat, pusher-presence-churn, pusher-publish-rest, custom, all.\n\
+Scenarios named pusher-* speak the Pusher dialect (default app app-id / app-key / app-secret; \
+see --pusher-app-id, --pusher-key, --pusher-secret).\n\
 Only 127.0.0.0/8 targets are accepted. Example (A/B, server pinned to cpu0, client to cpu1):\n  \
 herald-bench --target A=http://127.0.0.1:8000 --target B=http://127.0.0.1:8001 \\\n    \
 --server-pid A=1234 --server-pid B=1235 --server-cores 0 --pin-cpu 1 \\\n    \
@@ -74,6 +77,21 @@ struct Cli {
     /// Override: seconds to wait for outstanding deliveries after publishing stops.
     #[arg(long)]
     drain: Option<f64>,
+    /// Override (presence scenarios): churners, extra members that leave and join again.
+    #[arg(long)]
+    churners: Option<u32>,
+    /// Override (presence scenarios): churn operations (a leave or a join) per second.
+    #[arg(long)]
+    churn_rate: Option<f64>,
+    /// Pusher scenarios: the app id of the HTTP API path (`/apps/<id>/events`).
+    #[arg(long, env = "HERALD_BENCH_PUSHER_APP_ID", default_value = "app-id")]
+    pusher_app_id: String,
+    /// Pusher scenarios: the app key (`/app/<key>`, and the `auth_key` of signed requests).
+    #[arg(long, env = "HERALD_BENCH_PUSHER_KEY", default_value = "app-key")]
+    pusher_key: String,
+    /// Pusher scenarios: the app secret that signs API requests and channel auth.
+    #[arg(long, env = "HERALD_BENCH_PUSHER_SECRET", default_value = "app-secret")]
+    pusher_secret: String,
     /// Rounds per scenario and target; targets are interleaved within each round.
     #[arg(long)]
     rounds: Option<u32>,
@@ -154,6 +172,13 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
         duration_s: cli.duration,
         publishers: cli.publishers,
         drain_s: cli.drain,
+        churners: cli.churners,
+        churn_rate: cli.churn_rate,
+    };
+    let app = pusher::App {
+        id: cli.pusher_app_id.clone(),
+        key: cli.pusher_key.clone(),
+        secret: cli.pusher_secret.clone(),
     };
     let scenarios = scenario::resolve(&cli.scenario, &overrides).map_err(|e| e.to_string())?;
     let targets: Vec<Target> = cli
@@ -233,6 +258,7 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
                     progress: !cli.quiet,
                     tls: target.tls.then(|| tls.clone()).flatten(),
                     deflate: cli.deflate,
+                    app: app.clone(),
                 };
                 let r = client::run(&cfg, &mut auth)
                     .map_err(|e| format!("{} against {}: {e}", sc.name, target.url))?;

@@ -17,10 +17,24 @@ use sha2::Sha256;
 
 use crate::wsframe::{self, Op};
 
-/// Herald's default Pusher app (soketi's defaults), which the presets target.
-pub const APP_ID: &str = "app-id";
-pub const APP_KEY: &str = "app-key";
-pub const APP_SECRET: &str = "app-secret";
+/// The Pusher app a run targets: Herald's default app (soketi's defaults) unless
+/// `--pusher-app-id` / `--pusher-key` / `--pusher-secret` name another (e.g. sockudo's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    pub id: String,
+    pub key: String,
+    pub secret: String,
+}
+
+impl Default for App {
+    fn default() -> App {
+        App {
+            id: "app-id".into(),
+            key: "app-key".into(),
+            secret: "app-secret".into(),
+        }
+    }
+}
 
 /// The event name every publish carries.
 const EVENT: &str = "b";
@@ -48,6 +62,87 @@ pub fn ws_request(host: &str, key: &str, deflate: bool) -> Vec<u8> {
 pub fn subscribe_frame(channel: &str, mask: [u8; 4], out: &mut Vec<u8>) {
     let text = format!(r#"{{"event":"pusher:subscribe","data":{{"channel":"{channel}"}}}}"#);
     wsframe::encode_masked(Op::Text, text.as_bytes(), mask, out);
+}
+
+/// A masked `pusher:subscribe` to a presence channel as user `user_id`, appended to `out`:
+/// `channel_data` `{"user_id":…,"user_info":{"t":t}}` (so a `member_added` carries the join's
+/// intended time) signed `key:HMAC-SHA256(secret, "socket_id:channel:channel_data")`.
+pub fn presence_subscribe_frame(
+    app: &App,
+    socket_id: &str,
+    channel: &str,
+    user_id: &str,
+    t: u64,
+    mask: [u8; 4],
+    out: &mut Vec<u8>,
+) {
+    let channel_data = format!(r#"{{"user_id":"{user_id}","user_info":{{"t":{t}}}}}"#);
+    let sig = hmac_hex(
+        &app.secret,
+        &format!("{socket_id}:{channel}:{channel_data}"),
+    );
+    let frame = serde_json::json!({
+        "event": "pusher:subscribe",
+        "data": {
+            "channel": channel,
+            "auth": format!("{}:{sig}", app.key),
+            "channel_data": channel_data,
+        }
+    });
+    wsframe::encode_masked(Op::Text, frame.to_string().as_bytes(), mask, out);
+}
+
+/// A masked `pusher:unsubscribe`, appended to `out`.
+pub fn unsubscribe_frame(channel: &str, mask: [u8; 4], out: &mut Vec<u8>) {
+    let text = format!(r#"{{"event":"pusher:unsubscribe","data":{{"channel":"{channel}"}}}}"#);
+    wsframe::encode_masked(Op::Text, text.as_bytes(), mask, out);
+}
+
+/// The `socket_id` of a `pusher:connection_established` frame (its `data` is a JSON string,
+/// so the key is usually quoted escaped: `{\"socket_id\":\"1.2\",…}`).
+pub fn socket_id(payload: &[u8]) -> Option<&str> {
+    let has = |needle: &[u8]| payload.windows(needle.len()).any(|w| w == needle);
+    if !has(b"pusher:connection_established") {
+        return None;
+    }
+    let key = b"socket_id";
+    let at = payload.windows(key.len()).position(|w| w == key)? + key.len();
+    let rest = payload.get(at..)?;
+    let start = rest
+        .iter()
+        .position(|b| !matches!(b, b'\\' | b'"' | b':' | b' '))?;
+    let value = rest.get(start..)?;
+    let end = value
+        .iter()
+        .position(|b| matches!(b, b'\\' | b'"'))
+        .unwrap_or(value.len());
+    std::str::from_utf8(value.get(..end)?)
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// A presence member event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Member {
+    Added,
+    Removed,
+}
+
+pub fn member_event(payload: &[u8]) -> Option<Member> {
+    let has = |needle: &[u8]| payload.windows(needle.len()).any(|w| w == needle);
+    if has(b"pusher_internal:member_added") {
+        Some(Member::Added)
+    } else if has(b"pusher_internal:member_removed") {
+        Some(Member::Removed)
+    } else {
+        None
+    }
+}
+
+/// The `t` of a `member_added`'s `user_info` (escaped inside the `data` string, or plain if a
+/// server sent `data` as an object).
+pub fn member_t(payload: &[u8]) -> Option<u64> {
+    wsframe::find_u64_field(payload, T_KEY).or_else(|| wsframe::find_u64_field(payload, b"\"t\""))
 }
 
 /// A masked `pusher:pong` answering the server's `pusher:ping`, appended to `out`.
@@ -127,12 +222,12 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(host: &str, chan_prefix: &str, channels: u32, size: usize) -> Publisher {
+    pub fn new(host: &str, app: &App, chan_prefix: &str, channels: u32, size: usize) -> Publisher {
         Publisher {
             host: host.to_string(),
-            path: format!("/apps/{APP_ID}/events"),
-            key: APP_KEY.to_string(),
-            secret: APP_SECRET.to_string(),
+            path: format!("/apps/{}/events", app.id),
+            key: app.key.clone(),
+            secret: app.secret.clone(),
             chan_prefix: chan_prefix.to_string(),
             channels,
             // `{"t":<13>,"s":<6>,"pad":""}` is about 40 bytes before padding.
@@ -214,7 +309,7 @@ mod tests {
 
     #[test]
     fn publish_request_is_signed_and_carries_t_and_s() {
-        let mut p = Publisher::new("127.0.0.1:1", "hb-c", 10, 64);
+        let mut p = Publisher::new("127.0.0.1:1", &App::default(), "hb-c", 10, 64);
         let mut out = Vec::new();
         p.write_into(&mut out, 7, 123_456, 9, 1_700_000_000);
         let text = String::from_utf8(out.clone()).unwrap();
@@ -238,7 +333,7 @@ mod tests {
             .and_then(|t| t.split_once('?'))
             .map(|(_, q)| q)
             .unwrap();
-        let app = herald::pusher::apps::App::new(APP_ID, APP_KEY, APP_SECRET);
+        let app = herald::pusher::apps::App::new("app-id", "app-key", "app-secret");
         assert_eq!(
             herald::pusher::sign::verify_api(
                 &app,
@@ -269,5 +364,52 @@ mod tests {
         assert_eq!(classify_setup(est), Setup::Other);
         assert!(is_ping(br#"{"event":"pusher:ping","data":{}}"#));
         assert!(!is_ping(est));
+    }
+
+    #[test]
+    fn socket_ids_of_herald_and_sockudo_shapes() {
+        let herald = br#"{"event":"pusher:connection_established","data":"{\"socket_id\":\"1.4294967296\",\"activity_timeout\":120}"}"#;
+        assert_eq!(socket_id(herald), Some("1.4294967296"));
+        let plain = br#"{"event":"pusher:connection_established","data":{"socket_id":"12.34"}}"#;
+        assert_eq!(socket_id(plain), Some("12.34"));
+        assert_eq!(socket_id(br#"{"event":"pusher:pong","data":{}}"#), None);
+    }
+
+    #[test]
+    fn presence_subscribe_is_signed_and_member_t_is_found() {
+        let app = App::default();
+        let mut out = Vec::new();
+        presence_subscribe_frame(
+            &app,
+            "1.2",
+            "presence-x",
+            "u7",
+            4242,
+            [1, 2, 3, 4],
+            &mut out,
+        );
+        let head = wsframe::decode_head(&out, false).unwrap().unwrap();
+        let payload = &mut out[head.header_len..head.frame_len()];
+        wsframe::unmask(payload, head.mask.unwrap());
+        let v: serde_json::Value = serde_json::from_slice(payload).unwrap();
+        let cd = v["data"]["channel_data"].as_str().unwrap();
+        assert_eq!(cd, r#"{"user_id":"u7","user_info":{"t":4242}}"#);
+        let apps = herald::pusher::apps::App::new("app-id", "app-key", "app-secret");
+        let want = format!(
+            "app-key:{}",
+            hmac_hex(&apps.secret, &format!("1.2:presence-x:{cd}"))
+        );
+        assert_eq!(v["data"]["auth"], want.as_str());
+        // What a server sends the other members: data is the channel_data's member, as a string.
+        let added = serde_json::json!({
+            "event": "pusher_internal:member_added",
+            "channel": "presence-x",
+            "data": r#"{"user_id":"u7","user_info":{"t":4242}}"#,
+        })
+        .to_string();
+        assert_eq!(member_event(added.as_bytes()), Some(Member::Added));
+        assert_eq!(member_t(added.as_bytes()), Some(4242));
+        let removed = br#"{"event":"pusher_internal:member_removed","channel":"presence-x","data":"{\"user_id\":\"u7\"}"}"#;
+        assert_eq!(member_event(removed), Some(Member::Removed));
     }
 }

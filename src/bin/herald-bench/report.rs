@@ -96,6 +96,9 @@ pub struct RunResult {
     pub server_closes: u64,
     pub protocol_errors: u64,
     pub reconnects: u32,
+    /// HTTP connections the server ended with `Connection: close` (replaced, not errors).
+    #[serde(default)]
+    pub keepalive_closes: u64,
     /// Publish (intended send time) to delivery.
     pub latency_ms: Option<Percentiles>,
     /// POST /message round trip.
@@ -106,7 +109,28 @@ pub struct RunResult {
     pub rss_before_kib: Option<u64>,
     pub rss_after_kib: Option<u64>,
     pub rss_per_conn_bytes: Option<f64>,
+    /// Presence scenarios only.
+    #[serde(default)]
+    pub presence: Option<PresenceReport>,
     pub errors: Vec<String>,
+}
+
+/// What a presence run adds: churn and member events.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PresenceReport {
+    /// Churners that joined once (they are not in `subs_connected`).
+    pub churners: u32,
+    /// Leaves and joins sent in the window.
+    pub churn_ops: u64,
+    /// `member_added` / `member_removed` the counted subscribers got after the window opened.
+    pub member_events: u64,
+    /// What they should have got: one per churn operation per counted member of its channel.
+    pub member_expected: u64,
+    pub member_events_per_s: f64,
+    /// Member events the churners themselves got (not checked).
+    pub churner_member_events: u64,
+    /// Churn join (intended time) to `member_added` at a counted subscriber.
+    pub member_latency_ms: Option<Percentiles>,
 }
 
 /// One metric of one target relative to the baseline target, per scenario.
@@ -154,6 +178,14 @@ const METRICS: &[Metric] = &[
     ("cpu_us_per_publish", |r| r.cpu_us_per_publish),
     ("rss_per_conn_bytes", |r| r.rss_per_conn_bytes),
     ("connect_per_s", |r| r.connect_rate_per_s),
+    ("member_events_per_s", |r| {
+        r.presence.as_ref().map(|p| p.member_events_per_s)
+    }),
+    ("member_p99_ms", |r| {
+        r.presence
+            .as_ref()
+            .and_then(|p| p.member_latency_ms.map(|l| l.p99))
+    }),
 ];
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -292,6 +324,7 @@ pub fn markdown(runs: &[RunResult], ratios: &[Ratio]) -> String {
             opt(r.connect_rate_per_s, 0),
         );
     }
+    presence_table(&mut s, runs);
     if !ratios.is_empty() {
         let _ = writeln!(s, "\nRatios (median over rounds; target ÷ baseline):\n");
         let _ = writeln!(
@@ -308,6 +341,41 @@ pub fn markdown(runs: &[RunResult], ratios: &[Ratio]) -> String {
         }
     }
     s
+}
+
+/// Presence runs: churn and member events (join → `member_added` latency).
+fn presence_table(s: &mut String, runs: &[RunResult]) {
+    let rows: Vec<(&RunResult, &PresenceReport)> = runs
+        .iter()
+        .filter_map(|r| r.presence.as_ref().map(|p| (r, p)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nPresence (member events at the counted subscribers):\n"
+    );
+    let _ = writeln!(s, "| scenario | target | round | churners | churn ops | member events / expected | events/s | join→member_added p50 ms | p99 ms | max ms |");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (r, p) in rows {
+        let l = p.member_latency_ms;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} / {} | {:.0} | {} | {} | {} |",
+            r.scenario.name,
+            r.target,
+            r.round,
+            p.churners,
+            p.churn_ops,
+            p.member_events,
+            p.member_expected,
+            p.member_events_per_s,
+            opt(l.map(|x| x.p50), 2),
+            opt(l.map(|x| x.p99), 2),
+            opt(l.map(|x| x.max), 2),
+        );
+    }
 }
 
 fn xml_escape(s: &str) -> String {
@@ -618,6 +686,8 @@ mod tests {
             rss_before_kib: None,
             rss_after_kib: None,
             rss_per_conn_bytes: None,
+            presence: None,
+            keepalive_closes: 0,
             errors: vec![],
         }
     }

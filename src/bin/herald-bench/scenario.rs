@@ -43,6 +43,17 @@ pub struct Scenario {
     pub mode: Mode,
     /// How long to wait after the last publish for outstanding deliveries.
     pub drain_s: f64,
+    /// Pusher only: subscribers join `presence-` channels (signed `channel_data`, one user
+    /// each) instead of public ones.
+    #[serde(default)]
+    pub presence: bool,
+    /// Presence churn: extra members (one user each, spread over the channels) that leave and
+    /// join again while messages are published; not counted as subscribers.
+    #[serde(default)]
+    pub churners: u32,
+    /// Churn operations (one leave or one join) per second over all churners, open loop.
+    #[serde(default)]
+    pub churn_rate: f64,
 }
 
 /// Per-run overrides from the command line.
@@ -55,6 +66,8 @@ pub struct Overrides {
     pub duration_s: Option<f64>,
     pub publishers: Option<u32>,
     pub drain_s: Option<f64>,
+    pub churners: Option<u32>,
+    pub churn_rate: Option<f64>,
 }
 
 /// The preset names, in the order of `targets.md`.
@@ -68,6 +81,9 @@ pub const PRESETS: &[&str] = &[
     "fanout-1k-r200-sat",
     "publish-rest",
     "pusher-fanout-1k-r25",
+    "pusher-fanout-10k-r5",
+    "pusher-fanout-1k-r200-sat",
+    "pusher-presence-churn",
     "pusher-publish-rest",
 ];
 
@@ -83,6 +99,9 @@ pub fn preset(name: &str) -> Option<Scenario> {
         publishers,
         mode,
         drain_s: drain,
+        presence: false,
+        churners: 0,
+        churn_rate: 0.0,
     };
     use Mode::*;
     Some(match name {
@@ -96,6 +115,17 @@ pub fn preset(name: &str) -> Option<Scenario> {
         "publish-rest" => s(0, 1, 0.0, 64, 10.0, 32, ClosedLoop, 1.0),
         // The Pusher dialect (subscribe over the websocket, signed `POST /apps/{id}/events`).
         "pusher-fanout-1k-r25" => s(1_000, 1, 25.0, 64, 20.0, 4, OpenLoop, 3.0),
+        "pusher-fanout-10k-r5" => s(10_000, 1, 5.0, 64, 20.0, 4, OpenLoop, 5.0),
+        "pusher-fanout-1k-r200-sat" => s(1_000, 1, 200.0, 64, 10.0, 8, OpenLoop, 5.0),
+        // 1,000 members in 20 presence channels of 50, 20 messages/s (1,000 deliveries/s), and
+        // 100 more members (5 per channel) leaving or joining 200 times a second: each churn
+        // operation is one member_added or member_removed to the 50 members of its channel.
+        "pusher-presence-churn" => Scenario {
+            presence: true,
+            churners: 100,
+            churn_rate: 200.0,
+            ..s(1_000, 20, 20.0, 64, 20.0, 4, OpenLoop, 3.0)
+        },
         "pusher-publish-rest" => s(0, 1, 0.0, 64, 10.0, 32, ClosedLoop, 1.0),
         "custom" => s(100, 1, 10.0, 64, 5.0, 4, OpenLoop, 2.0),
         _ => return None,
@@ -143,6 +173,12 @@ impl Scenario {
         if let Some(v) = o.drain_s {
             self.drain_s = v;
         }
+        if let Some(v) = o.churners {
+            self.churners = v;
+        }
+        if let Some(v) = o.churn_rate {
+            self.churn_rate = v;
+        }
         if self.mode == Mode::Idle && self.subs == 0 {
             self.mode = Mode::ClosedLoop;
         }
@@ -161,10 +197,19 @@ impl Scenario {
         if !(0.0..=10.0).contains(&self.drain_s) {
             return lim("drain must be in [0, 10] s".into());
         }
-        if self.subs > MAX_SUBS {
+        if self.subs.saturating_add(self.churners) > MAX_SUBS {
             return lim(format!(
-                "at most {MAX_SUBS} subscribers per process (fd limit)"
+                "at most {MAX_SUBS} subscribers and churners per process (fd limit)"
             ));
+        }
+        if (self.churners > 0 || self.churn_rate > 0.0) && !(self.presence && self.is_pusher()) {
+            return lim("churn needs a Pusher presence scenario".into());
+        }
+        if !(0.0..=MAX_RATE).contains(&self.churn_rate) || self.churn_rate.is_nan() {
+            return lim(format!("churn rate must be in [0, {MAX_RATE}]"));
+        }
+        if self.churn_rate > 0.0 && self.churners == 0 {
+            return lim("a churn rate needs churners".into());
         }
         if self.channels == 0 || (self.subs > 0 && self.channels > self.subs) {
             return lim("channels must be >= 1 and <= subs".into());
@@ -346,6 +391,43 @@ mod tests {
         assert_eq!(all.len(), PRESETS.len());
         let ch = preset("channels-1000x10-r2000").unwrap();
         assert_eq!((ch.subs / ch.channels, ch.rate), (10, 2000.0));
+        // Presence members per channel stay under the 100 that Herald and sockudo allow.
+        let p = preset("pusher-presence-churn").unwrap();
+        assert!(p.presence && p.is_pusher() && p.churn_rate > 0.0);
+        assert!((p.subs + p.churners).div_ceil(p.channels) < 100);
+    }
+
+    #[test]
+    fn churn_needs_a_presence_scenario() {
+        let churn = Overrides {
+            churners: Some(5),
+            churn_rate: Some(10.0),
+            ..Default::default()
+        };
+        for name in ["pusher-fanout-1k-r25", "fanout-1k-r5"] {
+            assert!(matches!(
+                preset(name).unwrap().with(&churn),
+                Err(ConfigError::Limit(_))
+            ));
+        }
+        let no_churners = Overrides {
+            churners: Some(0),
+            ..Default::default()
+        };
+        assert!(preset("pusher-presence-churn")
+            .unwrap()
+            .with(&no_churners)
+            .is_err());
+        let too_many = Overrides {
+            subs: Some(18_990),
+            channels: Some(1),
+            churners: Some(11),
+            ..Default::default()
+        };
+        assert!(preset("pusher-presence-churn")
+            .unwrap()
+            .with(&too_many)
+            .is_err());
     }
 
     #[test]

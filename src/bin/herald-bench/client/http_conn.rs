@@ -1,7 +1,8 @@
 //! The keep-alive HTTP connections: control connections that send signed `POST /connect`
 //! and open a subscriber per reply (`feed_controls`, `on_connect_reply`), and publisher
 //! connections whose `POST /message` replies are checked (`on_message_reply`). Both share
-//! one reader and one reconnect policy.
+//! one reader and one reconnect policy. A connection whose answer says `Connection: close`
+//! (sockudo's HTTP API, every time) is replaced without counting as a failure.
 
 use super::*;
 
@@ -41,9 +42,30 @@ impl Engine<'_> {
         let r = self.read_http(key, &mut scratch);
         self.scratch = scratch;
         match r {
-            Ok(()) => false,
+            Ok(()) => self.replace_if_closing(key),
             Err(why) => self.http_died(key, why),
         }
+    }
+
+    /// After `Connection: close`: drop the connection and open another of the same role.
+    /// Returns true (reap).
+    fn replace_if_closing(&mut self, key: usize) -> bool {
+        let Some(Slot::Http(c)) = self.slots.get_mut(key) else {
+            return false;
+        };
+        if !c.closing || c.state == HttpState::Dead {
+            return false;
+        }
+        c.state = HttpState::Dead;
+        let role = c.role;
+        self.stats.keepalive_closes += 1;
+        if self.phase != Phase::Done {
+            if let Err(e) = self.open_http(role) {
+                self.stats
+                    .error(format!("reopen after Connection: close: {e}"));
+            }
+        }
+        true
     }
 
     pub(super) fn read_http(&mut self, key: usize, scratch: &mut [u8]) -> Result<(), String> {
@@ -52,6 +74,7 @@ impl Engine<'_> {
                 return Ok(());
             };
             let n = match c.stream.read(scratch) {
+                Ok(0) if c.closing => return Ok(()),
                 Ok(0) => return Err("server closed the connection".into()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -74,10 +97,17 @@ impl Engine<'_> {
                 }
                 r
             };
-            if let Some(Slot::Http(c)) = self.slots.get_mut(key) {
-                c.rbuf = buf;
-            }
+            let closing = match self.slots.get_mut(key) {
+                Some(Slot::Http(c)) => {
+                    c.rbuf = buf;
+                    c.closing
+                }
+                _ => false,
+            };
             result?;
+            if closing {
+                return Ok(());
+            }
         }
     }
 
@@ -101,6 +131,12 @@ impl Engine<'_> {
                 Inflight::Message { seq, chan, sent_ns } => {
                     self.on_message_reply(seq, chan, sent_ns, raw, &resp)
                 }
+            }
+            if resp.close {
+                if let Some(Slot::Http(c)) = self.slots.get_mut(key) {
+                    c.closing = true;
+                }
+                return Ok(pos + resp.total_len);
             }
             if let Some(Slot::Http(c)) = self.slots.get(key) {
                 match c.role {
@@ -197,6 +233,8 @@ impl Engine<'_> {
     pub(super) fn feed_controls(&mut self) {
         let subs = self.cfg.scenario.subs;
         if self.pusher.is_some() {
+            // Counted subscribers first, then the presence churners.
+            let subs = subs + self.cfg.scenario.churners;
             while self.next_sub < subs && self.pending_subs < self.cfg.connect_concurrency {
                 let idx = self.next_sub;
                 self.next_sub += 1;

@@ -32,8 +32,10 @@
 //! Layout: this file has the run's configuration, the connection records, the engine and
 //! its event loop; `subscriber` (websocket handshake and frames), `http_conn` (control and
 //! publisher connections), `publisher` (pacing), `phases` (the phase machine) and `stats`
-//! (counters and the result) add the engine's handlers by concern.
+//! (counters and the result) add the engine's handlers by concern; `churn` adds presence
+//! subscriptions (signed after `connection_established`), member events and churn pacing.
 
+mod churn;
 mod http_conn;
 mod phases;
 mod publisher;
@@ -134,6 +136,8 @@ pub struct RunConfig<'a> {
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     /// Subscribers offer permessage-deflate and inflate RSV1 frames.
     pub deflate: bool,
+    /// The Pusher app of `pusher-…` scenarios (id, key, secret).
+    pub app: crate::pusher::App,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +167,12 @@ struct Sub {
     rbuf: Vec<u8>,
     /// Pending client bytes (handshake request, pongs).
     wbuf: Vec<u8>,
+    /// Presence churn: this socket leaves and joins (not a counted subscriber).
+    churner: bool,
+    /// Presence: whether the last churn operation was a join (churners only).
+    joined: bool,
+    /// Presence: the socket id of `connection_established`, which the auth signs.
+    socket_id: Option<Box<str>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +203,8 @@ struct HttpConn {
     rbuf: Vec<u8>,
     wbuf: Vec<u8>,
     wpos: usize,
+    /// The last answer said `Connection: close`: replace the connection once it ends.
+    closing: bool,
 }
 
 enum Slot {
@@ -220,6 +232,10 @@ struct Engine<'a> {
     chan_prefix: String,
     /// Open subscribers per channel: the expected fan-out of a message to that channel.
     chan_subs: Vec<u32>,
+    /// Presence churn: the slab key of each churner (by churner index), and the next
+    /// operation of the open-loop churn schedule.
+    churner_keys: Vec<usize>,
+    next_churn: u64,
     next_sub: u32,
     pending_subs: u32,
     idle_controls: Vec<usize>,
@@ -254,11 +270,21 @@ pub fn run(cfg: &RunConfig<'_>, auth: &mut Auth) -> io::Result<RunResult> {
     let sc = cfg.scenario;
     let epoch = sys::now_ns();
     let (token, _) = auth.token(sys::unix_secs());
-    let chan_prefix = format!("{}-c", cfg.tag);
+    let chan_prefix = if sc.presence {
+        format!("presence-{}-c", cfg.tag)
+    } else {
+        format!("{}-c", cfg.tag)
+    };
     let tpl = MessageTemplate::new(&cfg.target.host, token, &chan_prefix, sc.channels, sc.size);
-    let pusher = sc
-        .is_pusher()
-        .then(|| PusherPublisher::new(&cfg.target.host, &chan_prefix, sc.channels, sc.size));
+    let pusher = sc.is_pusher().then(|| {
+        PusherPublisher::new(
+            &cfg.target.host,
+            &cfg.app,
+            &chan_prefix,
+            sc.channels,
+            sc.size,
+        )
+    });
     let (t_key, s_key): (&'static [u8], &'static [u8]) = if pusher.is_some() {
         (crate::pusher::T_KEY, crate::pusher::S_KEY)
     } else {
@@ -273,7 +299,7 @@ pub fn run(cfg: &RunConfig<'_>, auth: &mut Auth) -> io::Result<RunResult> {
         cfg,
         auth,
         poll: Poll::new()?,
-        slots: Slab::with_capacity(sc.subs as usize + 64),
+        slots: Slab::with_capacity((sc.subs + sc.churners) as usize + 64),
         scratch: vec![0u8; SCRATCH],
         timer: TimerFd::new()?,
         epoch,
@@ -285,6 +311,8 @@ pub fn run(cfg: &RunConfig<'_>, auth: &mut Auth) -> io::Result<RunResult> {
         s_key,
         chan_prefix,
         chan_subs: vec![0; sc.channels as usize],
+        churner_keys: Vec::with_capacity(sc.churners as usize),
+        next_churn: 0,
         next_sub: 0,
         pending_subs: 0,
         idle_controls: Vec::new(),
@@ -367,6 +395,7 @@ impl Engine<'_> {
                 512
             }),
             wpos: 0,
+            closing: false,
         };
         self.poll.registry().register(
             &mut conn.stream,
@@ -422,6 +451,7 @@ impl Engine<'_> {
             let now = self.rel_now();
             self.feed_controls();
             self.pump_publishers(now);
+            self.pump_churn(now);
             self.advance_phase(now);
             if now >= hard_stop {
                 self.stats

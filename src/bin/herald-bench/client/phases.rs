@@ -8,7 +8,8 @@ impl Engine<'_> {
         let sc = self.cfg.scenario;
         match self.phase {
             Phase::Connecting => {
-                let subs_done = self.stats.subs_open + self.stats.subs_failed >= sc.subs;
+                let subs_done = self.stats.subs_open + self.stats.subs_failed >= sc.subs
+                    && self.stats.churners_open + self.stats.churners_failed >= sc.churners;
                 // The slab scan runs only once subscribers are done, not on every iteration
                 // of a 10,000-subscriber connect phase.
                 let pubs_ready = subs_done
@@ -22,7 +23,9 @@ impl Engine<'_> {
                     now.saturating_sub(self.connect_start) > secs_ns(self.cfg.connect_timeout_s);
                 if (subs_done && pubs_ready) || timed_out {
                     if timed_out && !subs_done {
-                        let missing = sc.subs - self.stats.subs_open - self.stats.subs_failed;
+                        let missing = sc
+                            .subs
+                            .saturating_sub(self.stats.subs_open + self.stats.subs_failed);
                         let stuck = self.stuck_summary();
                         self.stats.error(format!(
                             "connect timeout: {missing} subscribers not connected ({stuck})"
@@ -57,7 +60,8 @@ impl Engine<'_> {
                 let in_flight = self.slots.iter().any(|(_, s)| {
                     matches!(s, Slot::Http(c) if matches!(c.inflight, Inflight::Message { .. }) && c.state == HttpState::Ready)
                 });
-                let all_delivered = self.stats.deliveries >= self.stats.expected;
+                let all_delivered = self.stats.deliveries >= self.stats.expected
+                    && self.stats.member_events >= self.stats.member_expected;
                 if now >= until || (!in_flight && all_delivered) {
                     self.phase = Phase::Done;
                 }

@@ -32,7 +32,20 @@ pub(super) struct Stats {
     pub(super) expected: u64,
     pub(super) max_send_lag_ns: u64,
     pub(super) reconnects: u32,
+    /// Control or publisher connections replaced after a `Connection: close` answer.
+    pub(super) keepalive_closes: u64,
     pub(super) errors: Vec<String>,
+    /// Presence: churners subscribed once, churn operations sent, member events the counted
+    /// subscribers got (all, and in the window), what they should get, and those of churners.
+    pub(super) churners_open: u32,
+    pub(super) churners_failed: u32,
+    pub(super) churn_ops: u64,
+    pub(super) member_events: u64,
+    pub(super) member_events_in_window: u64,
+    pub(super) member_expected: u64,
+    pub(super) churner_member_events: u64,
+    /// Churn join (intended time) to `member_added` at a counted subscriber.
+    pub(super) member_latency: Histogram<u64>,
 }
 
 impl Stats {
@@ -62,7 +75,16 @@ impl Stats {
             expected: 0,
             max_send_lag_ns: 0,
             reconnects: 0,
+            keepalive_closes: 0,
             errors: Vec::new(),
+            churners_open: 0,
+            churners_failed: 0,
+            churn_ops: 0,
+            member_events: 0,
+            member_events_in_window: 0,
+            member_expected: 0,
+            churner_member_events: 0,
+            member_latency: h(),
         }
     }
 
@@ -153,12 +175,22 @@ impl Engine<'_> {
         let delivery_saturated = sc.mode == Mode::OpenLoop
             && st.expected > 0
             && (st.deliveries_in_window as f64) < 0.9 * st.expected as f64;
+        let conns = st.subs_open + st.churners_open;
         let rss_per_conn = match (self.rss_before, self.rss_after) {
-            (Some(b), Some(a)) if st.subs_open > 0 => {
-                Some((a as f64 - b as f64) * 1024.0 / f64::from(st.subs_open))
+            (Some(b), Some(a)) if conns > 0 => {
+                Some((a as f64 - b as f64) * 1024.0 / f64::from(conns))
             }
             _ => None,
         };
+        let presence = sc.presence.then(|| crate::report::PresenceReport {
+            churners: st.churners_open,
+            churn_ops: st.churn_ops,
+            member_events: st.member_events,
+            member_expected: st.member_expected,
+            member_events_per_s: st.member_events_in_window as f64 / window_s.max(1e-9),
+            churner_member_events: st.churner_member_events,
+            member_latency_ms: Percentiles::from_hist(&st.member_latency),
+        });
         let cpu_us_per_delivery = cpu
             .server_cpu_us
             .filter(|_| st.deliveries_in_window > 0)
@@ -208,6 +240,7 @@ impl Engine<'_> {
             server_closes: st.server_closes,
             protocol_errors: st.protocol_errors,
             reconnects: st.reconnects,
+            keepalive_closes: st.keepalive_closes,
             latency_ms: Percentiles::from_hist(&st.latency),
             post_latency_ms: Percentiles::from_hist(&st.post_latency),
             cpu,
@@ -216,6 +249,7 @@ impl Engine<'_> {
             rss_before_kib: self.rss_before,
             rss_after_kib: self.rss_after,
             rss_per_conn_bytes: rss_per_conn,
+            presence,
             errors: st.errors.clone(),
         }
     }

@@ -244,6 +244,10 @@ impl Engine<'_> {
             matches!(self.slots.get(key), Some(Slot::Sub(s)) if s.state == SubState::Subscribing);
         if subscribing {
             return match crate::pusher::classify_setup(payload) {
+                crate::pusher::Setup::Subscribed if self.is_churner(key) => {
+                    self.churner_opened(key);
+                    Ok(())
+                }
                 crate::pusher::Setup::Subscribed => {
                     self.sub_opened(key);
                     Ok(())
@@ -254,6 +258,10 @@ impl Engine<'_> {
                         payload.get(..payload.len().min(200)).unwrap_or_default()
                     )
                 )),
+                crate::pusher::Setup::Other if self.cfg.scenario.presence => {
+                    self.presence_established(key, payload);
+                    Ok(())
+                }
                 crate::pusher::Setup::Other => Ok(()),
             };
         }
@@ -266,17 +274,27 @@ impl Engine<'_> {
             }
             return Ok(());
         }
+        if self.cfg.scenario.presence && self.on_presence_frame(key, payload, now) {
+            return Ok(());
+        }
         self.on_data(payload, now);
         Ok(())
     }
 
-    fn next_mask(&mut self) -> [u8; 4] {
+    pub(super) fn next_mask(&mut self) -> [u8; 4] {
         self.pong_mask = self.pong_mask.rotate_left(7) ^ 0x9e37_79b9;
         self.pong_mask.to_be_bytes()
     }
 
-    /// Pusher: the upgrade is done; subscribe to the subscriber's channel.
+    /// Pusher: the upgrade is done; subscribe to the subscriber's channel (presence: once
+    /// `connection_established` gives the socket id the auth signs).
     pub(super) fn sub_upgraded(&mut self, key: usize) {
+        if self.cfg.scenario.presence {
+            if let Some(Slot::Sub(sub)) = self.slots.get_mut(key) {
+                sub.state = SubState::Subscribing;
+            }
+            return;
+        }
         let mask = self.next_mask();
         let (prefix, channels) = (&self.chan_prefix, self.cfg.scenario.channels);
         if let Some(Slot::Sub(sub)) = self.slots.get_mut(key) {
@@ -309,10 +327,16 @@ impl Engine<'_> {
 
     /// Before open: a connect failure. Returns true (reap).
     pub(super) fn sub_failed(&mut self, key: usize, _chan: u32, why: String) -> bool {
+        let mut churner = false;
         if let Some(Slot::Sub(sub)) = self.slots.get_mut(key) {
             sub.state = SubState::Closed;
+            churner = sub.churner;
         }
-        self.stats.subs_failed += 1;
+        if churner {
+            self.stats.churners_failed += 1;
+        } else {
+            self.stats.subs_failed += 1;
+        }
         self.pending_subs = self.pending_subs.saturating_sub(1);
         self.stats.error(why);
         true
@@ -350,7 +374,10 @@ impl Engine<'_> {
     }
 
     pub(super) fn open_sub(&mut self, idx: u32, conn_id: &str) {
-        let chan = idx % self.cfg.scenario.channels;
+        let (subs, channels) = (self.cfg.scenario.subs, self.cfg.scenario.channels);
+        // Indexes past the counted subscribers are presence churners, spread over the channels.
+        let churner = idx >= subs;
+        let chan = if churner { idx - subs } else { idx } % channels;
         let src = match self.cfg.source_ips.len() {
             0 => None,
             n => self.cfg.source_ips.get(idx as usize % n).copied(),
@@ -361,8 +388,7 @@ impl Engine<'_> {
         let stream = match tcp.and_then(|t| BStream::new(t, tls, ip)) {
             Ok(s) => s,
             Err(e) => {
-                self.stats.subs_failed += 1;
-                self.pending_subs = self.pending_subs.saturating_sub(1);
+                self.count_failed(churner);
                 self.stats.error(format!("ws socket: {e}"));
                 return;
             }
@@ -377,22 +403,27 @@ impl Engine<'_> {
             wbuf: match self.pusher {
                 Some(_) => crate::pusher::ws_request(
                     &self.cfg.target.host,
-                    crate::pusher::APP_KEY,
+                    &self.cfg.app.key,
                     self.cfg.deflate,
                 ),
                 None => http::ws_request(&self.cfg.target.host, conn_id, self.cfg.deflate),
             },
+            churner,
+            joined: false,
+            socket_id: None,
         };
         if let Err(e) = self.poll.registry().register(
             &mut sub.stream,
             Token(key),
             Interest::READABLE | Interest::WRITABLE,
         ) {
-            self.stats.subs_failed += 1;
-            self.pending_subs = self.pending_subs.saturating_sub(1);
+            self.count_failed(churner);
             self.stats.error(format!("register: {e}"));
             return;
         }
         entry.insert(Slot::Sub(sub));
+        if churner {
+            self.churner_keys.push(key);
+        }
     }
 }
