@@ -3,7 +3,8 @@
 # redis-server for the cluster tests, the real Channelstream 0.7.1 from PyPI, Autobahn|Testsuite
 # from PyPI under Python 2.7, npm packages for the JS clients, pysher and the PyPI pusher SDK, the
 # PyPI websockets client under Python 3.11; the TLS suite's openssl CLI, pusher-js and
-# websocket-client).
+# websocket-client; the real pushi-service 0.6.10 and the
+# PyPI pushi client).
 #
 #   ./scripts/test.sh            everything (what CI runs)
 #   QUICK=1 ./scripts/test.sh    Rust tests only (no installs, no external suites)
@@ -73,6 +74,20 @@ bash tests/pusher-js/run.sh "$HERALD" || fail=1
 step "pysher and the PyPI pusher SDK against the Pusher dialect"
 bash tests/pusher-py/setup.sh
 bash tests/pusher-py/run.sh "$HERALD" || fail=1
+
+# The Pushi suites probe the binary first; the Pushi dialect is built, so its absence is a
+# failure (PUSHI_REQUIRED=1). The A/A run and --reference keep the harnesses themselves checked
+# against the real pushi-service.
+export PUSHI_REQUIRED="${PUSHI_REQUIRED:-1}"
+step "differential tests against the real Pushi (pushi-service 0.6.10): A/A, then vs Herald"
+bash tests/pushi-diff/setup.sh
+bash tests/pushi-diff/run.sh || fail=1
+bash tests/pushi-diff/run.sh "$HERALD" || fail=1
+
+step "the PyPI pushi client: against the real pushi-service (reference), then Herald"
+bash tests/pushi-py/setup.sh
+bash tests/pushi-py/run.sh --reference || fail=1
+bash tests/pushi-py/run.sh "$HERALD" || fail=1
 
 step "TLS: pusher-js (forceTLS), Python websocket-client and SDKs over rustls; SIGHUP reload"
 bash tests/tls/setup.sh
