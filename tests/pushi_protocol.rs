@@ -94,9 +94,11 @@ fn where_pushi_drops_the_socket_herald_answers_an_error() {
     assert_eq!(next(&mut a)["data"]["message"], "Invalid JSON");
     send(&mut a, json!({"event": "chat", "data": 1}));
     assert_eq!(next(&mut a)["data"]["message"], "Missing channel");
+    send(&mut a, json!({"event": "chat", "channel": "global"}));
+    assert_eq!(next(&mut a)["data"]["message"], "Missing data");
     send(
         &mut a,
-        json!({"event": "pusher:subscribe", "data": {"channel": "presence-r", "auth": auth(&a_id, "presence-r")}}),
+        json!({"event": "pusher:subscribe", "data": {"channel": "presence-r", "auth": auth(&a_id, "presence-r"), "channel_data": {"name": "no id"}}}),
     );
     assert!(next(&mut a)["data"]["message"]
         .as_str()

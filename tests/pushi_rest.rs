@@ -99,6 +99,7 @@ fn post_events_delivers_pushis_message_and_stores_it() {
         .all(|m| m.get("mid").is_none() && m["event"] == "message"));
 
     let list = rest(&server, "GET", "/events?count=5", &sid, &Value::Null).json();
+    let list = &list["events"]; // Pushi's {"events": [...]}
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["mid"], mid);
     assert_eq!(list[0]["data"]["extra"], "x");
@@ -165,7 +166,7 @@ fn personal_channels_alias_stored_subscriptions_with_their_events() {
     .json();
     assert_eq!(
         subs,
-        json!([{"user_id": "u9", "event": "news"}, {"user_id": "u9", "event": "sport"}])
+        json!({"subscriptions": [{"user_id": "u9", "event": "news"}, {"user_id": "u9", "event": "sport"}]})
     );
     // Offline: events for the user's channels are stored in the user's inbox.
     for (ch, d) in [("news", "n1"), ("weather", "w1"), ("sport", "s1")] {
@@ -225,7 +226,10 @@ fn personal_channels_alias_stored_subscriptions_with_their_events() {
     );
     assert_eq!(r.status, 200);
     let subs = rest(&server, "GET", "/subscriptions", &sid, &Value::Null).json();
-    assert_eq!(subs, json!([{"user_id": "u9", "event": "sport"}]));
+    assert_eq!(
+        subs,
+        json!({"subscriptions": [{"user_id": "u9", "event": "sport"}]})
+    );
     // A personal channel needs its signature like any private one.
     send(
         &mut c,
@@ -250,7 +254,7 @@ fn webs_post_each_event_to_subscribed_urls() {
     assert_eq!(r.json(), json!({"url": url, "event": "orders"}));
     assert_eq!(
         rest(&server, "GET", "/webs", &sid, &Value::Null).json(),
-        json!([{"url": url, "event": "orders"}])
+        json!({"subscriptions": [{"url": url, "event": "orders"}]})
     );
     rest(
         &server,
@@ -283,7 +287,7 @@ fn webs_post_each_event_to_subscribed_urls() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         rest(&server, "GET", "/webs", &sid, &Value::Null).json(),
-        json!([])
+        json!({"subscriptions": []})
     );
     rest(
         &server,

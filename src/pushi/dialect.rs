@@ -97,6 +97,8 @@ pub struct PubOp {
     pub frame: Bytes,
     /// Not delivered to this socket (the sender of an event without `echo`).
     pub except: Option<SockRef>,
+    /// The socket that sent it (socket events), checked against a `peer-` channel's pair.
+    pub from: Option<SockRef>,
 }
 
 /// What a store request continues with when its answer arrives.
@@ -340,8 +342,9 @@ impl Pushi {
                 return Self::refuse(out, sock, CODE_REFUSED, "Invalid signature");
             }
         }
-        let member = if k == Kind::Presence {
-            let cd = channel_data.unwrap_or_default();
+        // Without channel_data Pushi subscribes the socket but adds no member (members {});
+        // channel_data without a user_id raises there (the socket is dropped): refused here.
+        let member = if let (Kind::Presence, Some(cd)) = (k, channel_data) {
             let uid = match cd.get("user_id") {
                 Some(Value::String(s)) if !s.is_empty() => s.clone(),
                 Some(Value::Number(n)) => n.to_string(),
@@ -543,6 +546,7 @@ impl Pushi {
             channel: channel.as_str().into(),
             frame,
             except: (!echo).then_some(sock),
+            from: Some(sock),
         };
         if self
             .route(out, app_idx, &channel, PushiMsg::Publish(Box::new(op)))

@@ -170,6 +170,18 @@ impl Pushi {
     /// Deliver a frame to a channel's subscribers.
     pub(super) fn owner_publish(&mut self, out: &mut dyn Outbox<PushiMsg>, op: &PubOp) {
         let subs = self.registry.subscribers(op.app, &op.channel);
+        if let Some(from) = op
+            .from
+            .filter(|f| op.channel.starts_with("peer-") && !subs.contains(f))
+        {
+            // The pair broke up (a member left the presence channel): Pushi refuses the sender
+            // (it drops the socket); nothing is delivered.
+            out.deliver(
+                &protocol::error(protocol::CODE_REFUSED, "Not subscribed to that channel"),
+                &[from],
+            );
+            return;
+        }
         match op.except {
             Some(ex) if subs.contains(&ex) => {
                 let to: Vec<SockRef> = subs.iter().copied().filter(|s| *s != ex).collect();

@@ -162,7 +162,8 @@ pub fn parse(text: &[u8]) -> Result<ClientMsg, Refused> {
                 Some(Value::String(c)) if !c.is_empty() => c.clone(),
                 _ => return Err(Refused("Missing channel")),
             };
-            let data = m.get("data").map(text_of).unwrap_or_default();
+            // Pushi's handle_event reads json_d["data"] (KeyError: the socket is dropped).
+            let data = m.get("data").map(text_of).ok_or(Refused("Missing data"))?;
             Ok(ClientMsg::Event {
                 echo: truthy_flag(m.get("echo"), false),
                 persist: truthy_flag(m.get("persist"), true),

@@ -85,8 +85,12 @@ pub fn json_response(status: u16, v: &Value) -> Response {
     Response::new(status, JSON, Bytes::from(to_string_compact(v)))
 }
 
+/// An error as appier renders one (`"result": "error"`), plus Herald's `error` text and code.
 fn error(status: u16, msg: &str) -> Response {
-    json_response(status, &json!({"error": msg, "code": status}))
+    json_response(
+        status,
+        &json!({"result": "error", "error": msg, "code": status}),
+    )
 }
 
 /// The store queue was full: 503 JSON, nothing done.
@@ -193,7 +197,10 @@ impl Pushi {
         let respond = RequestAction::Respond;
         // Open routes.
         if path.starts_with(b"/health") {
-            return respond(json_response(200, &json!({"status": "ok"})));
+            // Pushi's shape (monitoring checks may read service/version): Herald answers as the
+            // Pushi version it is compatible with.
+            let v = json!({"status": "ok", "service": "pushi", "version": "0.6.10"});
+            return respond(json_response(200, &v));
         }
         if path == b"/login" {
             return respond(self.login(&p));
@@ -282,11 +289,11 @@ impl Pushi {
                 };
                 self.park(out, req, Then::WebAdded(app_id, url, event), op)
             }
-            (Method::Delete, ["webs", url]) | (Method::Delete, ["webs", url, _]) => {
-                let event = seg.get(2).map(|e| e.to_string());
+            (Method::Delete, ["webs", rest @ ..]) if !rest.is_empty() => {
+                let (url, event) = web_target(rest);
                 let op = Op::RemoveWeb {
                     app: app_id.clone(),
-                    url: url.to_string(),
+                    url: url.clone(),
                     event: event.clone(),
                 };
                 self.park(
@@ -342,7 +349,8 @@ impl Pushi {
         });
         match found {
             Some((idx, _)) => json_response(200, &json!({"token": self.sessions.issue(idx)})),
-            None => error(403, "Invalid app credentials"),
+            // Pushi: App.get finds no app with those credentials: 404.
+            None => error(404, "Invalid app credentials"),
         }
     }
 
@@ -445,6 +453,7 @@ impl Pushi {
             channel: channel.into(),
             frame,
             except: None,
+            from: None,
         };
         self.route(out, app, channel, PushiMsg::Publish(Box::new(op)))
             .is_ok()
@@ -533,29 +542,45 @@ impl Pushi {
     }
 }
 
+/// The URL and optional event of `DELETE /webs/<url>[/<event>]`. The URL is one segment when
+/// percent-encoded (Pushi's form); the PyPI `pushi` client sends it raw
+/// (`/webs/http://host:port/path/EVENT`), so a raw URL (`scheme:` then an empty segment) spans
+/// every segment but the last, which is the event (Pushi itself answers that form 404).
+fn web_target(rest: &[&str]) -> (String, Option<String>) {
+    match rest {
+        [scheme, "", _, ..] if scheme.ends_with(':') && rest.len() > 3 => {
+            let (event, url) = rest.split_last().map_or(("", rest), |(e, u)| (*e, u));
+            (url.join("/"), Some(event.to_string()))
+        }
+        [url, event, ..] => (url.to_string(), Some(event.to_string())),
+        [url] => (url.to_string(), None),
+        [] => (String::new(), None),
+    }
+}
+
 /// The answer for `then` from the store's `answer`.
 pub fn answer(then: &Then, answer: &crate::store::Answer) -> Response {
     use crate::store::Answer as A;
     match (then, answer) {
         (_, A::Failed(e)) => error(500, &format!("Store error: {e}")),
         (Then::Success, _) => success(),
-        (Then::Events, A::Events(es)) => json_response(200, &events_json(es)),
+        // Pushi's list answers are objects: {"events": [...]}, {"subscriptions": [...]}.
+        (Then::Events, A::Events(es)) => json_response(200, &json!({ "events": events_json(es) })),
         (Then::Subscriptions, A::Rows(rows)) => json_response(
             200,
-            &Value::Array(
-                rows.iter()
-                    .map(|(_, u, e)| json!({"user_id": u, "event": e}))
-                    .collect(),
-            ),
+            &json!({ "subscriptions": rows
+                .iter()
+                .map(|(_, u, e)| json!({"user_id": u, "event": e}))
+                .collect::<Vec<_>>() }),
         ),
         (Then::Subscription(u, e), _) => json_response(200, &json!({"user_id": u, "event": e})),
+        // Pushi names the web-hook list "subscriptions" too.
         (Then::Webs, A::Rows(rows)) => json_response(
             200,
-            &Value::Array(
-                rows.iter()
-                    .map(|(_, u, e)| json!({"url": u, "event": e}))
-                    .collect(),
-            ),
+            &json!({ "subscriptions": rows
+                .iter()
+                .map(|(_, u, e)| json!({"url": u, "event": e}))
+                .collect::<Vec<_>>() }),
         ),
         (Then::WebAdded(_, u, e), _) => json_response(200, &json!({"url": u, "event": e})),
         (Then::WebRemoved(_, u, e), _) => json_response(200, &json!({"url": u, "event": e})),
@@ -565,7 +590,20 @@ pub fn answer(then: &Then, answer: &crate::store::Answer) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::is_route;
+    use super::{is_route, web_target};
+
+    #[test]
+    fn web_targets_encoded_and_raw() {
+        let enc = ["http%3A%2F%2Fh%3A1%2Fhook"];
+        assert_eq!(web_target(&enc), ("http%3A%2F%2Fh%3A1%2Fhook".into(), None));
+        assert_eq!(web_target(&["u", "e"]), ("u".into(), Some("e".into())));
+        let raw = ["http:", "", "127.0.0.1:9", "hook", "orders"];
+        let want = (
+            "http://127.0.0.1:9/hook".to_string(),
+            Some("orders".to_string()),
+        );
+        assert_eq!(web_target(&raw), want);
+    }
 
     #[test]
     fn routes_pushi_claims_and_leaves_alone() {
