@@ -21,7 +21,8 @@ fn sessions_are_needed_and_end_at_logout() {
         &[],
         b"",
     );
-    assert_eq!(r.status, 403);
+    assert_eq!(r.status, 404, "Pushi: no app with those credentials");
+    assert_eq!(r.json()["result"], "error");
     let r = rest(&server, "GET", "/events", "x", &Value::Null);
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["code"], 403);
@@ -321,7 +322,7 @@ fn unsupported_routes_apps_and_the_route_rule() {
     }
     assert_eq!(
         request(&server, "GET", "/health", &[], b"").json(),
-        json!({"status": "ok"})
+        json!({"status": "ok", "service": "pushi", "version": "0.6.10"})
     );
     let sid = login(&server);
     let apps = rest(&server, "GET", "/apps", &sid, &Value::Null).json();

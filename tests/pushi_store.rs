@@ -140,7 +140,7 @@ fn acknowledged_events_survive_kill_9_exactly_once() {
         b"",
     );
     assert_eq!(r.status, 200);
-    let events: Vec<Value> = r.json().as_array().unwrap().clone();
+    let events: Vec<Value> = r.json()["events"].as_array().unwrap().clone();
     let ns: Vec<u64> = events
         .iter()
         .map(|e| e["data"]["n"].as_u64().unwrap())
