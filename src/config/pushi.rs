@@ -225,6 +225,18 @@ mod tests {
     }
 
     #[test]
+    fn persist_history_is_off_by_default_and_opens_the_store() {
+        let mut c = PushiConfig::default();
+        assert!(!c.persist_history && !c.store_wanted());
+        let ini = |k: &str| (k == "persist_history").then(|| "true".to_owned());
+        apply(&mut c, &ini, &|_| None).unwrap();
+        assert!(c.persist_history && c.store_wanted() && !c.enabled);
+        let env = |k: &str| (k == "HERALD_PERSIST_HISTORY").then(|| "off".to_owned());
+        apply(&mut c, &ini, &env).unwrap();
+        assert!(!c.persist_history, "HERALD_* wins over the ini");
+    }
+
+    #[test]
     fn pushi_start_variables_make_the_listeners() {
         let env = |k: &str| match k {
             "SERVER_PORT" => Some("9191".to_owned()),
