@@ -1,9 +1,11 @@
 //! The server as shipped: the reactor with three dialects on one port through nested
 //! `dialect::Pair`s — Pushi (in Pushi mode only: its socket paths `/{..}/{64 hex}` and its
 //! REST routes; it claims nothing otherwise), Pusher (`/app/` and `/apps/` paths) and
-//! Channelstream (everything else, exactly as before). In Pushi mode the durable store
-//! (`store`) is opened here before any shard starts (an error there is an error to start),
-//! and its answer sink is wired to the shards' inboxes once they exist. `main` and the
+//! Channelstream (everything else, exactly as before). In Pushi mode, or with
+//! `--persist-history`, the durable store (`store`) is opened here before any shard starts
+//! (an error there is an error to start), the stored Channelstream history is read (a
+//! blocking read, before the shards run) for the model shard, and the store's answer sink is
+//! wired to the shards' inboxes once they exist. `main` and the
 //! integration tests start it from here; the reactor itself names no dialect.
 
 use crate::channelstream::{Channelstream, CsMsg};
@@ -58,22 +60,29 @@ impl PusherShared {
     }
 }
 
+/// Stored Channelstream history rows `(channel, message)`, oldest first.
+type Rows = Vec<(String, String)>;
+
 /// What every shard's Pushi instance shares (Pushi mode): the store handle, the session key
 /// and the web-hook sender. Nothing in Pushi mode off.
 struct PushiShared {
     store: Option<Store<Token>>,
     key: [u8; 32],
     webs: Option<Webs>,
+    /// `--persist-history`: the store's fire-and-forget handle for Channelstream, and the
+    /// stored history for the model shard (taken by the first instance that asks).
+    cs_history: Option<(store::Writer, std::sync::Mutex<Rows>)>,
 }
 
 impl PushiShared {
     fn new(cfg: &Config) -> io::Result<Self> {
         let key = Sessions::random_key();
-        if !cfg.pushi.enabled {
+        if !cfg.pushi.store_wanted() {
             return Ok(PushiShared {
                 store: None,
                 key,
                 webs: None,
+                cs_history: None,
             });
         }
         let p = &cfg.pushi;
@@ -86,13 +95,47 @@ impl PushiShared {
             sync_full: p.sync_full,
         };
         let fail = |e: store::OpenError| io::Error::other(e.to_string());
-        let st = Store::open(&settings).map_err(fail)?;
+        let st: Store<Token> = Store::open(&settings).map_err(fail)?;
+        let cs_history = if p.persist_history {
+            let rows = store::read_cs_history(&settings).map_err(fail)?;
+            Some((st.writer(), std::sync::Mutex::new(rows)))
+        } else {
+            None
+        };
+        if !p.enabled {
+            // History only: no Pushi, so no answers are ever asked for.
+            return Ok(PushiShared {
+                store: None,
+                key,
+                webs: None,
+                cs_history,
+            });
+        }
         let webs = Webs::start(store::read_webs(&settings).map_err(fail)?)?;
         Ok(PushiShared {
             store: Some(st),
             key,
             webs: Some(webs),
+            cs_history,
         })
+    }
+
+    /// The history writer and (for the first caller, the model shard's instance) the rows.
+    fn history_for(
+        &self,
+        id: crate::ids::ShardId,
+    ) -> (Option<store::Writer>, Vec<(String, String)>) {
+        let Some((w, rows)) = self.cs_history.as_ref() else {
+            return (None, Vec::new());
+        };
+        if id != crate::channelstream::dialect::MODEL_SHARD {
+            return (None, Vec::new());
+        }
+        let rows = rows
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        (Some(w.clone()), rows)
     }
 
     /// Send the store's answers to the shards' inboxes (once they exist).
@@ -121,13 +164,16 @@ fn make(
     shards: usize,
 ) -> Served {
     let sessions = Sessions::new(q.key);
+    let (writer, restored) = q.history_for(id);
     Pair::new(
         Pushi::new(cfg, shards, q.store.clone(), sessions, q.webs.clone()),
         Pair::new(
             Pusher::sharing(cfg, shards, p.quotas.clone(), p.metrics.clone())
                 .with_webhooks(p.webhooks.clone())
                 .with_cluster(bp.clone(), id),
-            Channelstream::new(cfg.clone(), id).with_cluster(bp.clone(), id),
+            Channelstream::new(cfg.clone(), id)
+                .with_cluster(bp.clone(), id)
+                .with_history(writer, restored),
         ),
     )
 }

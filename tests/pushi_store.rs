@@ -1,11 +1,13 @@
 //! The durable store end to end through the `herald` binary: acknowledged events survive
-//! `kill -9` (each present exactly once after a restart), and a corrupt database or an
+//! `kill -9` (each present exactly once after a restart, and a subscribed user's
+//! `personal-` channel returns its newest ones, none twice), and a corrupt database or an
 //! unusable data directory stops Herald at start with the path and the reason.
 
 mod common;
 
 use common::pushi::{APP_ID, KEY, SECRET};
 use common::{read_response, At, Target};
+use serde_json::json;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::io::Write;
@@ -69,6 +71,15 @@ fn acknowledged_events_survive_kill_9_exactly_once() {
     let at = At(([127, 0, 0, 1], port).into());
     let mut child = start(&dir, port);
     let sid = login(&at);
+    // User u1 follows channel c0: every c0 event also lands in u1's inbox.
+    let r = common::pushi::rest(
+        &at,
+        "POST",
+        "/subscriptions",
+        &sid,
+        &json!({"user_id": "u1", "event": "c0"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
 
     // Pipelined streams of persisted events on four connections, each event tagged with its
     // number; the main thread kills the server mid-stream. Acknowledged = a 200 read before
@@ -140,6 +151,7 @@ fn acknowledged_events_survive_kill_9_exactly_once() {
         b"",
     );
     assert_eq!(r.status, 200);
+    // Pushi's list answer: {"events": [...]}, newest first.
     let events: Vec<Value> = r.json()["events"].as_array().unwrap().clone();
     let ns: Vec<u64> = events
         .iter()
@@ -151,6 +163,38 @@ fn acknowledged_events_survive_kill_9_exactly_once() {
         assert!(unique.contains(&(*n as u64)), "acknowledged event {n} lost");
     }
     assert!(ns.len() <= total);
+
+    // u1's personal channel: the 10 newest c0 events of the store, newest first, each once;
+    // among them every acknowledged c0 event that is newer than the oldest one returned.
+    let c0: Vec<u64> = ns.iter().copied().filter(|n| n % 3 == 0).collect();
+    let (mut ws, socket_id) = common::pushi::connect(&at);
+    let ok = common::pushi::subscribe(&mut ws, &socket_id, "personal-u1", None);
+    assert_eq!(
+        ok["event"], "pusher_internal:subscription_succeeded",
+        "{ok}"
+    );
+    let info = common::pushi::inner(&ok, "data");
+    assert_eq!(info["alias"], json!(["c0"]));
+    let personal: Vec<u64> = info["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["data"]["n"].as_u64().unwrap())
+        .collect();
+    let want: Vec<u64> = c0.iter().copied().take(10).collect();
+    assert_eq!(
+        personal, want,
+        "personal-u1 is not the newest stored c0 events"
+    );
+    assert_eq!(personal.len(), c0.len().min(10));
+    let once: HashSet<u64> = personal.iter().copied().collect();
+    assert_eq!(once.len(), personal.len(), "an event twice in personal-u1");
+    let acked_c0 = acked.iter().filter(|n| *n % 3 == 0).count();
+    assert!(
+        personal.len() >= acked_c0.min(10),
+        "acknowledged c0 events missing"
+    );
+    drop(ws);
     eprintln!(
         "acknowledged {} of {total}, stored {}",
         acked.len(),

@@ -8,7 +8,7 @@
 //! here crosses threads except `CsMsg`.
 
 use super::front::{self, Front, FrontAction, WsTarget};
-use super::model::{Command, ContentKind, Effects, Model, Now, Reply, ReqRef, SockRef};
+use super::model::{Command, ContentKind, Effects, HistOp, Model, Now, Reply, ReqRef, SockRef};
 use super::pages;
 use super::strict;
 use crate::auth::Signer;
@@ -19,6 +19,7 @@ use crate::dialect::{
 };
 use crate::ids::ShardId;
 use crate::proto::ws::CloseCode;
+use crate::store;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,6 +60,15 @@ pub struct Channelstream {
     model: Option<Model>,
     /// Cluster mode's backplane and this dialect's topic (`None`: a single node).
     cluster: Option<(Arc<Backplane>, Bytes)>,
+    /// `--persist-history`: where history changes go (model shard only).
+    history: Option<HistoryOut>,
+}
+
+/// The store's fire-and-forget handle and the history writes skipped on a full queue.
+#[derive(Debug)]
+struct HistoryOut {
+    writer: store::Writer,
+    skipped: u64,
 }
 
 impl Channelstream {
@@ -77,6 +87,67 @@ impl Channelstream {
             cfg,
             model,
             cluster: None,
+            history: None,
+        }
+    }
+
+    /// The same instance with `--persist-history`: on the model shard, `restored` (the
+    /// store's `(channel, message)` rows, oldest first, read at start) goes into the model,
+    /// and every history change is then sent to the store with `Writer::try_write` (never
+    /// waiting; a full queue skips the write, counted and logged).
+    pub fn with_history(
+        mut self,
+        writer: Option<store::Writer>,
+        restored: Vec<(String, String)>,
+    ) -> Self {
+        let (Some(writer), Some(model)) = (writer, self.model.as_mut()) else {
+            return self;
+        };
+        model.enable_history_log();
+        let bad = restored
+            .iter()
+            .filter(|(ch, msg)| !model.restore_history(ch, msg))
+            .count();
+        if bad > 0 {
+            tracing::warn!(
+                bad,
+                "store: stored Channelstream history rows that do not decode were skipped"
+            );
+        }
+        self.history = Some(HistoryOut { writer, skipped: 0 });
+        self
+    }
+
+    /// Send the model's history changes to the store.
+    fn flush_history(&mut self) {
+        let (Some(h), Some(model)) = (self.history.as_mut(), self.model.as_mut()) else {
+            return;
+        };
+        for op in model.take_history_ops() {
+            let op = match op {
+                HistOp::Append {
+                    channel,
+                    uuid,
+                    msg,
+                    keep,
+                } => store::Op::CsAppend {
+                    channel,
+                    uuid,
+                    msg,
+                    keep,
+                },
+                HistOp::Edit { channel, uuid, msg } => store::Op::CsEdit { channel, uuid, msg },
+                HistOp::Delete { channel, uuid } => store::Op::CsDelete { channel, uuid },
+            };
+            if h.writer.try_write(op).is_err() {
+                h.skipped += 1;
+                if h.skipped % 1000 == 1 {
+                    tracing::warn!(
+                        skipped = h.skipped,
+                        "store queue full: Channelstream history write skipped"
+                    );
+                }
+            }
         }
     }
 
@@ -139,6 +210,7 @@ impl Channelstream {
     ) -> Result<(), ()> {
         if let Some(model) = self.model.as_mut() {
             run_model(model, out, req, cmd);
+            self.flush_history();
             return Ok(());
         }
         let msg = CsMsg::Command {
@@ -332,7 +404,10 @@ impl Dialect for Channelstream {
     fn on_message(&mut self, out: &mut dyn Outbox<CsMsg>, msg: CsMsg) {
         let CsMsg::Command { req, cmd } = msg;
         match self.model.as_mut() {
-            Some(model) => run_model(model, out, req, *cmd),
+            Some(model) => {
+                run_model(model, out, req, *cmd);
+                self.flush_history();
+            }
             None => tracing::error!(
                 shard = out.shard().0,
                 "model command sent to a non-model shard"
@@ -351,7 +426,10 @@ impl Dialect for Channelstream {
             return;
         }
         match remote_command(payload) {
-            Some(cmd) => run_model(model, out, None, cmd),
+            Some(cmd) => {
+                run_model(model, out, None, cmd);
+                self.flush_history();
+            }
             None => {
                 let c = &bp.counters.malformed;
                 c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -178,6 +178,13 @@ pub(super) struct HeraldFlags {
     #[arg(long, action = ArgAction::SetTrue)]
     pushi: bool,
 
+    /// Keep Channelstream channel histories in the store across restarts [env:
+    /// HERALD_PERSIST_HISTORY; ini: persist_history]
+    ///
+    /// Off by default (then nothing is written and no data directory appears).
+    #[arg(long, action = ArgAction::SetTrue)]
+    persist_history: bool,
+
     /// The durable store's directory [default: herald-data; env: HERALD_DATA_DIR; ini: data_dir]
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -399,6 +406,7 @@ pub(super) fn apply_flags(cfg: &mut Config, cli: Cli) {
     cfg.echo_path = h.echo_path;
     cfg.strict |= h.strict;
     cfg.pushi.enabled |= h.pushi;
+    cfg.pushi.persist_history |= h.persist_history;
     if let Some(d) = h.data_dir {
         cfg.pushi.data_dir = d;
     }

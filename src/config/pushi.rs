@@ -8,6 +8,9 @@
 //! Channelstream or Pusher deployment keeps running without a data directory appearing in its
 //! working directory; in Pushi mode the store is opened at start and a problem with it is
 //! fatal (exit non-zero with the path and reason), never discovered on the first publish.
+//! The one exception is `persist_history` (`--persist-history`, `HERALD_PERSIST_HISTORY`, off
+//! by default): it opens the same store outside Pushi mode to keep Channelstream channel
+//! histories across restarts.
 
 use super::values::asbool;
 use super::{ListenerConfig, TlsFiles};
@@ -31,6 +34,15 @@ pub struct PushiConfig {
     /// The secret `POST /apps` must present (`X-Admin-Secret` or `admin_secret`); empty: app
     /// creation is refused.
     pub admin_secret: String,
+    /// Keep Channelstream channel histories in the store (and open it for that).
+    pub persist_history: bool,
+}
+
+impl PushiConfig {
+    /// Whether the store opens: in Pushi mode, or to persist Channelstream history.
+    pub fn store_wanted(&self) -> bool {
+        self.enabled || self.persist_history
+    }
 }
 
 impl Default for PushiConfig {
@@ -43,12 +55,13 @@ impl Default for PushiConfig {
             max_event_age_secs: 30 * 24 * 3600,
             store_queue: 65_536,
             admin_secret: String::new(),
+            persist_history: false,
         }
     }
 }
 
 /// The keys read from the ini file's `[channelstream]` section (or `CHANNELSTREAM_<KEY>`).
-pub const INI_KEYS: [&str; 7] = [
+pub const INI_KEYS: [&str; 8] = [
     "mode",
     "data_dir",
     "store_sync",
@@ -56,6 +69,7 @@ pub const INI_KEYS: [&str; 7] = [
     "max_event_age",
     "store_queue",
     "pushi_admin_secret",
+    "persist_history",
 ];
 
 /// A bad value: (key, value, reason).
@@ -108,6 +122,7 @@ fn set(c: &mut PushiConfig, key: &'static str, v: &str) -> Result<(), Bad> {
             ))?;
         }
         "pushi_admin_secret" => c.admin_secret = v.to_owned(),
+        "persist_history" => c.persist_history = asbool(v),
         _ => {}
     }
     Ok(())
@@ -207,6 +222,18 @@ mod tests {
         let bad = |k: &str| (k == "max_event_age").then(|| "-1".to_owned());
         let e = apply(&mut c, &bad, &|_| None).unwrap_err();
         assert_eq!(e.0, "max_event_age");
+    }
+
+    #[test]
+    fn persist_history_is_off_by_default_and_opens_the_store() {
+        let mut c = PushiConfig::default();
+        assert!(!c.persist_history && !c.store_wanted());
+        let ini = |k: &str| (k == "persist_history").then(|| "true".to_owned());
+        apply(&mut c, &ini, &|_| None).unwrap();
+        assert!(c.persist_history && c.store_wanted() && !c.enabled);
+        let env = |k: &str| (k == "HERALD_PERSIST_HISTORY").then(|| "off".to_owned());
+        apply(&mut c, &ini, &env).unwrap();
+        assert!(!c.persist_history, "HERALD_* wins over the ini");
     }
 
     #[test]

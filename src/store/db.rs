@@ -5,7 +5,8 @@
 //! `apps` (reserved for apps created over REST), `events` (`seq` autoincrement, `mid` uuid,
 //! channel, owner socket id, timestamp, the delivered message as JSON), `subscriptions`
 //! (app, user_id, event: unique), `associations` (app, user_id, event seq: a user's inbox)
-//! and `webs` (app, url, event: unique).
+//! and `webs` (app, url, event: unique); `cs_history` (seq, channel, uuid, msg: Channelstream
+//! channel histories, in order, only with `--persist-history`).
 
 use super::{Answer, NewEvent, Op, OpenError, Settings};
 use rusqlite::{params, Connection};
@@ -35,6 +36,11 @@ CREATE INDEX IF NOT EXISTS associations_user ON associations (app, user_id, seq)
 CREATE INDEX IF NOT EXISTS associations_seq ON associations (seq);
 CREATE TABLE IF NOT EXISTS webs (
     app TEXT NOT NULL, url TEXT NOT NULL, event TEXT NOT NULL, UNIQUE (app, url, event));
+CREATE TABLE IF NOT EXISTS cs_history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, uuid TEXT NOT NULL,
+    msg TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS cs_history_channel ON cs_history (channel, seq);
+CREATE INDEX IF NOT EXISTS cs_history_uuid ON cs_history (channel, uuid, seq);
 ";
 
 /// One stored event.
@@ -347,7 +353,58 @@ fn run_op(tx: &Connection, op: &Op) -> rusqlite::Result<Answer> {
             )?
             .execute(params![app, url, event])
             .map(Answer::Done),
+        Op::CsAppend {
+            channel,
+            uuid,
+            msg,
+            keep,
+        } => {
+            let mut n = tx
+                .prepare_cached("INSERT INTO cs_history (channel, uuid, msg) VALUES (?1, ?2, ?3)")?
+                .execute(params![channel, uuid, msg])?;
+            if *keep > 0 {
+                // Everything older than the newest `keep` (`history[-history_size:]`).
+                n += tx
+                    .prepare_cached(
+                        "DELETE FROM cs_history WHERE channel = ?1 AND seq <= \
+                         (SELECT seq FROM cs_history WHERE channel = ?1 \
+                          ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+                    )?
+                    .execute(params![channel, i64::try_from(*keep).unwrap_or(i64::MAX)])?;
+            }
+            Ok(Answer::Done(n))
+        }
+        Op::CsEdit { channel, uuid, msg } => tx
+            .prepare_cached(
+                "UPDATE cs_history SET msg = ?3 WHERE seq = \
+                 (SELECT MIN(seq) FROM cs_history WHERE channel = ?1 AND uuid = ?2)",
+            )?
+            .execute(params![channel, uuid, msg])
+            .map(Answer::Done),
+        Op::CsDelete { channel, uuid } => tx
+            .prepare_cached(
+                "DELETE FROM cs_history WHERE seq = \
+                 (SELECT MIN(seq) FROM cs_history WHERE channel = ?1 AND uuid = ?2)",
+            )?
+            .execute(params![channel, uuid])
+            .map(Answer::Done),
     }
+}
+
+/// Every stored Channelstream history message `(channel, msg)`, oldest first, read once at
+/// start (before the shards run) on a connection of its own.
+pub fn read_cs_history(s: &Settings) -> Result<Vec<(String, String)>, OpenError> {
+    let path = super::db_path(&s.dir);
+    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| fail(&path, e))?;
+    let mut st = conn
+        .prepare("SELECT channel, msg FROM cs_history ORDER BY seq")
+        .map_err(|e| fail(&path, e))?;
+    let rows = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(|e| fail(&path, e))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(|e| fail(&path, e))
 }
 
 fn insert(tx: &Connection, events: &[NewEvent]) -> rusqlite::Result<usize> {

@@ -23,6 +23,11 @@
 //! `sync = full` every commit is fsynced before its answer (survives power loss; slower, but
 //! group commit amortises the fsync over the batch).
 //!
+//! Channelstream history (`--persist-history`, off by default): [`Op::CsAppend`],
+//! [`Op::CsEdit`] and [`Op::CsDelete`] keep the `cs_history` table in step with the model's
+//! channel histories; they are sent with [`Writer::try_write`] (no answer) and read back once
+//! at start by [`read_cs_history`].
+//!
 //! Retention: at most `max_events_per_channel` events per (app, channel) (plus a tenth of
 //! slack, so pruning is batched) and none older than `max_event_age`; pruned by this thread
 //! between batches at most once a second, a bounded number of rows per statement
@@ -32,7 +37,7 @@ mod db;
 #[cfg(test)]
 mod tests;
 
-pub use db::{read_webs, StoredEvent, SCHEMA_VERSION};
+pub use db::{read_cs_history, read_webs, StoredEvent, SCHEMA_VERSION};
 
 use crate::ids::ShardId;
 use std::path::{Path, PathBuf};
@@ -160,6 +165,52 @@ pub enum Op {
         /// Only this channel.
         event: Option<String>,
     },
+    /// Append a message to a Channelstream channel's history, then keep only its newest
+    /// `keep` (0: all).
+    CsAppend {
+        /// The channel.
+        channel: String,
+        /// The message uuid.
+        uuid: String,
+        /// The message as stored (the model's tagged JSON).
+        msg: String,
+        /// `history_size`.
+        keep: u64,
+    },
+    /// Replace the first history message of a channel with this uuid.
+    CsEdit {
+        /// The channel.
+        channel: String,
+        /// The message uuid.
+        uuid: String,
+        /// The edited message.
+        msg: String,
+    },
+    /// Remove the first history message of a channel with this uuid.
+    CsDelete {
+        /// The channel.
+        channel: String,
+        /// The message uuid.
+        uuid: String,
+    },
+}
+
+/// A fire-and-forget handle on a store, whatever its answer type: writes whose answer nobody
+/// waits for (Channelstream history). Never blocks.
+#[derive(Clone)]
+pub struct Writer(Arc<dyn Fn(Op) -> Result<(), StoreBusy> + Send + Sync>);
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Writer")
+    }
+}
+
+impl Writer {
+    /// Queue `op` with no answer; `Err` when the queue is full (nothing queued).
+    pub fn try_write(&self, op: Op) -> Result<(), StoreBusy> {
+        (self.0)(op)
+    }
 }
 
 /// The store's answer.
@@ -210,8 +261,8 @@ pub struct OpenError {
 }
 
 struct Request<T> {
-    to: ShardId,
-    token: T,
+    /// Where the answer goes; `None`: nobody waits for one.
+    reply: Option<(ShardId, T)>,
     op: Op,
 }
 
@@ -274,13 +325,26 @@ impl<T: Send + 'static> Store<T> {
 
     /// Queue `op`; its answer goes to shard `to` with `token`. Never blocks.
     pub fn try_send(&self, to: ShardId, token: T, op: Op) -> Result<(), StoreBusy> {
+        self.queue(Request {
+            reply: Some((to, token)),
+            op,
+        })
+    }
+
+    fn queue(&self, r: Request<T>) -> Result<(), StoreBusy> {
         let Some(sender) = self.inner.sender.as_ref() else {
             return Err(StoreBusy);
         };
-        match sender.try_send(Request { to, token, op }) {
+        match sender.try_send(r) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(StoreBusy),
         }
+    }
+
+    /// A fire-and-forget handle on this store (keeps the thread alive while it exists).
+    pub fn writer(&self) -> Writer {
+        let st = self.clone();
+        Writer(Arc::new(move |op| st.queue(Request { reply: None, op })))
     }
 }
 
@@ -330,14 +394,9 @@ fn run<T>(
         let ops: Vec<&Op> = batch.iter().map(|r| &r.op).collect();
         let answers = db.run_batch(&ops);
         for (req, answer) in batch.drain(..).zip(answers) {
-            answer_to(
-                sink,
-                req.to,
-                Done {
-                    token: req.token,
-                    answer,
-                },
-            );
+            if let Some((to, token)) = req.reply {
+                answer_to(sink, to, Done { token, answer });
+            }
         }
         if last_prune.elapsed() >= Duration::from_secs(1) {
             db.prune(retention);

@@ -254,3 +254,51 @@ fn a_corrupt_file_or_unwritable_directory_is_a_clear_error() {
     assert!(e.reason.contains("cannot create"), "{e}");
     let _ = std::fs::remove_file(&f);
 }
+
+#[test]
+fn channelstream_history_appends_prunes_edits_and_deletes_first_matches() {
+    let d = dir("cshist");
+    let s = settings(&d);
+    let (store, rx) = open(&s);
+    let w = store.writer();
+    let append = |channel: &str, uuid: &str, msg: &str, keep: u64| Op::CsAppend {
+        channel: channel.into(),
+        uuid: uuid.into(),
+        msg: msg.into(),
+        keep,
+    };
+    w.try_write(append("s", "x", "mx", 0)).unwrap();
+    for (u, m) in [("a", "m1"), ("b", "m2"), ("a", "m3"), ("c", "m4")] {
+        w.try_write(append("r", u, m, 3)).unwrap();
+    }
+    // m1 is pruned (newest 3 kept); the edit and the delete hit the first match left.
+    w.try_write(Op::CsEdit {
+        channel: "r".into(),
+        uuid: "a".into(),
+        msg: "e".into(),
+    })
+    .unwrap();
+    w.try_write(Op::CsDelete {
+        channel: "r".into(),
+        uuid: "b".into(),
+    })
+    .unwrap();
+    // An answered request after the writes: they are committed once it is answered.
+    mids(ask(
+        &store,
+        &rx,
+        Op::Recent {
+            app: "a1".into(),
+            count: 1,
+        },
+    ));
+    let rows = read_cs_history(&s).unwrap();
+    let want = [("s", "mx"), ("r", "e"), ("r", "m4")];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(c, m)| ((*c).into(), (*m).into()))
+        .collect();
+    assert_eq!(rows, want);
+    drop((w, store));
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -176,7 +176,9 @@ impl Model {
             }
             flush(fx, &r.frame, targets);
         }
-        ch.store_msg(msg, now_t);
+        if ch.store_msg(msg, now_t) {
+            self.log_append(ch_idx);
+        }
         sent
     }
 

@@ -13,7 +13,8 @@
 //!
 //! Layout: `clock` (time line, periods), `msg` (stored messages and one-shot rendering),
 //! `state` (records and timer queues), `deliver` (fan-out, presence, catch-up), `ops` (the
-//! REST operations with typed entry points), `gc` (heartbeats, polls, GC passes).
+//! REST operations with typed entry points), `gc` (heartbeats, polls, GC passes), `persist`
+//! (history changes for the store, restored history).
 //!
 //! Publish cost: one JSON render, one frame, one target list, one `Effects::deliver`; a
 //! long-poll subscriber gets a refcounted slice of the same frame.
@@ -23,6 +24,7 @@ mod deliver;
 mod gc;
 mod msg;
 mod ops;
+mod persist;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -42,6 +44,7 @@ use std::time::Instant;
 use uuid::Uuid;
 
 pub use crate::ids::{ReqRef, SockRef};
+pub use persist::HistOp;
 
 /// `schema::subscribe` or `schema::unsubscribe`.
 type MembershipValidator =
@@ -217,6 +220,8 @@ pub struct Model {
     targets: Vec<SockRef>,
     buf: Vec<u8>,
     slots: Vec<state::ConnSlot>,
+    /// History changes for the store and restored history (`--persist-history` only).
+    hist: Option<persist::HistLog>,
 }
 
 impl Model {
@@ -238,6 +243,7 @@ impl Model {
             targets: Vec::new(),
             buf: Vec::new(),
             slots: Vec::new(),
+            hist: None,
         }
     }
 

@@ -67,6 +67,11 @@ impl Msg {
         self
     }
 
+    /// The keys and values in order.
+    pub(crate) fn fields(&self) -> &[(&'static str, FieldValue)] {
+        &self.fields
+    }
+
     pub(crate) fn get(&self, key: &str) -> Option<&FieldValue> {
         self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }

@@ -205,12 +205,13 @@ impl Channel {
         }
     }
 
-    /// `add_to_history` + `add_frame` for a message about to be delivered.
-    pub(crate) fn store_msg(&mut self, msg: Msg, now: MonoTime) {
+    /// `add_to_history` + `add_frame` for a message about to be delivered; true when it
+    /// joined the history.
+    pub(crate) fn store_msg(&mut self, msg: Msg, now: MonoTime) -> bool {
         let to_history = !msg.no_history() && self.config.store_history && msg.is_type("message");
         let to_frames = self.config.store_frames;
         if !to_history && !to_frames {
-            return;
+            return false;
         }
         let refs = u8::from(to_history) + u8::from(to_frames);
         let key = self.store.insert(Stored { msg, refs });
@@ -232,6 +233,7 @@ impl Channel {
                 }
             }
         }
+        to_history
     }
 
     pub(crate) fn unref(&mut self, key: usize) {

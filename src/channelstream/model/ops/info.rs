@@ -5,7 +5,7 @@
 
 use super::{ok, Model, Now, Reply};
 use crate::channelstream::api::types::{ChannelConfig, ChannelConfigCmd, InfoResolution};
-use crate::channelstream::model::state::{Channel, User};
+use crate::channelstream::model::state::{Channel, ChannelIdx, User};
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -153,7 +153,12 @@ impl Model {
         self.clock_at(now);
         for (name, config) in &cmd {
             match (self.channels.get_mut(name.as_str()), config) {
-                (Some(ch), Some(c)) => ch.config = c.clone(),
+                (Some(ch), Some(c)) => {
+                    ch.config = c.clone();
+                    if let Some(i) = self.channels.get_index_of(name.as_str()) {
+                        self.adopt_history(ChannelIdx(i));
+                    }
+                }
                 (Some(_), None) => {}
                 (None, c) => {
                     self.ensure_channel(name, c.as_ref(), now);

@@ -126,27 +126,28 @@ impl Model {
                 let Some(ch_idx) = self.channels.get_index_of(name).map(ChannelIdx) else {
                     continue;
                 };
+                let mut in_history = None;
                 if let Some((_, ch)) = self.channels.get_index_mut(ch_idx.0) {
                     // History first; a hit there is the same object as its frame.
-                    let key = ch
-                        .history
-                        .iter()
-                        .copied()
-                        .find(|&k| {
-                            ch.store
-                                .get(k)
-                                .is_some_and(|s| s.msg.uuid() == Some(e.uuid))
-                        })
-                        .or_else(|| {
-                            ch.frames.iter().map(|(_, k)| *k).find(|&k| {
-                                ch.store.get(k).is_some_and(|s| {
-                                    s.msg.uuid() == Some(e.uuid) && s.msg.is_type("message")
-                                })
+                    let hist_key = ch.history.iter().copied().find(|&k| {
+                        ch.store
+                            .get(k)
+                            .is_some_and(|s| s.msg.uuid() == Some(e.uuid))
+                    });
+                    let key = hist_key.or_else(|| {
+                        ch.frames.iter().map(|(_, k)| *k).find(|&k| {
+                            ch.store.get(k).is_some_and(|s| {
+                                s.msg.uuid() == Some(e.uuid) && s.msg.is_type("message")
                             })
-                        });
+                        })
+                    });
                     if let Some(stored) = key.and_then(|k| ch.store.get_mut(k)) {
                         apply_edit(&mut stored.msg, &e);
                     }
+                    in_history = hist_key;
+                }
+                if let Some(k) = in_history {
+                    self.log_edit(ch_idx, k);
                 }
                 self.channel_publish(ch_idx, event, now, fx);
             } else {
@@ -176,6 +177,7 @@ impl Model {
                     continue;
                 };
                 // History and frames are searched independently; first match only.
+                let mut from_history = false;
                 if let Some((_, ch)) = self.channels.get_index_mut(ch_idx.0) {
                     let hit = ch.history.iter().position(|&k| {
                         ch.store
@@ -184,6 +186,7 @@ impl Model {
                     });
                     if let Some(key) = hit.and_then(|i| ch.history.remove(i)) {
                         ch.unref(key);
+                        from_history = true;
                     }
                     let hit = ch.frames.iter().position(|(_, k)| {
                         ch.store.get(*k).is_some_and(|s| {
@@ -193,6 +196,9 @@ impl Model {
                     if let Some((_, key)) = hit.and_then(|i| ch.frames.remove(i)) {
                         ch.unref(key);
                     }
+                }
+                if from_history {
+                    self.log_delete(ch_idx, d.uuid);
                 }
                 self.channel_publish(ch_idx, event, now, fx);
             } else {

@@ -24,7 +24,9 @@ impl Model {
             config.cloned().unwrap_or_default(),
             Timestamp::from_utc(now.wall),
         );
-        ChannelIdx(self.channels.insert_full(name.to_owned(), ch).0)
+        let idx = ChannelIdx(self.channels.insert_full(name.to_owned(), ch).0);
+        self.adopt_history(idx);
+        idx
     }
 
     /// The name of the user owning the connection in `slot`.
