@@ -5,7 +5,7 @@
 //! full queue drops the event and counts it (`dropped`). The thread keeps the (app, channel)
 //! → URLs map itself, loaded from the store at start and kept current by the shards after the
 //! store committed an add or remove; shards skip the queue entirely while no URL is
-//! subscribed (`active`). A slow receiver delays the others (one thread, 5 s timeout per
+//! subscribed (`active`, plus adds still queued: `pending`). A slow receiver delays the others (one thread, 5 s timeout per
 //! POST): web hooks are best effort, as in Pushi. Pusher's signed webhook workers
 //! (`pusher::webhooks`) are per configured URL and sign with Pusher's scheme, so they do not
 //! fit subscriptions added at run time.
@@ -32,6 +32,10 @@ enum Job {
 pub struct Webs {
     tx: SyncSender<Job>,
     active: Arc<AtomicUsize>,
+    /// Adds queued but not yet applied by the thread: while any is pending, events are queued
+    /// too (else an event published right after its `POST /webs` was answered could be
+    /// skipped before the thread saw the add).
+    pending: Arc<AtomicUsize>,
     /// Events dropped because the queue was full.
     pub dropped: Arc<AtomicU64>,
     /// POSTs that failed (status, I/O, timeout).
@@ -55,22 +59,24 @@ impl Webs {
             add(&mut map, app, url, event);
         }
         let active = Arc::new(AtomicUsize::new(map.len()));
+        let pending = Arc::new(AtomicUsize::new(0));
         let w = Webs {
             tx,
             active: active.clone(),
+            pending: pending.clone(),
             dropped: Arc::default(),
             failed: Arc::default(),
         };
         let failed = w.failed.clone();
         std::thread::Builder::new()
             .name("herald-pushi-webs".into())
-            .spawn(move || run(rx, map, &active, &failed))?;
+            .spawn(move || run(rx, map, (&active, &pending), &failed))?;
         Ok(w)
     }
 
     /// An event of `channel`: POST it to the channel's URLs (if any).
     pub fn notify(&self, app: &str, channel: &str, body: &str) {
-        if self.active.load(Ordering::Relaxed) == 0 {
+        if self.active.load(Ordering::Acquire) == 0 && self.pending.load(Ordering::Acquire) == 0 {
             return;
         }
         let job = Job::Post(app.into(), channel.into(), body.into());
@@ -81,19 +87,25 @@ impl Webs {
 
     /// A stored subscription was added.
     pub fn add(&self, app: &str, url: &str, event: &str) {
-        self.control(Job::Add(app.into(), url.into(), event.into()));
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        if !self.control(Job::Add(app.into(), url.into(), event.into())) {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     /// Stored subscriptions were removed (`event: None`: all of the URL's).
     pub fn remove(&self, app: &str, url: &str, event: Option<&str>) {
-        self.control(Job::Remove(app.into(), url.into(), event.map(Into::into)));
+        let _ = self.control(Job::Remove(app.into(), url.into(), event.map(Into::into)));
     }
 
-    fn control(&self, job: Job) {
+    /// Queue a map change; false if the queue was full.
+    fn control(&self, job: Job) -> bool {
         if self.tx.try_send(job).is_err() {
             // The store holds the truth; the map catches up at the next start.
             tracing::warn!("pushi webs: queue full, subscription change applies after restart");
+            return false;
         }
+        true
     }
 }
 
@@ -104,7 +116,12 @@ fn add(map: &mut Map, app: String, url: String, event: String) {
     }
 }
 
-fn run(rx: Receiver<Job>, mut map: Map, active: &AtomicUsize, failed: &AtomicU64) {
+fn run(
+    rx: Receiver<Job>,
+    mut map: Map,
+    (active, pending): (&AtomicUsize, &AtomicUsize),
+    failed: &AtomicU64,
+) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -115,7 +132,12 @@ fn run(rx: Receiver<Job>, mut map: Map, active: &AtomicUsize, failed: &AtomicU64
         .into();
     while let Ok(job) = rx.recv() {
         match job {
-            Job::Add(app, url, event) => add(&mut map, app, url, event),
+            Job::Add(app, url, event) => {
+                add(&mut map, app, url, event);
+                active.store(map.len(), Ordering::Release);
+                pending.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
             Job::Remove(app, url, event) => {
                 map.retain(|(a, e), urls| {
                     if *a == app && event.as_ref().is_none_or(|ev| ev == e) {
@@ -141,6 +163,6 @@ fn run(rx: Receiver<Job>, mut map: Map, active: &AtomicUsize, failed: &AtomicU64
                 }
             }
         }
-        active.store(map.len(), Ordering::Relaxed);
+        active.store(map.len(), Ordering::Release);
     }
 }
