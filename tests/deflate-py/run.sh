@@ -38,7 +38,7 @@ for round in "${rounds[@]}"; do
     extra=(); ca=
     [ "$round" = tls ] && { extra=(--tls-cert "$pki/server.pem" --tls-key "$pki/server.key"); ca="$pki/ca.pem"; }
     "$HERALD" --host 127.0.0.1 --port "$PORT" --shards 2 --ws-deflate "${extra[@]}" \
-        --log-level WARNING >"$log" 2>&1 &
+        --log-level ${DEFLATE_LOG_LEVEL:-WARNING} >"$log" 2>&1 &
     pid=$!
     for _ in $(seq 1 100); do
         kill -0 "$pid" 2>/dev/null || { echo "run.sh: herald exited; its log:" >&2; cat "$log" >&2; exit 1; }
