@@ -8,7 +8,9 @@
 //! shard computes the same owner.
 
 use super::apps::AppIdx;
+use crate::dialect::Outbox;
 use crate::ids::{ShardId, SockRef};
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
@@ -88,6 +90,28 @@ pub fn owner(app: AppIdx, channel: &str, shards: usize) -> ShardId {
     channel.hash(&mut h);
     let n = u64::try_from(shards.max(1)).unwrap_or(1);
     ShardId(u16::try_from(h.finish() % n).unwrap_or(0))
+}
+
+/// Deliver `frame` to `subs` but `except` (a sender, a joining member), and say to how many.
+/// The list is copied only when the one left out is among them: a publish without an
+/// exclusion, the common case, hands the owner's list on as it is.
+pub fn deliver_except<M>(
+    out: &mut dyn Outbox<M>,
+    frame: &Bytes,
+    subs: &[SockRef],
+    except: Option<SockRef>,
+) -> usize {
+    match except {
+        Some(ex) if subs.contains(&ex) => {
+            let to: Vec<SockRef> = subs.iter().copied().filter(|s| *s != ex).collect();
+            out.deliver(frame, &to);
+            to.len()
+        }
+        _ => {
+            out.deliver(frame, subs);
+            subs.len()
+        }
+    }
 }
 
 /// The subscribers of the channels this shard owns (per app, then by name: a lookup borrows

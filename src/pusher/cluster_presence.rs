@@ -313,14 +313,8 @@ impl Pusher {
                 }
                 if global_first {
                     let f = protocol::member_added(&channel, &uid, &info);
-                    let others: Vec<SockRef> = self
-                        .registry
-                        .subscribers(app, &channel)
-                        .iter()
-                        .copied()
-                        .filter(|s| *s != sock)
-                        .collect();
-                    out.deliver(&f, &others);
+                    let subs = self.registry.subscribers(app, &channel);
+                    channels::deliver_except(out, &f, subs, Some(sock));
                     if answer.is_some() {
                         publish_frame(self, app, &channel, &f);
                     }

@@ -452,14 +452,8 @@ impl Pusher {
                 }
                 Join::Added => {
                     let f = protocol::member_added(channel, &uid, &info);
-                    let others: Vec<SockRef> = self
-                        .registry
-                        .subscribers(app, channel)
-                        .iter()
-                        .copied()
-                        .filter(|s| *s != sock)
-                        .collect();
-                    out.deliver(&f, &others);
+                    let subs = self.registry.subscribers(app, channel);
+                    channels::deliver_except(out, &f, subs, Some(sock));
                     added = Some(uid);
                 }
                 Join::Again => {}
@@ -512,8 +506,7 @@ impl Pusher {
             _ => None,
         };
         let f = protocol::client_event(&op.event, channel, &op.data, user);
-        let to: Vec<SockRef> = subs.iter().copied().filter(|s| *s != op.sock).collect();
-        out.deliver(&f, &to);
+        channels::deliver_except(out, &f, subs, Some(op.sock));
         self.cluster_client_event(app, channel, &f, op.sock);
         let ev = (&*op.event, &*op.data);
         let sid = socket_id::SocketId {
@@ -544,18 +537,9 @@ impl Pusher {
                 .put(p.app, &p.channel, p.frame.clone(), Instant::now());
         }
         let subs = self.registry.subscribers(p.app, &p.channel);
-        match p.except.filter(|e| e.node == self.node_tag).map(|e| e.sock) {
-            Some(ex) if subs.contains(&ex) => {
-                let to: Vec<SockRef> = subs.iter().copied().filter(|s| *s != ex).collect();
-                out.deliver(&p.frame, &to);
-                self.count_out(out, p.app, to.len());
-            }
-            _ => {
-                out.deliver(&p.frame, subs);
-                let n = subs.len();
-                self.count_out(out, p.app, n);
-            }
-        }
+        let except = p.except.filter(|e| e.node == self.node_tag).map(|e| e.sock);
+        let n = channels::deliver_except(out, &p.frame, subs, except);
+        self.count_out(out, p.app, n);
     }
 }
 

@@ -12,6 +12,7 @@ use super::protocol;
 use crate::dialect::Outbox;
 use crate::ids::SockRef;
 use crate::pusher::apps::AppIdx;
+use crate::pusher::channels::deliver_except;
 use crate::pusher::presence::{Join, Member};
 use serde_json::{json, Value};
 
@@ -97,14 +98,8 @@ impl Pushi {
                 }
                 Join::Added => {
                     let f = protocol::member(true, channel, &cd);
-                    let to: Vec<SockRef> = self
-                        .registry
-                        .subscribers(app, channel)
-                        .iter()
-                        .copied()
-                        .filter(|s| *s != sock)
-                        .collect();
-                    out.deliver(&f, &to);
+                    let subs = self.registry.subscribers(app, channel);
+                    deliver_except(out, &f, subs, Some(sock));
                 }
                 Join::Again => {}
             }
@@ -182,13 +177,7 @@ impl Pushi {
             );
             return;
         }
-        match op.except {
-            Some(ex) if subs.contains(&ex) => {
-                let to: Vec<SockRef> = subs.iter().copied().filter(|s| *s != ex).collect();
-                out.deliver(&op.frame, &to);
-            }
-            _ => out.deliver(&op.frame, subs),
-        }
+        deliver_except(out, &op.frame, subs, op.except);
     }
 }
 
