@@ -19,26 +19,16 @@ HERALD="$(cd "$(dirname "$HERALD")" && pwd)/$(basename "$HERALD")"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 mkdir -p "$here/logs"
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done' EXIT
+# shellcheck source=../lib/start-herald.sh
+. "$here/../lib/start-herald.sh"
+trap herald_stop_all EXIT
 
-# start LOG PORT [VAR=value...] [-- herald flags...]: start Herald in the background with these
-# environment variables and flags, and wait for its port.
+# start LOG PORT [VAR=value...] [-- herald flags...]: a Herald (or, under
+# tests/cluster-suites/run.sh, a cluster behind a load balancer) with client events on.
 start() {
     local log="$1" port="$2"
     shift 2
-    local vars=(HERALD_DEFAULT_APP_ENABLE_CLIENT_MESSAGES=true)
-    while [ $# -gt 0 ] && [ "$1" != "--" ]; do vars+=("$1"); shift; done
-    [ $# -gt 0 ] && shift
-    env "${vars[@]}" "$HERALD" --host 127.0.0.1 --port "$port" --shards 2 --log-level WARNING \
-        "$@" >"$log" 2>&1 &
-    local pid=$!
-    pids+=("$pid")
-    for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || { echo "run.sh: herald exited; its log:" >&2; cat "$log" >&2; exit 1; }
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-        sleep 0.1
-    done
+    herald_start "$log" "$port" HERALD_DEFAULT_APP_ENABLE_CLIENT_MESSAGES=true "$@"
 }
 
 PORT="$(free_port)"
@@ -64,11 +54,18 @@ key = browser-key
 secret = browser-secret
 enable_client_messages = true
 EOF
+# The browser test starts and restarts a Herald of its own (one process): not part of a
+# cluster run.
+browser=(browser.test.mjs); [ -n "${HERALD_CLUSTER_REDIS:-}" ] && browser=()
 status=0
 PUSHER_HOST=127.0.0.1 PUSHER_PORT="$PORT" PUSHER_SHORT_PORT="$SHORT_PORT" \
     PUSHER_WEBHOOK_HERALD_PORT="$WH_HERALD_PORT" PUSHER_WEBHOOK_PORT="$WH_PORT" \
     HERALD="$HERALD" HERALD_INI="$here/logs/browser.ini" \
     timeout 240 node --test pusher.test.mjs spec_port.test.mjs users.test.mjs webhooks.test.mjs \
-    browser.test.mjs || status=$?
-[ "$status" = 0 ] || { echo "run.sh: tests failed; herald logs:" >&2; tail -n 40 "$log" "$wh_log" >&2; }
+    "${browser[@]}" || status=$?
+[ "$status" = 0 ] || {
+    echo "run.sh: tests failed; herald logs:" >&2
+    # shellcheck disable=SC2046
+    tail -n 40 $(herald_logs "$log") $(herald_logs "$wh_log") >&2
+}
 exit "$status"
