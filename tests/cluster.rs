@@ -705,3 +705,33 @@ fn presence_and_occupancy_webhooks_are_raised_once_per_cluster() {
         ["channel_vacated", "member_removed carol"]
     );
 }
+
+#[test]
+fn cache_channels_replay_the_last_event_on_every_node() {
+    let Some((redis, nodes)) = cluster(2) else {
+        return;
+    };
+    let (ch, topic) = ("cache-score", "herald:0:p:app-id:cache-score");
+    // Published on node 0 while nobody anywhere listened: replayed by node 1.
+    publish_n(&nodes[0], ch, 1, 2);
+    let (mut b, _) = subscriber(&nodes[1], ch);
+    expect_seq(&mut b, 2, 1);
+    // While node 1 listens, node 0's events reach it as usual.
+    publish_n(&nodes[0], ch, 3, 1);
+    expect_seq(&mut b, 3, 1);
+    drop(b);
+    assert!(wait_until(Duration::from_secs(5), || redis.numsub(topic) == 0));
+    // Published while node 1 was not listening: its own copy (3) is stale, Redis's is not.
+    publish_n(&nodes[0], ch, 4, 1);
+    let (mut b, _) = subscriber(&nodes[1], ch);
+    expect_seq(&mut b, 4, 1);
+    p::assert_silent(&mut b);
+    // A second subscriber while node 1 listens is answered from its own copy.
+    let (mut b2, _) = subscriber(&nodes[1], ch);
+    expect_seq(&mut b2, 4, 1);
+    // A cache channel nothing was ever published on is a miss on every node.
+    for node in &nodes {
+        let (mut ws, _) = subscriber(node, "cache-empty");
+        assert_eq!(next(&mut ws)["event"], "pusher:cache_miss");
+    }
+}

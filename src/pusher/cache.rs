@@ -43,6 +43,11 @@ impl Cache {
         None
     }
 
+    /// Forget the channel's last event.
+    pub fn remove(&mut self, app: AppIdx, channel: &str) {
+        self.last.remove(&(app, Box::<str>::from(channel)));
+    }
+
     /// The channel's last event and how long it stays cached, without dropping expired ones
     /// (what `GET /channels/{name}?info=cache` reads).
     pub fn peek(&self, app: AppIdx, channel: &str, now: Instant) -> Option<(&Bytes, Duration)> {

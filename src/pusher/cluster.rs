@@ -51,6 +51,9 @@ pub(super) struct Clustered {
 struct Pending {
     seq: u64,
     ops: Vec<ChannelOp>,
+    /// The topic is confirmed and a cache channel's last event is being read from Redis
+    /// (`cluster_cache`): the id of that read.
+    fetch: Option<u64>,
 }
 
 impl Clustered {
@@ -234,7 +237,12 @@ impl Pusher {
         {
             Ok(seq) => {
                 let (app, channel) = (op.app, op.channel.clone());
-                c.pending.insert(key, Pending { seq, ops: vec![op] });
+                let p = Pending {
+                    seq,
+                    ops: vec![op],
+                    fetch: None,
+                };
+                c.pending.insert(key, p);
                 self.cluster_occupancy(out.shard(), app, &channel, true);
             }
             Err(_) => {
@@ -266,11 +274,13 @@ impl Pusher {
 
     /// On the accepting shard, before routing HTTP API publishes: send them to the other
     /// nodes, all or none. `Err`: answer 503.
-    pub(super) fn cluster_publish(&self, ps: &[Publish]) -> Result<(), ()> {
+    /// A cache channel's event is kept in Redis first (`cluster_cache`).
+    pub(super) fn cluster_publish(&self, shard: ShardId, ps: &[Publish]) -> Result<(), ()> {
         let Some(c) = self.cluster.as_ref() else {
             return Ok(());
         };
         c.bp.can_publish(ps.len()).map_err(drop)?;
+        self.cluster_cache_put(shard, ps);
         for p in ps {
             let app_id = self.apps.get(p.app).map(|a| a.id.as_str()).unwrap_or("");
             let t = topic(&c.bp, app_id, &p.channel);
@@ -364,10 +374,45 @@ impl Pusher {
             return;
         };
         let key = (app, Box::<str>::from(channel));
-        if c.pending.get(&key).is_none_or(|p| p.seq != seq) {
+        if c.pending
+            .get(&key)
+            .is_none_or(|p| p.seq != seq || p.fetch.is_some())
+        {
             return;
         }
-        let Some(p) = c.pending.remove(&key) else {
+        if let Some(id) = self.cluster_cache_fetch(out.shard(), app, channel) {
+            if let Some(p) = self.cluster.as_mut().and_then(|c| c.pending.get_mut(&key)) {
+                p.fetch = Some(id);
+            }
+            return;
+        }
+        self.subscribe_pending(out, app, channel);
+    }
+
+    /// A cache channel's last event was read from Redis (`cluster_cache`): go on as
+    /// `cluster_confirmed` would have.
+    pub(super) fn cluster_fetched(
+        &mut self,
+        out: &mut dyn Outbox<PusherMsg>,
+        app: AppIdx,
+        channel: &str,
+        id: u64,
+    ) {
+        let key = (app, Box::<str>::from(channel));
+        let ours = self
+            .cluster
+            .as_ref()
+            .and_then(|c| c.pending.get(&key))
+            .is_some_and(|p| p.fetch == Some(id));
+        if ours {
+            self.subscribe_pending(out, app, channel);
+        }
+    }
+
+    /// Subscribe the sockets that waited for the channel's topic.
+    fn subscribe_pending(&mut self, out: &mut dyn Outbox<PusherMsg>, app: AppIdx, channel: &str) {
+        let key = (app, Box::<str>::from(channel));
+        let Some(p) = self.cluster.as_mut().and_then(|c| c.pending.remove(&key)) else {
             return;
         };
         for op in p.ops {

@@ -129,6 +129,8 @@ pub(super) enum Wait {
         channel: Box<str>,
         up: bool,
     },
+    /// A cache channel's last event, read when its topic was confirmed (`cluster_cache`).
+    Cache { app: AppIdx, channel: Box<str> },
 }
 
 impl Pusher {
@@ -345,6 +347,7 @@ impl Pusher {
                 }
             }
             Wait::Occupancy { app, channel, up } => self.occupancy_reply(app, &channel, up, value),
+            Wait::Cache { app, channel } => self.cache_reply(out, (app, &channel), *id, value),
             Wait::Reap => {
                 let Value::Array(a) = value else {
                     return;

@@ -145,6 +145,8 @@ mod cluster;
 #[path = "cluster_presence.rs"]
 mod cluster_presence;
 
+#[path = "cluster_cache.rs"]
+mod cluster_cache;
 #[path = "cluster_occupancy.rs"]
 mod cluster_occupancy;
 
@@ -576,7 +578,7 @@ impl Dialect for Pusher {
             ApiAction::Query(ps, ask) => (ps, Err(ask)),
             ApiAction::Terminate(app, user, r) => return self.terminate_user(out, app, &user, r),
         };
-        if self.cluster_publish(&ps).is_err() {
+        if self.cluster_publish(out.shard(), &ps).is_err() {
             return RequestAction::Respond(Response::busy());
         }
         for p in ps {
