@@ -520,7 +520,7 @@ fn subscribe_churn_leaves_exactly_the_needed_subscriptions() {
         );
     }
     let topics = nodes[1].metric("herald_cluster_topics");
-    assert_eq!(topics, Some(2), "only herald:0:cs and herald:0:pctl");
+    assert_eq!(topics, Some(3), "only herald:0:cs, herald:0:pctl and herald:0:pusr");
 }
 
 #[test]
@@ -734,4 +734,43 @@ fn cache_channels_replay_the_last_event_on_every_node() {
         let (mut ws, _) = subscriber(node, "cache-empty");
         assert_eq!(next(&mut ws)["event"], "pusher:cache_miss");
     }
+}
+
+#[test]
+fn watchlists_hear_the_first_and_last_connection_over_the_nodes() {
+    let Some((_redis, mut nodes)) = cluster(3) else {
+        return;
+    };
+    let sign_in = |node: &Node, ud: Value| {
+        let (mut ws, sid) = connect(node);
+        let v = p::signin(&mut ws, &sid, &ud.to_string());
+        assert_eq!(v["event"], "pusher:signin_success", "{v}");
+        ws
+    };
+    let events = |ws: &mut Ws| data(&next(ws))["events"].clone();
+    let online = |ids: &[&str]| json!([{"name":"online","user_ids":ids}]);
+    let offline = |ids: &[&str]| json!([{"name":"offline","user_ids":ids}]);
+    let mut ann = sign_in(&nodes[0], json!({"id":"ann","watchlist":["bob"]}));
+    // bob's first connection anywhere: online; a second on another node: nothing.
+    let bob1 = sign_in(&nodes[1], json!({"id":"bob"}));
+    assert_eq!(events(&mut ann), online(&["bob"]));
+    let bob2 = sign_in(&nodes[2], json!({"id":"bob"}));
+    // A watcher signing in on a node where bob is not hears he is online elsewhere.
+    let mut cat = sign_in(&nodes[0], json!({"id":"cat","watchlist":["bob","dan"]}));
+    assert_eq!(events(&mut cat), online(&["bob"]));
+    drop(bob1);
+    p::assert_silent(&mut ann);
+    // The last one anywhere: offline, to watchers on every node.
+    drop(bob2);
+    assert_eq!(events(&mut ann), offline(&["bob"]));
+    assert_eq!(events(&mut cat), offline(&["bob"]));
+    // dan's only connection is on a node killed with SIGKILL: offline once the sweep finds
+    // the node dead (its liveness key lapses after 10 s, swept every 5 s).
+    let dan = sign_in(&nodes[1], json!({"id":"dan"}));
+    assert_eq!(events(&mut cat), online(&["dan"]));
+    nodes[1].kill9();
+    drop(dan);
+    set_timeout(&cat, Duration::from_secs(30));
+    assert_eq!(events(&mut cat), offline(&["dan"]));
+    p::assert_silent(&mut ann);
 }

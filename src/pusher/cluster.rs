@@ -38,6 +38,11 @@ pub(super) struct Clustered {
     /// `herald:<db>:pctl`: commands for every node (user terminations), which shard 0 of
     /// every node subscribes to at start.
     ctl: Bytes,
+    /// `herald:<db>:pusr`: users coming online or going offline over the cluster
+    /// (`cluster_users`), subscribed by shard 0 of every node at start.
+    pub(super) usr: Bytes,
+    /// The users this node is counted in as having a signed-in socket (`cluster_users`).
+    pub(super) users_counted: std::collections::HashSet<(AppIdx, Box<str>)>,
     /// Sockets waiting for their channel's topic to be confirmed, by channel.
     pending: HashMap<(AppIdx, Box<str>), Pending>,
     /// EVALs waiting for their answer (`cluster_presence`).
@@ -60,6 +65,8 @@ impl Clustered {
     pub(super) fn new(bp: Arc<Backplane>) -> Self {
         Clustered {
             ctl: Bytes::from(format!("{}pctl", bp.prefix())),
+            usr: Bytes::from(format!("{}pusr", bp.prefix())),
+            users_counted: Default::default(),
             bp,
             pending: HashMap::new(),
             evals: HashMap::new(),
@@ -167,6 +174,9 @@ impl Pusher {
             }
             if shard == ShardId(0) && c.bp.subscribe(c.ctl.clone(), shard).is_err() {
                 tracing::error!("backplane queue full at start: terminations stay per node");
+            }
+            if shard == ShardId(0) && c.bp.subscribe(c.usr.clone(), shard).is_err() {
+                tracing::error!("backplane queue full at start: watchlists stay per node");
             }
             self.cluster = Some(c);
         }
@@ -326,6 +336,12 @@ impl Pusher {
         if *topic == c.ctl {
             if let Some(p) = payload {
                 self.cluster_ctl(out, p);
+            }
+            return;
+        }
+        if *topic == c.usr {
+            if let Some(p) = payload {
+                self.cluster_usr(out, p);
             }
             return;
         }

@@ -131,6 +131,20 @@ pub(super) enum Wait {
     },
     /// A cache channel's last event, read when its topic was confirmed (`cluster_cache`).
     Cache { app: AppIdx, channel: Box<str> },
+    /// A count of a user's nodes in or out (`cluster_users`).
+    User {
+        app: AppIdx,
+        user: Box<str>,
+        up: bool,
+    },
+    /// Which of a new watcher's users are online (`cluster_users`).
+    Watch {
+        app: AppIdx,
+        sock: SockRef,
+        ids: Vec<Box<str>>,
+    },
+    /// The dead-node sweep of signed-in users (`cluster_users::UREAP`).
+    UserReap,
 }
 
 impl Pusher {
@@ -273,6 +287,11 @@ impl Pusher {
             Bytes::from(prefix),
             Bytes::copy_from_slice(c.bp.incarnation().as_bytes()),
         ];
+        // Users first: REAP then forgets the dead nodes.
+        let (k, a) = (keys.clone(), args.clone());
+        if let Ok(id) = c.bp.eval(super::cluster_users::UREAP, k, a, out.shard()) {
+            c.evals.insert(id, Wait::UserReap);
+        }
         if let Ok(id) = c.bp.eval(REAP, keys, args, out.shard()) {
             c.evals.insert(id, Wait::Reap);
         }
@@ -348,6 +367,9 @@ impl Pusher {
             }
             Wait::Occupancy { app, channel, up } => self.occupancy_reply(app, &channel, up, value),
             Wait::Cache { app, channel } => self.cache_reply(out, (app, &channel), *id, value),
+            Wait::User { app, user, up } => self.user_reply(out, (app, &user, up), value),
+            Wait::Watch { app, sock, ids } => self.watch_reply(out, (app, sock, ids), value),
+            Wait::UserReap => self.users_reaped(out, value),
             Wait::Reap => {
                 let Value::Array(a) = value else {
                     return;

@@ -149,6 +149,8 @@ mod cluster_presence;
 mod cluster_cache;
 #[path = "cluster_occupancy.rs"]
 mod cluster_occupancy;
+#[path = "cluster_users.rs"]
+mod cluster_users;
 
 impl Pusher {
     /// The instance for one of `shards` shards, counting connections on its own.
@@ -718,7 +720,7 @@ impl Dialect for Pusher {
                 query::on_query(owned, out, *q)
             }
             PusherMsg::Part(p) => query::on_part(&mut self.gathers, out, *p),
-            PusherMsg::User(m) => self.users.handle(out, *m),
+            PusherMsg::User(m) => self.user_msg(out, *m),
         }
         let n = u64::try_from(self.registry.len()).unwrap_or(u64::MAX);
         self.stats.set(out, Counter::Channels, n);

@@ -44,7 +44,7 @@ impl Pusher {
     ) -> Result<(), ()> {
         let owner = users::owner(app, user, self.shards);
         if owner == out.shard() {
-            self.users.handle(out, msg);
+            self.user_msg(out, msg);
             Ok(())
         } else {
             out.send(owner, PusherMsg::User(Box::new(msg)))
@@ -103,7 +103,7 @@ impl Pusher {
         for (owner, ids) in watchlist::by_owner(app, &signed.watchlist, self.shards) {
             let msg = UserMsg::Watch { app, sock, ids };
             let sent = if owner == out.shard() {
-                self.users.handle(out, msg);
+                self.user_msg(out, msg);
                 Ok(())
             } else {
                 out.send(owner, PusherMsg::User(Box::new(msg)))
@@ -142,7 +142,7 @@ impl Pusher {
         for (owner, ids) in watchlist::by_owner(app, &signed.watchlist, self.shards) {
             let msg = UserMsg::Unwatch { app, sock, ids };
             if owner == out.shard() {
-                self.users.handle(out, msg);
+                self.user_msg(out, msg);
             } else {
                 lost |= out.send(owner, PusherMsg::User(Box::new(msg))).is_err();
             }

@@ -148,6 +148,29 @@ pub enum UserMsg {
         /// The user id.
         user: Box<str>,
     },
+    /// Cluster mode: `user` came online or went offline over the whole cluster; tell the
+    /// watchers this shard holds.
+    Changed {
+        /// The app.
+        app: AppIdx,
+        /// The user id.
+        user: Box<str>,
+        /// Online or offline.
+        change: Change,
+    },
+}
+
+/// What a [`UserMsg`] changed that watchers, or a new watcher, must hear of. A single node
+/// tells them at once ([`Registry::handle`]); in cluster mode these are the node-local
+/// transitions that Redis turns into cluster-wide ones first.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Heard {
+    /// The user's first signed-in socket here.
+    Online(AppIdx, Box<str>),
+    /// The user's last signed-in socket here closed.
+    Offline(AppIdx, Box<str>),
+    /// `sock` now watches these users: it must hear which of them are online.
+    Watching(AppIdx, SockRef, Vec<Box<str>>),
 }
 
 #[derive(Debug, Default)]
@@ -171,44 +194,72 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Apply one message: deliver watchlist events and terminations through `out`.
+    /// Apply one message as a single node: deliver watchlist events and terminations
+    /// through `out`.
     pub fn handle<M>(&mut self, out: &mut dyn Outbox<M>, msg: UserMsg) {
-        match msg {
-            UserMsg::Online { app, user, sock } => {
-                let e = self.entry(app, &user);
-                if e.socks.contains(&sock) {
-                    return;
-                }
-                e.socks.push(sock);
-                if e.socks.len() == 1 {
-                    tell(out, &e.watchers, Change::Online, &user);
-                }
-            }
-            UserMsg::Offline { app, user, sock } => {
-                let Some(e) = self.get(app, &user) else {
-                    return;
-                };
-                let before = e.socks.len();
-                e.socks.retain(|s| *s != sock);
-                if before == 1 && e.socks.is_empty() {
-                    tell(out, &e.watchers, Change::Offline, &user);
-                }
-                self.drop_if_empty(app, &user);
-            }
-            UserMsg::Watch { app, sock, ids } => {
-                let mut online = Vec::new();
-                for id in ids {
-                    let e = self.entry(app, &id);
-                    e.watchers.insert(sock);
-                    if !e.socks.is_empty() {
-                        online.push(id);
-                    }
-                }
+        if let Some(heard) = self.apply(out, msg) {
+            self.tell_locally(out, heard);
+        }
+    }
+
+    /// Tell what a message changed from this shard's state alone (a single node, or a
+    /// cluster node that cannot reach Redis).
+    pub fn tell_locally<M>(&mut self, out: &mut dyn Outbox<M>, heard: Heard) {
+        match heard {
+            Heard::Online(app, user) => self.tell(out, app, &user, Change::Online),
+            Heard::Offline(app, user) => self.tell(out, app, &user, Change::Offline),
+            Heard::Watching(app, sock, ids) => {
+                let online: Vec<Box<str>> = ids
+                    .into_iter()
+                    .filter(|id| !self.sockets(app, id).is_empty())
+                    .collect();
                 if !online.is_empty() {
                     let f = watchlist::events(Change::Online, &online);
                     out.deliver(&f, &[sock]);
                 }
             }
+        }
+    }
+
+    /// One watchlist event about `user` to the watchers this shard holds (then the entry
+    /// goes if it has neither sockets nor watchers).
+    pub fn tell<M>(&mut self, out: &mut dyn Outbox<M>, app: AppIdx, user: &str, change: Change) {
+        if let Some(e) = self.get(app, user) {
+            tell(out, &e.watchers, change, user);
+        }
+        self.drop_if_empty(app, user);
+    }
+
+    /// Apply one message to the state; terminations are delivered through `out`, what
+    /// watchers must hear of is returned.
+    pub fn apply<M>(&mut self, out: &mut dyn Outbox<M>, msg: UserMsg) -> Option<Heard> {
+        match msg {
+            UserMsg::Online { app, user, sock } => {
+                let e = self.entry(app, &user);
+                if e.socks.contains(&sock) {
+                    return None;
+                }
+                e.socks.push(sock);
+                return (e.socks.len() == 1).then_some(Heard::Online(app, user));
+            }
+            UserMsg::Offline { app, user, sock } => {
+                let e = self.get(app, &user)?;
+                let before = e.socks.len();
+                e.socks.retain(|s| *s != sock);
+                let last = before == 1 && e.socks.is_empty();
+                // Kept while watchers hear of it (dropped once it has neither).
+                if last {
+                    return Some(Heard::Offline(app, user));
+                }
+                self.drop_if_empty(app, &user);
+            }
+            UserMsg::Watch { app, sock, ids } => {
+                for id in &ids {
+                    self.entry(app, id).watchers.insert(sock);
+                }
+                return Some(Heard::Watching(app, sock, ids));
+            }
+            UserMsg::Changed { app, user, change } => self.tell(out, app, &user, change),
             UserMsg::Unwatch { app, sock, ids } => {
                 for id in ids {
                     if let Some(e) = self.get(app, &id) {
@@ -218,9 +269,7 @@ impl Registry {
                 }
             }
             UserMsg::Terminate { app, user } => {
-                let Some(e) = self.get(app, &user) else {
-                    return;
-                };
+                let e = self.get(app, &user)?;
                 let f = protocol::error(protocol::CODE_UNAUTHORIZED, TERMINATED);
                 out.deliver(&f, &e.socks);
                 for s in &e.socks {
@@ -229,6 +278,7 @@ impl Registry {
                 // The sockets' own shards send `Offline` when they are reaped.
             }
         }
+        None
     }
 
     /// The signed-in sockets of `user` (tests, metrics).
@@ -262,7 +312,8 @@ impl Registry {
         self.apps.get_mut(&app)?.get_mut(user)
     }
 
-    fn drop_if_empty(&mut self, app: AppIdx, user: &str) {
+    /// Drop the entry of `user` if it has neither sockets nor watchers.
+    pub fn drop_if_empty(&mut self, app: AppIdx, user: &str) {
         if let Some(users) = self.apps.get_mut(&app) {
             if users.get(user).is_some_and(Entry::is_empty) {
                 users.remove(user);
