@@ -121,6 +121,11 @@ struct Cli {
     /// comma-separated: the nodes of a cluster); publishers stay on the target.
     #[arg(long = "subs-at", value_delimiter = ',')]
     subs_at: Vec<String>,
+    /// Name channels (and users) with this tag instead of one unique to the process, so that
+    /// several bench processes share them: one publishes, the others subscribe with
+    /// `--rate 0` and count what reaches them (more sockets than one process may hold).
+    #[arg(long)]
+    shared_tag: Option<String>,
     /// Subscribers being connected at once (keep it at or below the server's listen backlog).
     #[arg(long, default_value_t = 128)]
     connect_concurrency: u32,
@@ -249,17 +254,20 @@ fn real_main(cli: Cli) -> Result<ExitCode, String> {
                 }
                 first = false;
                 // Unique per process too: concurrent clients must not share channels or users.
-                let tag = format!(
-                    "hb{:x}p{}-{}",
-                    started_unix & 0xff_ffff,
-                    std::process::id(),
-                    runs.len()
-                );
+                let tag = cli.shared_tag.clone().unwrap_or_else(|| {
+                    format!(
+                        "hb{:x}p{}-{}",
+                        started_unix & 0xff_ffff,
+                        std::process::id(),
+                        runs.len()
+                    )
+                });
                 let cfg = client::RunConfig {
                     scenario: sc,
                     target,
                     round,
                     tag,
+                    shared_clock: cli.shared_tag.is_some(),
                     server_pid: pids.get(&target.label).copied(),
                     server_cores: cli.server_cores.clone(),
                     source_ips: source_ips.clone(),

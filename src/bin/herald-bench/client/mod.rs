@@ -123,6 +123,9 @@ pub struct RunConfig<'a> {
     pub round: u32,
     /// Unique per run: prefixes user and channel names so runs never share server state.
     pub tag: String,
+    /// Stamp messages with absolute CLOCK_MONOTONIC times, not times since this run began, so
+    /// subscribers in other processes of one run (`--shared-tag`) measure the same latency.
+    pub shared_clock: bool,
     pub server_pid: Option<u32>,
     pub server_cores: Option<Vec<usize>>,
     pub source_ips: Vec<IpAddr>,
@@ -270,7 +273,8 @@ struct Engine<'a> {
 /// Run one scenario against one target and return its measurements.
 pub fn run(cfg: &RunConfig<'_>, auth: &mut Auth) -> io::Result<RunResult> {
     let sc = cfg.scenario;
-    let epoch = sys::now_ns();
+    // CLOCK_MONOTONIC is one clock for every process of the machine.
+    let epoch = if cfg.shared_clock { 0 } else { sys::now_ns() };
     let (token, _) = auth.token(sys::unix_secs());
     let chan_prefix = if sc.presence {
         format!("presence-{}-c", cfg.tag)
