@@ -5,6 +5,10 @@
 #   tests/diff/run.sh                       A/A: the real server against itself
 #   tests/diff/run.sh path/to/herald        A/B: real server vs Herald
 #   tests/diff/run.sh [HERALD_BIN] -- ARGS  extra runner.py arguments (--only NAME, -v, --dump DIR)
+#   CS_DIFF_CLUSTER=3 tests/diff/run.sh path/to/herald
+#                                           B is 3 Herald nodes on one redis-server behind a
+#                                           round-robin TCP HAProxy on 8001 (each connection,
+#                                           REST or websocket, may land on any node)
 #
 # Why a namespace: channelstream always binds the Flash policy port 0.0.0.0:10843 as well, so two
 # runs (or other people's servers) on one host would collide; in a fresh namespace 8000/8001/10843
@@ -69,7 +73,28 @@ printf '\nhost = 127.0.0.1\n' >> "$ini"
 ip netns exec "$ns" "$CS_VENV/bin/channelstream" -i "$ini" >"$work/real.log" 2>&1 &
 pids+=($!)
 ports=(8000)
-if [ -n "$herald" ]; then
+if [ -n "$herald" ] && [ -n "${CS_DIFF_CLUSTER:-}" ]; then
+    ip netns exec "$ns" redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no \
+        >"$work/redis.log" 2>&1 &
+    pids+=($!)
+    ip netns exec "$ns" "$CS_VENV/bin/python" -c 'import socket,time
+for _ in range(100):
+    try: socket.create_connection(("127.0.0.1", 6379), 1).close(); break
+    except OSError: time.sleep(0.1)'
+    servers=""
+    for i in $(seq 1 "$CS_DIFF_CLUSTER"); do
+        ip netns exec "$ns" "$herald" -i "$ini" --port $((8010 + i)) \
+            --cluster redis://127.0.0.1:6379 --node-id "n$i" >"$work/herald$i.log" 2>&1 &
+        pids+=($!)
+        ports+=($((8010 + i)))
+        servers+="    server n$i 127.0.0.1:$((8010 + i))"$'\n'
+    done
+    printf 'global\n    maxconn 4000\ndefaults\n    mode tcp\n    timeout connect 2s\n    timeout client 1h\n    timeout server 1h\nfrontend herald\n    bind 127.0.0.1:8001\n    default_backend nodes\nbackend nodes\n    balance roundrobin\n%s' \
+        "$servers" >"$work/haproxy.cfg"
+    ip netns exec "$ns" haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+    pids+=($!)
+    ports+=(8001)
+elif [ -n "$herald" ]; then
     ip netns exec "$ns" "$herald" -i "$ini" --port 8001 >"$work/herald.log" 2>&1 &
     pids+=($!)
     ports+=(8001)
@@ -104,11 +129,10 @@ ip netns exec "$ns" "$CS_VENV/bin/python" "$here/runner.py" \
 rc=$?
 set -e
 # A server that died during the run explains a wall of failures: say so.
-names=(channelstream herald)
 for i in "${!pids[@]}"; do
     if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-        echo "run.sh: ${names[$i]} exited during the run; last log lines:" >&2
-        tail -n 30 "$work/$([ "$i" = 0 ] && echo real || echo herald).log" >&2 || true
+        echo "run.sh: server process $i (0: channelstream) exited during the run; logs in $work" >&2
+        tail -n 30 "$work"/*.log >&2 || true
         [ "$rc" -eq 0 ] && rc=1
     fi
 done
