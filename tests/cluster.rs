@@ -520,7 +520,11 @@ fn subscribe_churn_leaves_exactly_the_needed_subscriptions() {
         );
     }
     let topics = nodes[1].metric("herald_cluster_topics");
-    assert_eq!(topics, Some(3), "only herald:0:cs, herald:0:pctl and herald:0:pusr");
+    assert_eq!(
+        topics,
+        Some(3),
+        "only herald:0:cs, herald:0:pctl and herald:0:pusr"
+    );
 }
 
 #[test]
