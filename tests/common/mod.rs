@@ -5,6 +5,7 @@
 //! (a test CA and server certificate made with rcgen, rustls clients).
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod hostile;
 pub mod hostile_pusher;
 pub mod pusher;
