@@ -111,7 +111,10 @@ impl PushiShared {
                 cs_history,
             });
         }
-        let webs = Webs::start(store::read_webs(&settings).map_err(fail)?)?;
+        let webs = Webs::start(
+            store::read_webs(&settings).map_err(fail)?,
+            store::read_subscriptions(&settings).map_err(fail)?,
+        )?;
         Ok(PushiShared {
             store: Some(st),
             key,

@@ -303,6 +303,84 @@ fn webs_post_each_event_to_subscribed_urls() {
         .is_none());
 }
 
+/// The next web hook POST's `(path, channel, data)`, answered 200.
+fn hook(receiver: &tiny_http::Server) -> (String, Value, Value) {
+    let mut req = receiver
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap()
+        .expect("a web hook POST");
+    let mut body = String::new();
+    req.as_reader().read_to_string(&mut body).unwrap();
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let path = req.url().to_owned();
+    req.respond(tiny_http::Response::empty(200)).unwrap();
+    (path, v["channel"].clone(), v["data"].clone())
+}
+
+#[test]
+fn webs_on_a_personal_channel_get_the_events_of_its_users_subscriptions() {
+    let (server, _dir) = server("webs-personal");
+    let receiver = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", receiver.server_addr().to_ip().unwrap());
+    let sid = login(&server);
+    let post = |path: &str, body: Value| {
+        let r = rest(&server, "POST", path, &sid, &body);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+    };
+    // /joe hears joe's personal channel; /both also hears "orders" itself: one POST each.
+    post(
+        "/webs",
+        json!({"url": format!("{base}/joe"), "event": "personal-joe"}),
+    );
+    post(
+        "/webs",
+        json!({"url": format!("{base}/both"), "event": "personal-joe"}),
+    );
+    post(
+        "/webs",
+        json!({"url": format!("{base}/both"), "event": "orders"}),
+    );
+    post(
+        "/subscriptions",
+        json!({"user_id": "joe", "event": "orders"}),
+    );
+    post("/events", json!({"data": "o1", "channel": "orders"}));
+    let mut got = vec![hook(&receiver), hook(&receiver)];
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        [
+            ("/both".into(), json!("orders"), json!("o1")),
+            ("/joe".into(), json!("orders"), json!("o1")),
+        ]
+    );
+    assert!(
+        receiver
+            .recv_timeout(Duration::from_millis(300))
+            .unwrap()
+            .is_none(),
+        "each URL once per event"
+    );
+    // Once joe unsubscribes, "orders" reaches only the URL subscribed to it.
+    let r = rest(
+        &server,
+        "DELETE",
+        "/subscriptions/joe/orders",
+        &sid,
+        &Value::Null,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    post("/events", json!({"data": "o2", "channel": "orders"}));
+    assert_eq!(
+        hook(&receiver),
+        ("/both".into(), json!("orders"), json!("o2"))
+    );
+    assert!(receiver
+        .recv_timeout(Duration::from_millis(300))
+        .unwrap()
+        .is_none());
+}
+
 #[test]
 fn unsupported_routes_apps_and_the_route_rule() {
     let (server, _dir) = server("routes");

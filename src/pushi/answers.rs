@@ -25,6 +25,9 @@ impl Pushi {
                     match &then {
                         Then::WebAdded(app, url, event) => w.add(app, url, event),
                         Then::WebRemoved(app, url, event) => w.remove(app, url, event.as_deref()),
+                        Then::Subscription(app, user, event, added) => {
+                            w.alias(app, user, event, *added)
+                        }
                         _ => {}
                     }
                 }

@@ -27,8 +27,9 @@ pub enum Then {
     Events,
     /// A list of `{"user_id", "event"}`.
     Subscriptions,
-    /// The subscription created or deleted.
-    Subscription(String, String),
+    /// The subscription created or deleted (`app`, `user_id`, `event`, created?); the web-hook
+    /// sender's alias index learns it too.
+    Subscription(String, String, String, bool),
     /// A list of `{"url", "event"}`.
     Webs,
     /// A web subscription added (the sender learns it too).
@@ -262,11 +263,11 @@ impl Pushi {
             (Method::Delete, ["subscriptions", user, event]) => {
                 let (u, e) = (user.to_string(), event.to_string());
                 let op = Op::Unsubscribe {
-                    app: app_id,
+                    app: app_id.clone(),
                     user_id: u.clone(),
                     event: e.clone(),
                 };
-                self.park(out, req, Then::Subscription(u, e), op)
+                self.park(out, req, Then::Subscription(app_id, u, e, false), op)
             }
             (_, ["apps", id, "unsubscribe"]) => {
                 if *id != app_id {
@@ -424,6 +425,7 @@ impl Pushi {
         {
             return RequestAction::Respond(error(400, "event must match [.\\w-]+"));
         }
+        let then = Then::Subscription(app_id.clone(), u.clone(), e.clone(), add);
         let op = if add {
             Op::Subscribe {
                 app: app_id,
@@ -437,7 +439,7 @@ impl Pushi {
                 event: e.clone(),
             }
         };
-        self.park(out, req, Then::Subscription(u, e), op)
+        self.park(out, req, then, op)
     }
 
     /// Route one frame to a channel's owner.
@@ -573,7 +575,9 @@ pub fn answer(then: &Then, answer: &crate::store::Answer) -> Response {
                 .map(|(_, u, e)| json!({"user_id": u, "event": e}))
                 .collect::<Vec<_>>() }),
         ),
-        (Then::Subscription(u, e), _) => json_response(200, &json!({"user_id": u, "event": e})),
+        (Then::Subscription(_, u, e, _), _) => {
+            json_response(200, &json!({"user_id": u, "event": e}))
+        }
         // Pushi names the web-hook list "subscriptions" too.
         (Then::Webs, A::Rows(rows)) => json_response(
             200,

@@ -1,5 +1,9 @@
 //! Pushi's web hooks (`/webs`): every event of a channel a URL subscribed to is POSTed to it
 //! as the event's JSON (`content-type: application/json`, no signature, as Pushi does).
+//! As in Pushi, a URL subscribed to `personal-{user_id}` also gets the events of every channel
+//! that user is subscribed to (`/subscriptions`): the thread keeps that alias index too
+//! (app, event) → users, loaded at start and kept current after each committed change; each
+//! URL gets an event once even when several of its subscriptions match.
 //!
 //! One sender thread with a **bounded** queue (`QUEUE`): shards `try_send` and never wait; a
 //! full queue drops the event and counts it (`dropped`). The thread keeps the (app, channel)
@@ -25,6 +29,8 @@ enum Job {
     Post(String, String, String),
     Add(String, String, String),
     Remove(String, String, Option<String>),
+    /// A per-user subscription `(app, user_id, event)` added (true) or removed.
+    Alias(String, String, String, bool),
 }
 
 /// The shards' handle (cheap to clone).
@@ -48,15 +54,24 @@ impl std::fmt::Debug for Webs {
     }
 }
 
+/// (app, event) → URLs, and (app, event) → user ids subscribed to it (the alias index).
 type Map = HashMap<(String, String), Vec<String>>;
 
 impl Webs {
-    /// Start the sender with the stored `(app, url, event)` rows.
-    pub fn start(rows: Vec<(String, String, String)>) -> std::io::Result<Webs> {
+    /// Start the sender with the stored `(app, url, event)` web rows and `(app, user_id,
+    /// event)` subscription rows.
+    pub fn start(
+        rows: Vec<(String, String, String)>,
+        subs: Vec<(String, String, String)>,
+    ) -> std::io::Result<Webs> {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let mut map = Map::new();
         for (app, url, event) in rows {
             add(&mut map, app, url, event);
+        }
+        let mut alias = Map::new();
+        for (app, user, event) in subs {
+            add(&mut alias, app, user, event);
         }
         let active = Arc::new(AtomicUsize::new(map.len()));
         let pending = Arc::new(AtomicUsize::new(0));
@@ -70,7 +85,7 @@ impl Webs {
         let failed = w.failed.clone();
         std::thread::Builder::new()
             .name("herald-pushi-webs".into())
-            .spawn(move || run(rx, map, (&active, &pending), &failed))?;
+            .spawn(move || run(rx, (map, alias), (&active, &pending), &failed))?;
         Ok(w)
     }
 
@@ -98,6 +113,11 @@ impl Webs {
         let _ = self.control(Job::Remove(app.into(), url.into(), event.map(Into::into)));
     }
 
+    /// A per-user subscription was added (`added`) or removed.
+    pub fn alias(&self, app: &str, user: &str, event: &str, added: bool) {
+        let _ = self.control(Job::Alias(app.into(), user.into(), event.into(), added));
+    }
+
     /// Queue a map change; false if the queue was full.
     fn control(&self, job: Job) -> bool {
         if self.tx.try_send(job).is_err() {
@@ -116,9 +136,28 @@ fn add(map: &mut Map, app: String, url: String, event: String) {
     }
 }
 
+/// The URLs an event of `channel` goes to: the channel's own, then those of each
+/// `personal-{user}` whose user is subscribed to it, each URL once.
+fn targets<'a>(map: &'a Map, alias: &Map, app: &str, channel: &str) -> Vec<&'a str> {
+    let key = |event: String| (app.to_owned(), event);
+    let mut urls: Vec<&str> = Vec::new();
+    let mut take = |event: String| {
+        for u in map.get(&key(event)).into_iter().flatten() {
+            if !urls.contains(&u.as_str()) {
+                urls.push(u);
+            }
+        }
+    };
+    take(channel.to_owned());
+    for user in alias.get(&key(channel.to_owned())).into_iter().flatten() {
+        take(format!("personal-{user}"));
+    }
+    urls
+}
+
 fn run(
     rx: Receiver<Job>,
-    mut map: Map,
+    (mut map, mut alias): (Map, Map),
     (active, pending): (&AtomicUsize, &AtomicUsize),
     failed: &AtomicU64,
 ) {
@@ -146,11 +185,19 @@ fn run(
                     !urls.is_empty()
                 });
             }
+            Job::Alias(app, user, event, added) => {
+                if added {
+                    add(&mut alias, app, user, event);
+                } else if let Some(users) = alias.get_mut(&(app.clone(), event.clone())) {
+                    users.retain(|u| *u != user);
+                    if users.is_empty() {
+                        alias.remove(&(app, event));
+                    }
+                }
+                continue;
+            }
             Job::Post(app, channel, body) => {
-                let Some(urls) = map.get(&(app, channel)) else {
-                    continue;
-                };
-                for url in urls {
+                for url in targets(&map, &alias, &app, &channel) {
                     let r = agent
                         .post(url)
                         .header("Content-Type", "application/json")
@@ -164,5 +211,49 @@ fn run(
             }
         }
         active.store(map.len(), Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(rows: &[(&str, &str, &str)]) -> Map {
+        let mut m = Map::new();
+        for (app, v, event) in rows {
+            add(&mut m, (*app).into(), (*v).into(), (*event).into());
+        }
+        m
+    }
+
+    #[test]
+    fn personal_urls_get_the_events_of_their_users_subscriptions_once() {
+        let webs = map(&[
+            ("a", "http://h/news", "news"),
+            ("a", "http://h/joe", "personal-joe"),
+            ("a", "http://h/news", "personal-ann"),
+            ("a", "http://h/bob", "personal-bob"),
+            ("b", "http://h/other", "news"),
+        ]);
+        let alias = map(&[
+            ("a", "joe", "news"),
+            ("a", "ann", "news"),
+            ("a", "bob", "sport"),
+            ("b", "joe", "news"),
+        ]);
+        let cases: [(&str, &str, &[&str]); 5] = [
+            ("a", "news", &["http://h/news", "http://h/joe"]),
+            ("a", "sport", &["http://h/bob"]),
+            ("a", "personal-joe", &["http://h/joe"]),
+            ("a", "weather", &[]),
+            ("b", "news", &["http://h/other"]),
+        ];
+        for (app, channel, want) in cases {
+            assert_eq!(
+                targets(&webs, &alias, app, channel),
+                want,
+                "{app} {channel}"
+            );
+        }
     }
 }

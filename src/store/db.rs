@@ -450,12 +450,23 @@ fn triple(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String)> {
 /// Every stored web-hook subscription `(app, url, event)`, read on a connection of its own
 /// (WAL lets it run beside the store thread), for the web-hook sender's start.
 pub fn read_webs(s: &Settings) -> Result<Vec<(String, String, String)>, OpenError> {
+    read_triples(s, "SELECT app, url, event FROM webs ORDER BY rowid")
+}
+
+/// Every stored per-user subscription `(app, user_id, event)`, for the web-hook sender's
+/// alias index (an event of `event` is also one of `personal-{user_id}`).
+pub fn read_subscriptions(s: &Settings) -> Result<Vec<(String, String, String)>, OpenError> {
+    read_triples(
+        s,
+        "SELECT app, user_id, event FROM subscriptions ORDER BY rowid",
+    )
+}
+
+fn read_triples(s: &Settings, sql: &str) -> Result<Vec<(String, String, String)>, OpenError> {
     let path = super::db_path(&s.dir);
     let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| fail(&path, e))?;
-    let mut st = conn
-        .prepare("SELECT app, url, event FROM webs ORDER BY rowid")
-        .map_err(|e| fail(&path, e))?;
+    let mut st = conn.prepare(sql).map_err(|e| fail(&path, e))?;
     let rows = st.query_map([], triple).map_err(|e| fail(&path, e))?;
     rows.collect::<rusqlite::Result<_>>()
         .map_err(|e| fail(&path, e))

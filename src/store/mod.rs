@@ -37,7 +37,7 @@ mod db;
 #[cfg(test)]
 mod tests;
 
-pub use db::{read_cs_history, read_webs, StoredEvent, SCHEMA_VERSION};
+pub use db::{read_cs_history, read_subscriptions, read_webs, StoredEvent, SCHEMA_VERSION};
 
 use crate::ids::ShardId;
 use std::path::{Path, PathBuf};
