@@ -152,6 +152,18 @@ fn presence_members_per_user_across_two_connections() {
         text(&mut a1),
         r#"{"event": "pusher:member_added", "member": "{\"user_id\": \"u2\", \"name\": \"Bob\"}", "channel": "presence-room"}"#
     );
+    // pusher:latest carries the channel's members, as Pushi's get_channel.
+    send(
+        &mut b,
+        json!({"event": "pusher:latest", "data": {"channel": ch}}),
+    );
+    let l = next(&mut b);
+    assert_eq!(l["event"], "pusher_internal:latest", "{l}");
+    let d = inner(&l, "data");
+    assert_eq!(
+        (&d["members"], &d["alias"]),
+        (&json!({"u1": u1, "u2": u2}), &json!([]))
+    );
     // Ann's second connection: nobody hears of it.
     let (mut a2, a2_id) = connect(&server);
     subscribe(&mut a2, &a2_id, ch, Some(u1.clone()));

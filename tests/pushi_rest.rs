@@ -202,6 +202,18 @@ fn personal_channels_alias_stored_subscriptions_with_their_events() {
         &json!({"data": "n2", "channel": "news", "persist": false}),
     );
     assert_eq!(next(&mut c)["data"], "n2");
+    // pusher:latest on the personal channel answers as Pushi's get_channel: with its aliases.
+    send(
+        &mut c,
+        json!({"event": "pusher:latest", "data": {"channel": "personal-u9", "count": 1}}),
+    );
+    let l = next(&mut c);
+    assert_eq!(l["event"], "pusher_internal:latest", "{l}");
+    let d = inner(&l, "data");
+    assert_eq!(
+        (&d["alias"], &d["members"]),
+        (&json!(["news", "sport"]), &json!({}))
+    );
     // Unsubscribing the personal channel leaves its aliases too.
     send(
         &mut c,

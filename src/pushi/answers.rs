@@ -3,7 +3,7 @@
 //! silently on their owners, then the personal channel itself answers with `alias` and the
 //! user's newest stored `events`), a `pusher:latest` is answered.
 
-use super::dialect::{Pushi, PushiMsg, SubAnswer, SubOp, Token};
+use super::dialect::{LatestOp, Pushi, PushiMsg, SubAnswer, SubOp, Token};
 use super::protocol;
 use super::rest::{self, Then};
 use crate::dialect::Outbox;
@@ -33,18 +33,45 @@ impl Pushi {
                 }
                 out.reply(req, rest::answer(&then, &done.answer));
             }
-            Token::Latest { sock, channel } => {
-                let events = match &done.answer {
-                    Answer::Events(es) => rest::events_json(es),
-                    _ => json!([]),
-                };
-                let info = protocol::channel_info(&channel, json!({}), &[], events);
-                out.deliver(
-                    &protocol::channel_answer("latest", &channel, &info),
-                    &[sock],
-                );
-            }
+            Token::Latest { sock, channel } => self.latest_stored(out, sock, channel, &done.answer),
             Token::Personal { sock, channel } => self.personal(out, sock, &channel, done.answer),
+        }
+    }
+
+    /// A `pusher:latest`'s events are read: the channel's owner answers it, with the members
+    /// (as Pushi's `get_channel`) and, for a `personal-` channel, the socket's alias list.
+    fn latest_stored(
+        &mut self,
+        out: &mut dyn Outbox<PushiMsg>,
+        sock: SockRef,
+        channel: Box<str>,
+        answer: &Answer,
+    ) {
+        let Some(info) = self.socks.get(&sock) else {
+            return; // the socket left meanwhile
+        };
+        let events = match answer {
+            Answer::Events(es) => rest::events_json(es),
+            _ => json!([]),
+        };
+        let alias = info
+            .subs
+            .iter()
+            .find(|s| s.name == channel)
+            .map(|s| s.alias.iter().map(|a| a.to_string()).collect())
+            .unwrap_or_default();
+        let app = info.app;
+        let op = LatestOp {
+            app,
+            channel: channel.clone(),
+            sock,
+            answer: SubAnswer { alias, events },
+        };
+        if self
+            .route(out, app, &channel, PushiMsg::Latest(Box::new(op)))
+            .is_err()
+        {
+            Self::refuse(out, sock, protocol::CODE_BUSY, "Over capacity, try again");
         }
     }
 

@@ -47,6 +47,21 @@ pub enum PushiMsg {
     Revoke(Box<str>),
     /// `GET /sockets` gathers (`sockets.rs`).
     Sockets(Box<super::sockets::SocketsMsg>),
+    /// Answer a `pusher:latest` with the channel's members (the owner holds them).
+    Latest(Box<LatestOp>),
+}
+
+/// A `pusher:latest` whose stored events the store answered, on its way to the owner.
+#[derive(Debug)]
+pub struct LatestOp {
+    /// The app.
+    pub app: AppIdx,
+    /// The channel.
+    pub channel: Box<str>,
+    /// The asking socket.
+    pub sock: SockRef,
+    /// `alias` and `events` of the payload.
+    pub answer: SubAnswer,
 }
 
 /// How a subscribe is answered.
@@ -315,7 +330,7 @@ impl Pushi {
         }
     }
 
-    fn refuse(out: &mut dyn Outbox<PushiMsg>, sock: SockRef, code: u16, msg: &str) {
+    pub(super) fn refuse(out: &mut dyn Outbox<PushiMsg>, sock: SockRef, code: u16, msg: &str) {
         out.deliver(&protocol::error(code, msg), &[sock]);
     }
 
@@ -662,6 +677,7 @@ impl Dialect for Pushi {
             PushiMsg::Stored(done) => self.on_stored(out, *done),
             PushiMsg::Revoke(sid) => self.sessions.revoke(&sid),
             PushiMsg::Sockets(m) => self.on_sockets(out, *m),
+            PushiMsg::Latest(op) => self.owner_latest(out, *op),
         }
     }
 

@@ -7,7 +7,7 @@
 //! subscription answers (a client that saw `subscription_succeeded` is already in the table
 //! for every later publish) and the member events.
 
-use super::dialect::{PubOp, Pushi, PushiMsg, SubOp, UnsubOp};
+use super::dialect::{LatestOp, PubOp, Pushi, PushiMsg, SubOp, UnsubOp};
 use super::protocol;
 use crate::dialect::Outbox;
 use crate::ids::SockRef;
@@ -160,6 +160,21 @@ impl Pushi {
             let f = protocol::channel_answer("unsubscription_succeeded", channel, &info);
             out.deliver(&f, &[sock]);
         }
+    }
+
+    /// Answer a `pusher:latest` (`pusher_internal:latest`, the subscription payload's shape).
+    pub(super) fn owner_latest(&mut self, out: &mut dyn Outbox<PushiMsg>, op: LatestOp) {
+        let a = op.answer;
+        let info = protocol::channel_info(
+            &op.channel,
+            self.members(op.app, &op.channel),
+            &a.alias,
+            a.events,
+        );
+        out.deliver(
+            &protocol::channel_answer("latest", &op.channel, &info),
+            &[op.sock],
+        );
     }
 
     /// Deliver a frame to a channel's subscribers.
