@@ -46,8 +46,26 @@ fn herald(dir: &Path, port: u16) -> Command {
     c
 }
 
-fn start(dir: &Path, port: u16) -> Child {
-    let child = herald(dir, port).spawn().unwrap();
+/// A running `herald`, killed (SIGKILL) and reaped on drop, so a failing assertion never
+/// leaves a server behind holding its port and data directory.
+struct Running(Child);
+
+impl Running {
+    fn kill9(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn start(dir: &Path, port: u16) -> Running {
+    // Its stderr goes to the test's (captured by the runner; a pipe nobody reads could fill).
+    let child = Running(herald(dir, port).stderr(Stdio::inherit()).spawn().unwrap());
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(addr).is_err() {
@@ -131,8 +149,7 @@ fn acknowledged_events_survive_kill_9_exactly_once() {
                 .expect("acknowledgements"),
         );
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.kill9();
     acked.extend(rx.try_iter());
     for t in senders {
         let _ = t.join();
@@ -200,8 +217,7 @@ fn acknowledged_events_survive_kill_9_exactly_once() {
         acked.len(),
         ns.len()
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill9();
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -231,21 +247,23 @@ fn a_corrupt_database_or_unusable_directory_stops_herald_at_start() {
 fn pushi_start_variables_open_the_server_and_app_ports() {
     let dir = common::pushi::data_dir("ports");
     let (sport, aport) = (free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(["--shards", "1", "--log-level", "WARNING"])
-        .env("HERALD_MODE", "pushi")
-        .env("HERALD_DATA_DIR", &dir)
-        .env("SERVER_HOST", "127.0.0.1")
-        .env("SERVER_PORT", sport.to_string())
-        .env("APP_PORT", aport.to_string())
-        .env("HERALD_DEFAULT_APP_ID", APP_ID)
-        .env("HERALD_DEFAULT_APP_KEY", KEY)
-        .env("HERALD_DEFAULT_APP_SECRET", SECRET)
-        .env_remove("CHANNELSTREAM_INI")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(["--shards", "1", "--log-level", "WARNING"])
+            .env("HERALD_MODE", "pushi")
+            .env("HERALD_DATA_DIR", &dir)
+            .env("SERVER_HOST", "127.0.0.1")
+            .env("SERVER_PORT", sport.to_string())
+            .env("APP_PORT", aport.to_string())
+            .env("HERALD_DEFAULT_APP_ID", APP_ID)
+            .env("HERALD_DEFAULT_APP_KEY", KEY)
+            .env("HERALD_DEFAULT_APP_SECRET", SECRET)
+            .env_remove("CHANNELSTREAM_INI")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
     let wait = |port: u16| {
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -269,7 +287,6 @@ fn pushi_start_variables_open_the_server_and_app_ports() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(common::pushi::next(&mut ws)["data"], "over the app port");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill9();
     let _ = std::fs::remove_dir_all(&dir);
 }
