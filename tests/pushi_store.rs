@@ -1,7 +1,8 @@
 //! The durable store end to end through the `herald` binary: acknowledged events survive
 //! `kill -9` (each present exactly once after a restart, and a subscribed user's
 //! `personal-` channel returns its newest ones, none twice), and a corrupt database or an
-//! unusable data directory stops Herald at start with the path and the reason.
+//! unusable data directory or a full disk (a filled 64 KiB tmpfs, where the test may mount)
+//! stops Herald at start with the path and the reason.
 
 mod common;
 
@@ -241,6 +242,51 @@ fn a_corrupt_database_or_unusable_directory_stops_herald_at_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot create"), "{err}");
     let _ = std::fs::remove_file(&file);
+}
+
+/// A 64 KiB tmpfs, filled, unmounted on drop (`None` when this user cannot mount).
+struct FullDisk(std::path::PathBuf);
+
+impl FullDisk {
+    fn mount(name: &str) -> Option<FullDisk> {
+        let dir = common::pushi::data_dir(name);
+        std::fs::create_dir_all(&dir).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = std::fs::remove_dir(&dir);
+            return None;
+        }
+        let disk = FullDisk(dir);
+        let mut f = std::fs::File::create(disk.0.join("fill")).unwrap();
+        let block = [0u8; 4096];
+        while std::io::Write::write_all(&mut f, &block).is_ok() {}
+        Some(disk)
+    }
+}
+
+impl Drop for FullDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_full_disk_stops_herald_at_start_with_a_clear_error() {
+    let Some(disk) = FullDisk::mount("full") else {
+        eprintln!("SKIP: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let out = herald(&disk.0.join("data"), free_port()).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("herald.sqlite3"), "{err}");
+    assert!(err.contains("disk is full"), "{err}");
 }
 
 #[test]
