@@ -11,10 +11,12 @@
 //!   owner's incarnation for 10 s, refreshed by the owner, taken by the first node to find it
 //!   gone. The answer tells every node who owns the model.
 //! * **Forwarding** (a node that does not own it): every model command except `/message`
-//!   batches (which every node applies anyway, from `herald:<db>:cs`) goes to the owner on
-//!   its topic `herald:<db>:csn:<incarnation>` (`cluster_wire`), with a request id; the request
-//!   stays parked here until the owner's reply (`R`) or refusal (`B`) comes back on this node's
-//!   topic, or until a deadline (10 s, a long poll 60 s) answers it 503.
+//!   batches (which every node applies anyway) goes to the owner on the shared topic
+//!   `herald:<db>:cs`, named for it (`cluster_wire`), with a request id; the request stays
+//!   parked here until the owner's reply (`R`) or refusal (`B`) comes back on this node's own
+//!   topic `herald:<db>:csn:<incarnation>` (subscribed before the first command this node
+//!   forwards; commands wait for it, and for the first lease answer, at most 2 s), or until a
+//!   deadline (10 s, a long poll 60 s) answers it 503.
 //! * **Owner**: a remote request gets a stand-in `ReqRef` and a remote socket a stand-in
 //!   `SockRef` (shard `REMOTE_SHARD`, a slot of this table, a generation), so the model runs
 //!   unchanged; the effects aimed at stand-ins leave as `R`/`D`/`C` on the origin node's topic
@@ -39,7 +41,7 @@ use crate::proto::ws::CloseCode;
 use bytes::Bytes;
 use slab::Slab;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,6 +60,9 @@ const LISTEN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Forwarded requests waiting here, and remote requests / sockets the owner holds.
 const MAX_PENDING: usize = 65_536;
 const MAX_REMOTE: usize = 1 << 20;
+/// Commands held while the owner is not known yet (link up: the lease answer is on its way).
+const MAX_WAITING: usize = 1024;
+const WAIT_FOR_OWNER: Duration = Duration::from_secs(2);
 
 /// Get or take the owner lease; answers the holder.
 const LEASE: &str = r"
@@ -84,7 +89,7 @@ return dead
 enum Role {
     Unknown,
     Owner,
-    Follower { node: Arc<str>, topic: Bytes },
+    Follower { node: Arc<str> },
 }
 
 #[derive(Debug)]
@@ -102,6 +107,14 @@ struct RemoteReq {
     gen: u32,
 }
 
+/// This node's own topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OwnSub {
+    No,
+    Asked,
+    Ready,
+}
+
 /// What the dialect must do after a lease answer.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Change {
@@ -115,8 +128,10 @@ pub(super) struct CsCluster {
     bp: Arc<Backplane>,
     /// `herald:<db>:cs`: `/message` batches, applied by every node.
     pub(super) cs_topic: Bytes,
-    /// `herald:<db>:csn:<incarnation>`: what other nodes send this one.
+    /// `herald:<db>:csn:<incarnation>`: what the owner sends this node, subscribed before the
+    /// first command this node forwards (a node that forwards none needs no topic).
     own_topic: Bytes,
+    own_sub: OwnSub,
     role: Role,
     lease_eval: Option<(u64, Instant)>,
     sweep_eval: Option<u64>,
@@ -128,6 +143,8 @@ pub(super) struct CsCluster {
     deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
     /// This node's attached Channelstream websockets (closed on an owner change).
     local_socks: HashMap<SockRef, Uuid>,
+    /// Commands that arrived before the first lease answer, oldest first.
+    waiting: VecDeque<(Instant, Option<ReqRef>, Command)>,
     // Owner side.
     socks: Slab<RemoteSock>,
     sock_index: HashMap<(Arc<str>, SockRef), usize>,
@@ -136,20 +153,19 @@ pub(super) struct CsCluster {
 }
 
 impl CsCluster {
-    /// Shard 0's instance: subscribes the `/message` topic and this node's own topic.
+    /// Shard 0's instance: subscribes the shared topic (batches and commands).
     pub(super) fn new(bp: Arc<Backplane>, shard: ShardId) -> Self {
         let cs_topic = Bytes::from(format!("{}cs", bp.prefix()));
         let own_topic = node_topic(&bp, bp.incarnation());
-        for t in [&cs_topic, &own_topic] {
-            if bp.subscribe(t.clone(), shard).is_err() {
-                tracing::error!("backplane queue full at start: Channelstream not clustered");
-            }
+        if bp.subscribe(cs_topic.clone(), shard).is_err() {
+            tracing::error!("backplane queue full at start: Channelstream not clustered");
         }
         let now = Instant::now();
         CsCluster {
             bp,
             cs_topic,
             own_topic,
+            own_sub: OwnSub::No,
             role: Role::Unknown,
             lease_eval: None,
             sweep_eval: None,
@@ -159,6 +175,7 @@ impl CsCluster {
             pending: HashMap::new(),
             deadlines: BinaryHeap::new(),
             local_socks: HashMap::new(),
+            waiting: VecDeque::new(),
             socks: Slab::new(),
             sock_index: HashMap::new(),
             reqs: Slab::new(),
@@ -201,16 +218,35 @@ impl CsCluster {
         };
         match role {
             Role::Owner => self.run(model, out, req, cmd),
+            Role::Unknown if self.bp.is_up() && self.waiting.len() < MAX_WAITING => {
+                self.waiting.push_back((Instant::now(), req, cmd));
+            }
             Role::Unknown => refuse(out, req, &cmd),
-            Role::Follower { topic, .. } => {
+            Role::Follower { node } => {
+                if self.own_sub != OwnSub::Ready {
+                    if self.own_sub == OwnSub::No {
+                        if self
+                            .bp
+                            .subscribe(self.own_topic.clone(), out.shard())
+                            .is_err()
+                        {
+                            return refuse(out, req, &cmd);
+                        }
+                        self.own_sub = OwnSub::Asked;
+                    }
+                    if self.waiting.len() >= MAX_WAITING {
+                        return refuse(out, req, &cmd);
+                    }
+                    return self.waiting.push_back((Instant::now(), req, cmd));
+                }
                 if req.is_some() && self.pending.len() >= MAX_PENDING {
                     return refuse(out, req, &cmd);
                 }
                 let id = if req.is_some() { self.next_id } else { 0 };
-                let Some(p) = wire::command(self.bp.incarnation(), id, &cmd) else {
+                let Some(p) = wire::command(&node, self.bp.incarnation(), id, &cmd) else {
                     return self.run(model, out, req, cmd);
                 };
-                if self.bp.publish(topic, p).is_err() {
+                if self.bp.publish(self.cs_topic.clone(), p).is_err() {
                     return refuse(out, req, &cmd);
                 }
                 if let Some(r) = req {
@@ -262,8 +298,15 @@ impl CsCluster {
             return tracing::warn!("backplane: a malformed Channelstream node message");
         };
         match msg {
-            NodeMsg::Command { origin, id, cmd } => {
-                self.remote_command(model, out, origin, id, cmd)
+            NodeMsg::Command {
+                to,
+                origin,
+                id,
+                cmd,
+            } => {
+                if to == self.bp.incarnation() {
+                    self.remote_command(model, out, origin, id, cmd)
+                }
             }
             NodeMsg::Reply { id, reply } => {
                 if let Some(req) = self.pending.remove(&id) {
@@ -370,6 +413,9 @@ impl CsCluster {
         if let Some(Reverse((d, _))) = self.deadlines.peek() {
             t = t.min(*d);
         }
+        if let Some((at, ..)) = self.waiting.front() {
+            t = t.min(*at + WAIT_FOR_OWNER);
+        }
         t
     }
 
@@ -387,6 +433,14 @@ impl CsCluster {
         if self.role == Role::Owner && now >= self.next_sweep {
             self.next_sweep = now + SWEEP_EVERY;
             self.ask_sweep(out.shard());
+        }
+        while let Some((at, ..)) = self.waiting.front() {
+            if now < *at + WAIT_FOR_OWNER {
+                break;
+            }
+            if let Some((_, req, cmd)) = self.waiting.pop_front() {
+                refuse(out, req, &cmd);
+            }
         }
         while let Some(Reverse((d, id))) = self.deadlines.peek().copied() {
             if d > now {
@@ -446,12 +500,14 @@ impl CsCluster {
     ) -> Change {
         if self.lease_eval.is_some_and(|(l, _)| l == id) {
             self.lease_eval = None;
+            let mut change = Change::None;
             if let Value::Bulk(b) = value {
                 if let Ok(holder) = std::str::from_utf8(b) {
-                    return self.owner_is(out, holder);
+                    change = self.owner_is(out, holder);
                 }
             }
-            return Change::None;
+            self.replay(model, out);
+            return change;
         }
         if self.sweep_eval == Some(id) {
             self.sweep_eval = None;
@@ -467,6 +523,22 @@ impl CsCluster {
         Change::None
     }
 
+    /// This node's own topic is subscribed: forwarding may start.
+    pub(super) fn own_topic_ready(&mut self, model: &mut Model, out: &mut dyn Outbox<CsMsg>) {
+        self.own_sub = OwnSub::Ready;
+        self.replay(model, out);
+    }
+
+    /// Run the commands held for the owner's name or this node's topic, once known.
+    fn replay(&mut self, model: &mut Model, out: &mut dyn Outbox<CsMsg>) {
+        if self.role == Role::Unknown {
+            return;
+        }
+        for (_, req, cmd) in std::mem::take(&mut self.waiting) {
+            self.dispatch(model, out, req, cmd);
+        }
+    }
+
     /// The lease answered `holder`.
     fn owner_is(&mut self, out: &mut dyn Outbox<CsMsg>, holder: &str) -> Change {
         let new = if holder == self.bp.incarnation() {
@@ -474,7 +546,6 @@ impl CsCluster {
         } else {
             Role::Follower {
                 node: holder.into(),
-                topic: node_topic(&self.bp, holder),
             }
         };
         if new == self.role {

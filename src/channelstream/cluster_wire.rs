@@ -2,8 +2,9 @@
 //! (`herald:<db>:csn:<incarnation>`), kept apart from the routing (`cluster.rs`) so that the
 //! encoding is a pure, table-tested function pair.
 //!
-//! Five messages: a model command for the owner node (`Q`: origin incarnation, request id, the
-//! command as JSON), and from the owner back to a node: a reply (`R`: request id, status,
+//! Five messages: a model command for the owner node (`Q`, on the shared `herald:<db>:cs`
+//! topic: the owner it is for, the origin incarnation, request id, the command as JSON), and
+//! from the owner back to a node, on that node's own topic: a reply (`R`: request id, status,
 //! content kind, body), a refusal (`B`: request id, answered 503 + `Retry-After`), a delivery
 //! (`D`: the target sockets and the one encoded websocket frame) and a close (`C`: socket,
 //! code). Sockets travel as the origin node's own `SockRef`s, which only that node reads.
@@ -18,8 +19,9 @@ use uuid::Uuid;
 /// What arrived on a node's own topic.
 #[derive(Debug)]
 pub(super) enum NodeMsg {
-    /// A command for the model owner; `id` 0 = no reply wanted.
+    /// A command for the model owner `to`; `id` 0 = no reply wanted.
     Command {
+        to: String,
         origin: String,
         id: u64,
         cmd: Command,
@@ -53,8 +55,21 @@ fn get_u64(b: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(b.get(0..8)?.try_into().ok()?))
 }
 
-/// `Q`: a command for the owner. `None` for commands that never cross nodes.
-pub(super) fn command(origin: &str, id: u64, cmd: &Command) -> Option<Bytes> {
+fn put_name(v: &mut Vec<u8>, name: &str) {
+    let b = name.as_bytes();
+    let b = b.get(..b.len().min(255)).unwrap_or_default();
+    v.push(b.len() as u8);
+    v.extend_from_slice(b);
+}
+
+fn get_name(b: &[u8]) -> Option<(String, &[u8])> {
+    let (&n, rest) = b.split_first()?;
+    let name = std::str::from_utf8(rest.get(..usize::from(n))?).ok()?;
+    Some((name.to_owned(), rest.get(usize::from(n)..)?))
+}
+
+/// `Q`: a command for the owner `to`. `None` for commands that never cross nodes.
+pub(super) fn command(to: &str, origin: &str, id: u64, cmd: &Command) -> Option<Bytes> {
     let sock = |s: &SockRef| json!([s.shard.0, s.slot.0, s.gen.0]);
     let j = match cmd {
         Command::Connect(b) => json!({"k": "connect", "b": b}),
@@ -98,12 +113,10 @@ pub(super) fn command(origin: &str, id: u64, cmd: &Command) -> Option<Bytes> {
         }
         Command::Messages(_) | Command::Edits(_) | Command::Deletes(_) => return None,
     };
-    let o = origin.as_bytes();
-    let o = o.get(..o.len().min(255)).unwrap_or_default();
     let mut v = Vec::with_capacity(64);
     v.push(b'Q');
-    v.push(o.len() as u8);
-    v.extend_from_slice(o);
+    put_name(&mut v, to);
+    put_name(&mut v, origin);
     v.extend_from_slice(&id.to_be_bytes());
     serde_json::to_writer(&mut v, &j).ok()?;
     Some(Bytes::from(v))
@@ -161,13 +174,13 @@ pub(super) fn parse(p: &Bytes) -> Option<NodeMsg> {
     let (&k, rest) = p.split_first()?;
     match k {
         b'Q' => {
-            let (&n, rest) = rest.split_first()?;
-            let origin = std::str::from_utf8(rest.get(..usize::from(n))?).ok()?;
-            let rest = rest.get(usize::from(n)..)?;
+            let (to, rest) = get_name(rest)?;
+            let (origin, rest) = get_name(rest)?;
             let id = get_u64(rest)?;
             let j: Value = serde_json::from_slice(rest.get(8..)?).ok()?;
             Some(NodeMsg::Command {
-                origin: origin.to_owned(),
+                to,
+                origin,
                 id,
                 cmd: decode_command(j)?,
             })
@@ -274,9 +287,14 @@ mod tests {
     use super::*;
 
     fn round(cmd: Command) -> Command {
-        match parse(&command("n1.abc", 7, &cmd).unwrap()).unwrap() {
-            NodeMsg::Command { origin, id, cmd } => {
-                assert_eq!((origin.as_str(), id), ("n1.abc", 7));
+        match parse(&command("n0.x", "n1.abc", 7, &cmd).unwrap()).unwrap() {
+            NodeMsg::Command {
+                to,
+                origin,
+                id,
+                cmd,
+            } => {
+                assert_eq!((to.as_str(), origin.as_str(), id), ("n0.x", "n1.abc", 7));
                 cmd
             }
             other => panic!("{other:?}"),
@@ -308,7 +326,7 @@ mod tests {
         );
         let c = round(Command::WsOpen { conn_id: id, sock });
         assert!(matches!(c, Command::WsOpen { conn_id, sock: s } if conn_id == id && s == sock));
-        assert!(command("n", 0, &Command::Messages(vec![])).is_none());
+        assert!(command("n", "m", 0, &Command::Messages(vec![])).is_none());
     }
 
     #[test]
@@ -337,7 +355,7 @@ mod tests {
             &b""[..],
             b"Z",
             b"D\xff\xff\xff\xff",
-            b"Q\x05ab",
+            b"Q\x01a\x05ab",
             b"R\x00",
             b"C\x00",
         ] {

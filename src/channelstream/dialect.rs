@@ -433,6 +433,11 @@ impl Dialect for Channelstream {
             return;
         };
         match msg {
+            Incoming::Message { topic, payload }
+                if *topic == cl.cs_topic && payload.first() == Some(&b'Q') =>
+            {
+                cl.on_node_message(model, out, payload)
+            }
             Incoming::Message { topic, payload } if *topic == cl.cs_topic => {
                 match remote_command(payload) {
                     Some(cmd) => cl.run(model, out, None, cmd),
@@ -448,8 +453,11 @@ impl Dialect for Channelstream {
             Incoming::Message { topic, payload } if cl.is_own_topic(topic) => {
                 cl.on_node_message(model, out, payload)
             }
-            Incoming::Subscribed { topic, .. } if cl.is_own_topic(topic) => {
+            Incoming::Subscribed { topic, .. } if *topic == cl.cs_topic => {
                 cl.ask_lease(out.shard(), Instant::now())
+            }
+            Incoming::Subscribed { topic, .. } if cl.is_own_topic(topic) => {
+                cl.own_topic_ready(model, out)
             }
             Incoming::Reply { id, value } => {
                 if cl.on_reply(model, out, *id, value) == Change::SteppedDown {
