@@ -9,7 +9,9 @@
 //!
 //! * **Lease**: shard 0 of every node runs `LEASE` every 2 s: the key `cs:owner` holds the
 //!   owner's incarnation for 10 s, refreshed by the owner, taken by the first node to find it
-//!   gone. The answer tells every node who owns the model.
+//!   gone. The answer tells every node who owns the model. The owner acts as one only for 8 s
+//!   after sending the script that last confirmed it (less than the lease, so it stops before
+//!   another node can take over); past that, commands wait for the next answer.
 //! * **Forwarding** (a node that does not own it): every model command except `/message`
 //!   batches (which every node applies anyway) goes to the owner on the shared topic
 //!   `herald:<db>:cs`, named for it (`cluster_wire`), with a request id; the request stays
@@ -51,6 +53,10 @@ use uuid::Uuid;
 pub(super) const REMOTE_SHARD: ShardId = ShardId(u16::MAX);
 
 const LEASE_MS: &str = "10000";
+/// How long after sending a lease script that answered "this node" the node acts as the
+/// owner: the lease's 10 s less a margin for clock drift, so that it stops before another
+/// node can take the lease over (a node whose link was down stops serving, waits for an answer).
+const OWNER_FOR: Duration = Duration::from_secs(8);
 const LEASE_EVERY: Duration = Duration::from_secs(2);
 /// A lease script not answered by then is asked again.
 const LEASE_RETRY: Duration = Duration::from_secs(5);
@@ -133,6 +139,8 @@ pub(super) struct CsCluster {
     own_topic: Bytes,
     own_sub: OwnSub,
     role: Role,
+    /// While `role` is `Owner`: until when the last confirmed lease lets this node act.
+    owner_until: Instant,
     lease_eval: Option<(u64, Instant)>,
     sweep_eval: Option<u64>,
     next_lease: Instant,
@@ -167,6 +175,7 @@ impl CsCluster {
             own_topic,
             own_sub: OwnSub::No,
             role: Role::Unknown,
+            owner_until: now,
             lease_eval: None,
             sweep_eval: None,
             next_lease: now,
@@ -211,10 +220,11 @@ impl CsCluster {
             }
             _ => {}
         }
-        let role = if self.bp.is_up() {
-            self.role.clone()
-        } else {
-            Role::Unknown
+        let role = match &self.role {
+            _ if !self.bp.is_up() => Role::Unknown,
+            // The lease may have passed to another node: wait for the next answer.
+            Role::Owner if Instant::now() >= self.owner_until => Role::Unknown,
+            r => r.clone(),
         };
         match role {
             Role::Owner => self.run(model, out, req, cmd),
@@ -333,7 +343,8 @@ impl CsCluster {
         mut cmd: Command,
     ) {
         let back = node_topic(&self.bp, &origin);
-        if self.role != Role::Owner || !self.bp.is_up() || self.reqs.len() >= MAX_REMOTE {
+        let owner = self.role == Role::Owner && Instant::now() < self.owner_until;
+        if !owner || !self.bp.is_up() || self.reqs.len() >= MAX_REMOTE {
             if id != 0 {
                 let _ = self.bp.publish(back.clone(), wire::busy(id));
             }
@@ -498,12 +509,15 @@ impl CsCluster {
         id: u64,
         value: &Value,
     ) -> Change {
-        if self.lease_eval.is_some_and(|(l, _)| l == id) {
+        if let Some((_, sent)) = self.lease_eval.filter(|(l, _)| *l == id) {
             self.lease_eval = None;
             let mut change = Change::None;
             if let Value::Bulk(b) = value {
                 if let Ok(holder) = std::str::from_utf8(b) {
                     change = self.owner_is(out, holder);
+                    if self.role == Role::Owner {
+                        self.owner_until = sent + OWNER_FOR;
+                    }
                 }
             }
             self.replay(model, out);
