@@ -6,6 +6,9 @@
 //! forward each command through the model shard's inbox (`CsMsg::Command`) and park the
 //! request; answers, deliveries and closes come back as the reactor's own effects, so nothing
 //! here crosses threads except `CsMsg`.
+//!
+//! In cluster mode the model shard of one node owns the model for the whole cluster; the
+//! model shards of the others forward to it (`cluster.rs`).
 
 use super::cluster::{Change, CsCluster};
 use super::front::{self, Front, FrontAction, WsTarget};
