@@ -19,6 +19,7 @@
 //!   topic `herald:<db>:csn:<incarnation>` (subscribed before the first command this node
 //!   forwards; commands wait for it, and for the first lease answer, at most 2 s), or until a
 //!   deadline (10 s, a long poll 60 s) answers it 503.
+//!   Client activity (frames from a websocket) is collected and sent once a second (`A`).
 //! * **Owner**: a remote request gets a stand-in `ReqRef` and a remote socket a stand-in
 //!   `SockRef` (shard `REMOTE_SHARD`, a slot of this table, a generation), so the model runs
 //!   unchanged; the effects aimed at stand-ins leave as `R`/`D`/`C` on the origin node's topic
@@ -69,6 +70,8 @@ const MAX_REMOTE: usize = 1 << 20;
 /// Commands held while the owner is not known yet (link up: the lease answer is on its way).
 const MAX_WAITING: usize = 1024;
 const WAIT_FOR_OWNER: Duration = Duration::from_secs(2);
+/// Client activity is reported to the owner at most this often (one message per node).
+const ACTIVITY_EVERY: Duration = Duration::from_secs(1);
 
 /// Get or take the owner lease; answers the holder.
 const LEASE: &str = r"
@@ -151,6 +154,9 @@ pub(super) struct CsCluster {
     deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
     /// This node's attached Channelstream websockets (closed on an owner change).
     local_socks: HashMap<SockRef, Uuid>,
+    /// Client activity to report to the owner at the next flush (one message a second).
+    activity: HashMap<SockRef, Uuid>,
+    next_activity: Instant,
     /// Commands that arrived before the first lease answer, oldest first.
     waiting: VecDeque<(Instant, Option<ReqRef>, Command)>,
     // Owner side.
@@ -185,6 +191,8 @@ impl CsCluster {
             deadlines: BinaryHeap::new(),
             local_socks: HashMap::new(),
             waiting: VecDeque::new(),
+            activity: HashMap::new(),
+            next_activity: now,
             socks: Slab::new(),
             sock_index: HashMap::new(),
             reqs: Slab::new(),
@@ -248,6 +256,13 @@ impl CsCluster {
                         return refuse(out, req, &cmd);
                     }
                     return self.waiting.push_back((Instant::now(), req, cmd));
+                }
+                if let Command::WsActivity { conn_id, sock } = cmd {
+                    if self.activity.is_empty() {
+                        self.next_activity = Instant::now() + ACTIVITY_EVERY;
+                    }
+                    self.activity.insert(sock, conn_id);
+                    return;
                 }
                 if req.is_some() && self.pending.len() >= MAX_PENDING {
                     return refuse(out, req, &cmd);
@@ -329,6 +344,11 @@ impl CsCluster {
                 }
             }
             NodeMsg::Deliver { to, frame } => out.deliver(&frame, &to),
+            NodeMsg::Activity { to, origin, socks } => {
+                if to == self.bp.incarnation() && self.role == Role::Owner {
+                    self.remote_activity(model, out, origin, socks)
+                }
+            }
             NodeMsg::Close { sock, code } => out.close(sock, code),
         }
     }
@@ -394,6 +414,30 @@ impl CsCluster {
         }
     }
 
+    /// Owner: client activity another node collected.
+    fn remote_activity(
+        &mut self,
+        model: &mut Model,
+        out: &mut dyn Outbox<CsMsg>,
+        origin: String,
+        socks: Vec<(SockRef, Uuid)>,
+    ) {
+        let node: Arc<str> = origin.into();
+        for (sock, conn_id) in socks {
+            let Some(&i) = self.sock_index.get(&(node.clone(), sock)) else {
+                continue;
+            };
+            let Some(gen) = self.socks.get(i).map(|s| s.gen) else {
+                continue;
+            };
+            let cmd = Command::WsActivity {
+                conn_id,
+                sock: remote_ref(i, gen),
+            };
+            self.run(model, out, None, cmd);
+        }
+    }
+
     fn stand_in_sock(&mut self, node: Arc<str>, sock: SockRef, conn_id: Uuid) -> SockRef {
         let key = (node.clone(), sock);
         if let Some((i, s)) = self
@@ -427,6 +471,9 @@ impl CsCluster {
         if let Some((at, ..)) = self.waiting.front() {
             t = t.min(*at + WAIT_FOR_OWNER);
         }
+        if !self.activity.is_empty() {
+            t = t.min(self.next_activity);
+        }
         t
     }
 
@@ -445,6 +492,9 @@ impl CsCluster {
             self.next_sweep = now + SWEEP_EVERY;
             self.ask_sweep(out.shard());
         }
+        if !self.activity.is_empty() && now >= self.next_activity {
+            self.flush_activity();
+        }
         while let Some((at, ..)) = self.waiting.front() {
             if now < *at + WAIT_FOR_OWNER {
                 break;
@@ -461,6 +511,16 @@ impl CsCluster {
             if let Some(req) = self.pending.remove(&id) {
                 out.reply(req, Response::busy());
             }
+        }
+    }
+
+    /// Report the client activity of the last second to the owner (lost if it changed).
+    fn flush_activity(&mut self) {
+        let socks: Vec<(SockRef, Uuid)> = self.activity.drain().collect();
+        if let Role::Follower { node } = &self.role {
+            let p = wire::activity(node, self.bp.incarnation(), &socks);
+            // Refused: advisory, as a skipped report on one node.
+            let _ = self.bp.publish(self.cs_topic.clone(), p);
         }
     }
 

@@ -34,6 +34,12 @@ pub(super) enum NodeMsg {
     Deliver { to: Vec<SockRef>, frame: Bytes },
     /// Close this socket of this node.
     Close { sock: SockRef, code: CloseCode },
+    /// Client activity on these sockets of `origin` in the last second, for the owner `to`.
+    Activity {
+        to: String,
+        origin: String,
+        socks: Vec<(SockRef, Uuid)>,
+    },
 }
 
 const SOCK_LEN: usize = 10;
@@ -169,6 +175,20 @@ pub(super) fn close(sock: SockRef, code: CloseCode) -> Bytes {
     Bytes::from(v)
 }
 
+/// `A`: client activity on sockets of `origin` (with their connections), for the owner `to`:
+/// one message per node per second however many of its sockets spoke.
+pub(super) fn activity(to: &str, origin: &str, socks: &[(SockRef, Uuid)]) -> Bytes {
+    let mut v = Vec::with_capacity(8 + to.len() + origin.len() + socks.len() * 26);
+    v.push(b'A');
+    put_name(&mut v, to);
+    put_name(&mut v, origin);
+    for (s, id) in socks {
+        put_sock(&mut v, *s);
+        v.extend_from_slice(id.as_bytes());
+    }
+    Bytes::from(v)
+}
+
 /// Parse what arrived on this node's topic; `None` if malformed.
 pub(super) fn parse(p: &Bytes) -> Option<NodeMsg> {
     let (&k, rest) = p.split_first()?;
@@ -202,6 +222,18 @@ pub(super) fn parse(p: &Bytes) -> Option<NodeMsg> {
             })
         }
         b'B' => Some(NodeMsg::Busy { id: get_u64(rest)? }),
+        b'A' => {
+            let (to, rest) = get_name(rest)?;
+            let (origin, rest) = get_name(rest)?;
+            if rest.len() % (SOCK_LEN + 16) != 0 {
+                return None;
+            }
+            let socks = rest
+                .chunks(SOCK_LEN + 16)
+                .map(|c| Some((get_sock(c)?, Uuid::from_slice(c.get(SOCK_LEN..)?).ok()?)))
+                .collect::<Option<_>>()?;
+            Some(NodeMsg::Activity { to, origin, socks })
+        }
         b'D' => {
             let n = u32::from_be_bytes(rest.get(0..4)?.try_into().ok()?) as usize;
             let end = 4usize.checked_add(n.checked_mul(SOCK_LEN)?)?;
@@ -351,6 +383,16 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(parse(&busy(9)), Some(NodeMsg::Busy { id: 9 })));
+        let seen = vec![(to[0], Uuid::new_v4()), (to[1], Uuid::new_v4())];
+        match parse(&activity("n0.a", "n1.b", &seen)).unwrap() {
+            NodeMsg::Activity { to, origin, socks } => {
+                assert_eq!(
+                    (to.as_str(), origin.as_str(), socks),
+                    ("n0.a", "n1.b", seen)
+                )
+            }
+            other => panic!("{other:?}"),
+        }
         for bad in [
             &b""[..],
             b"Z",
@@ -358,6 +400,7 @@ mod tests {
             b"Q\x01a\x05ab",
             b"R\x00",
             b"C\x00",
+            b"A\x01a\x01b\x00",
         ] {
             assert!(parse(&Bytes::copy_from_slice(bad)).is_none(), "{bad:?}");
         }

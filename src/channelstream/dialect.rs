@@ -437,7 +437,7 @@ impl Dialect for Channelstream {
         };
         match msg {
             Incoming::Message { topic, payload }
-                if *topic == cl.cs_topic && payload.first() == Some(&b'Q') =>
+                if *topic == cl.cs_topic && matches!(payload.first(), Some(b'Q' | b'A')) =>
             {
                 cl.on_node_message(model, out, payload)
             }
