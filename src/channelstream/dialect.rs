@@ -6,7 +6,11 @@
 //! forward each command through the model shard's inbox (`CsMsg::Command`) and park the
 //! request; answers, deliveries and closes come back as the reactor's own effects, so nothing
 //! here crosses threads except `CsMsg`.
+//!
+//! In cluster mode the model shard of one node owns the model for the whole cluster; the
+//! model shards of the others forward to it (`cluster.rs`).
 
+use super::cluster::{Change, CsCluster};
 use super::front::{self, Front, FrontAction, WsTarget};
 use super::model::{Command, ContentKind, Effects, HistOp, Model, Now, Reply, ReqRef, SockRef};
 use super::pages;
@@ -60,6 +64,8 @@ pub struct Channelstream {
     model: Option<Model>,
     /// Cluster mode's backplane and this dialect's topic (`None`: a single node).
     cluster: Option<(Arc<Backplane>, Bytes)>,
+    /// Cluster mode, model shard only: the model's owner node, forwarding, stand-ins.
+    route: Option<CsCluster>,
     /// `--persist-history`: where history changes go (model shard only).
     history: Option<HistoryOut>,
 }
@@ -74,19 +80,13 @@ struct HistoryOut {
 impl Channelstream {
     /// The instance for `shard`.
     pub fn new(cfg: Arc<Config>, shard: ShardId) -> Self {
-        let model = (shard == MODEL_SHARD).then(|| {
-            let mut m = Model::new(chrono::Utc::now());
-            m.set_max_channels_per_connection(cfg.limits.max_channels_per_connection);
-            if cfg.strict {
-                m.set_unknown_conn_close(strict::UNKNOWN_CONN_CLOSE);
-            }
-            m
-        });
+        let model = (shard == MODEL_SHARD).then(|| new_model(&cfg));
         Channelstream {
             signer: Signer::new(&cfg.secret),
             cfg,
             model,
             cluster: None,
+            route: None,
             history: None,
         }
     }
@@ -154,13 +154,14 @@ impl Channelstream {
     /// The same instance in cluster mode: `/message` (POST, PATCH, DELETE) batches accepted
     /// here are published on the topic `herald:<db>:cs`, which every node's model shard
     /// subscribes to at start; a node that receives one runs the same validated batch (same
-    /// uuids and timestamps) through its own model, which stores it and delivers it to its
-    /// local subscribers. Users, connections and presence stay per node (ARCHITECTURE.md).
+    /// uuids and timestamps) through its own model, which stores it (every node keeps the
+    /// history) and delivers it to the subscribers it holds. Every other model command runs on
+    /// the one node owning the model (`cluster.rs`), forwarded there by the others.
     pub fn with_cluster(mut self, bp: Option<Arc<Backplane>>, shard: ShardId) -> Self {
         if let Some(bp) = bp {
             let topic = Bytes::from(format!("{}cs", bp.prefix()));
-            if shard == MODEL_SHARD && bp.subscribe(topic.clone(), shard).is_err() {
-                tracing::error!("backplane queue full at start: Channelstream not clustered");
+            if shard == MODEL_SHARD {
+                self.route = Some(CsCluster::new(bp.clone(), shard));
             }
             self.cluster = Some((bp, topic));
         }
@@ -208,9 +209,8 @@ impl Channelstream {
         req: Option<ReqRef>,
         cmd: Command,
     ) -> Result<(), ()> {
-        if let Some(model) = self.model.as_mut() {
-            run_model(model, out, req, cmd);
-            self.flush_history();
+        if self.model.is_some() {
+            self.model_cmd(out, req, cmd);
             return Ok(());
         }
         let msg = CsMsg::Command {
@@ -219,6 +219,31 @@ impl Channelstream {
         };
         out.send(MODEL_SHARD, msg).map_err(drop)
     }
+
+    /// On the model shard: run a command here, or through the cluster's owner.
+    fn model_cmd(&mut self, out: &mut dyn Outbox<CsMsg>, req: Option<ReqRef>, cmd: Command) {
+        let Some(model) = self.model.as_mut() else {
+            return tracing::error!(
+                shard = out.shard().0,
+                "model command sent to a non-model shard"
+            );
+        };
+        match self.route.as_mut() {
+            Some(cl) => cl.dispatch(model, out, req, cmd),
+            None => run_model(model, out, req, cmd),
+        }
+        self.flush_history();
+    }
+}
+
+/// A model with the configured limits.
+fn new_model(cfg: &Config) -> Model {
+    let mut m = Model::new(chrono::Utc::now());
+    m.set_max_channels_per_connection(cfg.limits.max_channels_per_connection);
+    if cfg.strict {
+        m.set_unknown_conn_close(strict::UNKNOWN_CONN_CLOSE);
+    }
+    m
 }
 
 fn run_model(model: &mut Model, out: &mut dyn Outbox<CsMsg>, req: Option<ReqRef>, cmd: Command) {
@@ -259,7 +284,7 @@ impl Effects for ModelEffects<'_, '_> {
 
 /// A model reply on the wire, with WebOb's reason phrase. A 500 closes the connection, as
 /// the real server's does.
-fn to_response(reply: Reply) -> Response {
+pub(super) fn to_response(reply: Reply) -> Response {
     let mut r = Response::new(reply.status, reply.kind.content_type(), reply.body);
     r.close = reply.status == 500;
     finish(r)
@@ -403,56 +428,82 @@ impl Dialect for Channelstream {
 
     fn on_message(&mut self, out: &mut dyn Outbox<CsMsg>, msg: CsMsg) {
         let CsMsg::Command { req, cmd } = msg;
-        match self.model.as_mut() {
-            Some(model) => {
-                run_model(model, out, req, *cmd);
-                self.flush_history();
-            }
-            None => tracing::error!(
-                shard = out.shard().0,
-                "model command sent to a non-model shard"
-            ),
-        }
+        self.model_cmd(out, req, *cmd);
     }
 
     fn on_cluster(&mut self, out: &mut dyn Outbox<CsMsg>, msg: &Incoming) {
-        let (Some((bp, ours)), Some(model)) = (self.cluster.as_ref(), self.model.as_mut()) else {
+        let (Some(cl), Some(model)) = (self.route.as_mut(), self.model.as_mut()) else {
             return;
         };
-        let Incoming::Message { topic, payload } = msg else {
-            return;
-        };
-        if topic != ours {
-            return;
-        }
-        match remote_command(payload) {
-            Some(cmd) => {
-                run_model(model, out, None, cmd);
-                self.flush_history();
+        match msg {
+            Incoming::Message { topic, payload }
+                if *topic == cl.cs_topic && matches!(payload.first(), Some(b'Q' | b'A')) =>
+            {
+                cl.on_node_message(model, out, payload)
             }
-            None => {
-                let c = &bp.counters.malformed;
-                c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!(
-                    "backplane: a Channelstream batch from another node did not validate"
-                )
+            Incoming::Message { topic, payload } if *topic == cl.cs_topic => {
+                match remote_command(payload) {
+                    Some(cmd) => cl.run(model, out, None, cmd),
+                    None => {
+                        let c = &cl.bp().counters.malformed;
+                        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::warn!(
+                            "backplane: a Channelstream batch from another node did not validate"
+                        )
+                    }
+                }
             }
+            Incoming::Message { topic, payload } if cl.is_own_topic(topic) => {
+                cl.on_node_message(model, out, payload)
+            }
+            Incoming::Subscribed { topic, .. } if *topic == cl.cs_topic => {
+                cl.ask_lease(out.shard(), Instant::now())
+            }
+            Incoming::Subscribed { topic, .. } if cl.is_own_topic(topic) => {
+                cl.own_topic_ready(model, out)
+            }
+            Incoming::Reply { id, value } => {
+                if cl.on_reply(model, out, *id, value) == Change::SteppedDown {
+                    *model = new_model(&self.cfg);
+                    if self.history.is_some() {
+                        model.enable_history_log();
+                    }
+                }
+            }
+            _ => return,
         }
+        self.flush_history();
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.model.as_ref().and_then(Model::next_deadline)
+        let model = self.model.as_ref().and_then(Model::next_deadline);
+        match (model, self.route.as_ref().map(CsCluster::next_deadline)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn on_timer(&mut self, out: &mut dyn Outbox<CsMsg>, now: Instant) {
-        if let Some(model) = self.model.as_mut() {
-            model.tick(now_pair(now), &mut ModelEffects { out });
+        let Some(model) = self.model.as_mut() else {
+            return;
+        };
+        match self.route.as_mut() {
+            None => model.tick(now_pair(now), &mut ModelEffects { out }),
+            Some(cl) => {
+                if model.next_deadline().is_some_and(|d| d <= now) {
+                    cl.tick_model(model, out);
+                }
+                cl.on_timer(out, now);
+            }
         }
     }
 
     fn on_shutdown(&mut self, out: &mut dyn Outbox<CsMsg>) {
         if let Some(model) = self.model.as_mut() {
-            model.finish_polls(&mut ModelEffects { out });
+            match self.route.as_mut() {
+                None => model.finish_polls(&mut ModelEffects { out }),
+                Some(cl) => cl.shutdown(model, out),
+            }
         }
     }
 }

@@ -7,6 +7,8 @@
 
 pub mod admin;
 pub mod api;
+mod cluster;
+mod cluster_wire;
 pub mod dialect;
 pub mod front;
 pub mod model;

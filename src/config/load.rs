@@ -177,7 +177,30 @@ pub fn load(
     if cfg.cluster.is_some() && cfg.node_id.is_empty() {
         cfg.node_id = crate::cluster::random_node_id();
     }
+    if cfg.cookie_secret.is_empty() {
+        cfg.cookie_secret = if cfg.cluster.is_some() {
+            cluster_cookie_secret(&cfg.secret)
+        } else {
+            new_cookie_secret()
+        };
+    }
     Ok(Action::Run(Box::new(cfg), ignored))
+}
+
+/// Cluster mode without a configured `cookie_secret`: one every node sharing the API
+/// `secret` derives alike (HMAC-SHA256 of a fixed label), so an admin cookie signed by one
+/// node is valid on the others. Whoever knows `secret` can already sign any API call.
+fn cluster_cookie_secret(secret: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()) else {
+        return new_cookie_secret(); // HMAC takes keys of any length: never here
+    };
+    mac.update(b"herald cluster admin cookie secret");
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The Pusher dialect's default app, from `HERALD_DEFAULT_APP_{ID,KEY,SECRET}` and its webhooks
@@ -437,9 +460,6 @@ fn apply_channelstream(raw: &RawSettings, origin: &Origin) -> Result<Config, Con
                 "Herald only implements channelstream.utils.DefaultSigner",
             ));
         }
-    }
-    if cfg.cookie_secret.is_empty() {
-        cfg.cookie_secret = new_cookie_secret();
     }
     Ok(cfg)
 }

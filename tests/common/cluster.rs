@@ -212,3 +212,19 @@ pub fn cluster(n: usize) -> Option<(Redis, Vec<Node>)> {
         .collect();
     Some((r, nodes))
 }
+
+/// The index in `cluster(n)`'s nodes (`--node-id nI`) of the node owning the Channelstream
+/// model (the holder of the `cs:owner` lease), once one holds it.
+pub fn cs_owner(r: &Redis) -> usize {
+    let mut owner = None;
+    let held = wait_until(Duration::from_secs(10), || {
+        let v = r.cli(&["GET", "herald:0:cs:owner"]);
+        owner = v
+            .strip_prefix('n')
+            .and_then(|v| v.split('.').next())
+            .and_then(|i| i.parse().ok());
+        owner.is_some()
+    });
+    assert!(held, "no node took the Channelstream lease");
+    owner.unwrap_or_default()
+}

@@ -642,3 +642,27 @@ pub fn write_until_blocked(s: &mut TcpStream, chunk: &[u8], cap: usize, stall: D
     }
     total
 }
+
+/// Signed `POST /connect` with a full body; asserts 200 and returns the answer.
+pub fn cs_connect_with(target: &impl Target, body: &serde_json::Value) -> serde_json::Value {
+    let r = api(target, "POST", "/connect", body);
+    assert_eq!(r.status, 200, "/connect: {}", r.text());
+    r.json()
+}
+
+/// Signed `POST /info` about `channels` (users and connections included); the answer's
+/// `channels` object.
+pub fn cs_info(target: &impl Target, channels: &[&str]) -> serde_json::Value {
+    let body = serde_json::json!({"info": {"channels": channels, "include_users": true,
+                                            "include_connections": true}});
+    let r = api(target, "POST", "/info", &body);
+    assert_eq!(r.status, 200, "/info: {}", r.text());
+    r.json()["channels"].clone()
+}
+
+/// Open `/ws?conn_id=` for a connection made anywhere, with a 5 s read timeout.
+pub fn cs_ws(target: &impl Target, conn_id: &str) -> Ws {
+    let ws = ws_connect(target, &format!("/ws?conn_id={conn_id}"));
+    set_timeout(&ws, Duration::from_secs(5));
+    ws
+}
