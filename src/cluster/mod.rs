@@ -202,6 +202,10 @@ mod tests {
         for bad in [&b""[..], b"\x01", b"\x02\x00", b"\x01\x09abc"] {
             assert!(decode_envelope(&Bytes::copy_from_slice(bad)).is_none());
         }
+        // An origin that is not UTF-8 (found by the fuzzer) is handed back as raw bytes.
+        let raw = Bytes::from_static(b"\x01\x03\xf1\xa2\xa2body");
+        let (o, p) = decode_envelope(&raw).unwrap();
+        assert_eq!((o, &p[..]), (&b"\xf1\xa2\xa2"[..], &b"body"[..]));
     }
 
     #[test]
