@@ -540,19 +540,24 @@ impl Pushi {
         let ts = now_f64();
         let m = protocol::event_message(&channel, &event, &data, mid.as_deref().map(|m| (m, ts)));
         let (text, frame) = protocol::message_frame(&m);
-        if let Some(mid) = mid {
-            let ev = NewEvent {
-                mid,
-                app: app_id.clone(),
-                channel: channel.clone(),
-                owner: Some(info.id.to_string()),
-                timestamp: ts,
-                payload: text.clone(),
-            };
-            if !self.ask_store(out, Token::Ignore, Op::Insert(vec![ev])) {
-                return Self::refuse(out, sock, CODE_BUSY, "Store busy, event not sent");
+        // Room in the store now, the write after the delivery is routed (see `post_events`).
+        let stored = match mid {
+            None => None,
+            Some(mid) => {
+                let Some(Ok(room)) = self.store.as_ref().map(Store::reserve) else {
+                    return Self::refuse(out, sock, CODE_BUSY, "Store busy, event not sent");
+                };
+                let ev = NewEvent {
+                    mid,
+                    app: app_id.clone(),
+                    channel: channel.clone(),
+                    owner: Some(info.id.to_string()),
+                    timestamp: ts,
+                    payload: text.clone(),
+                };
+                Some((room, ev))
             }
-        }
+        };
         if let Some(w) = &self.webs {
             w.notify(&app_id, &channel, &text);
         }
@@ -567,7 +572,16 @@ impl Pushi {
             .route(out, app_idx, &channel, PushiMsg::Publish(Box::new(op)))
             .is_err()
         {
-            Self::refuse(out, sock, CODE_BUSY, "Over capacity, try again");
+            // Refused, so not stored either (the reservation is given back).
+            return Self::refuse(out, sock, CODE_BUSY, "Over capacity, try again");
+        }
+        if let Some((room, ev)) = stored {
+            if room
+                .send(out.shard(), Token::Ignore, Op::Insert(vec![ev]))
+                .is_err()
+            {
+                tracing::warn!(channel = %channel, "pushi: store gone, event not persisted");
+            }
         }
     }
 }

@@ -497,15 +497,22 @@ impl Pushi {
         }
         let persist = body.get("persist").is_none_or(crate::py::value::truthy);
         let ts = now_f64();
+        // The message without its channel, built once (the body's `channel` list is replaced
+        // here, so a POST to N channels copies N small maps, not N lists of N names); the
+        // steps are the ones each channel's message had, so the keys keep their order.
+        let mut base = body;
+        base.insert("data".into(), data.into());
+        base.entry("event").or_insert_with(|| "message".into());
+        base.insert("channel".into(), Value::Null);
+        base.remove("mid");
+        base.remove("timestamp");
         let mut frames = Vec::with_capacity(channels.len());
         let mut events = Vec::new();
         for ch in &channels {
-            let mut m = body.clone();
-            m.insert("data".into(), data.clone().into());
-            m.entry("event").or_insert_with(|| "message".into());
-            m.insert("channel".into(), ch.as_str().into());
-            m.remove("mid");
-            m.remove("timestamp");
+            let mut m = base.clone();
+            if let Some(c) = m.get_mut("channel") {
+                *c = ch.as_str().into();
+            }
             let mid = persist.then(|| uuid::Uuid::new_v4().to_string());
             protocol::add_stored(&mut m, mid.as_deref().map(|id| (id, ts)));
             let (text, frame) = protocol::message_frame(&Value::Object(m));
@@ -524,23 +531,37 @@ impl Pushi {
             }
             frames.push((ch, frame));
         }
-        let action = if events.is_empty() {
-            RequestAction::Respond(success())
+        // Room in the store first (a full store refuses the whole POST, delivering nothing),
+        // then the frames to their owners, and only then the store thread's wake-up: the
+        // delivery gets a free core before the write does.
+        let room = if events.is_empty() {
+            None
         } else {
-            match self.park(out, req, Then::Success, Op::Insert(events)) {
-                RequestAction::Respond(r) => return RequestAction::Respond(r),
-                parked => parked,
+            match self.store.as_ref().map(crate::store::Store::reserve) {
+                Some(Ok(room)) => Some(room),
+                _ => return RequestAction::Respond(store_busy()),
             }
         };
+        let mut delivered = true;
         for (ch, frame) in frames {
             if !self.publish(out, app, ch, frame) {
                 tracing::warn!(channel = %ch, "pushi: owner inbox full, event not delivered");
-                if matches!(action, RequestAction::Respond(_)) {
-                    return RequestAction::Respond(Response::busy());
+                delivered = false;
+            }
+        }
+        match room {
+            None if delivered => RequestAction::Respond(success()),
+            None => RequestAction::Respond(Response::busy()),
+            Some(room) => {
+                let token = Token::Reply(req.at, Then::Success);
+                match room.send(out.shard(), token, Op::Insert(events)) {
+                    Ok(()) => RequestAction::Park {
+                        success_headers: &[],
+                    },
+                    Err(_) => RequestAction::Respond(store_busy()),
                 }
             }
         }
-        action
     }
 }
 

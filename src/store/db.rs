@@ -60,15 +60,34 @@ pub struct StoredEvent {
     pub payload: String,
 }
 
+/// Events per channel, per app, as far as this process knows (read on first insert), and
+/// whether the channel is already queued for pruning.
+type Counts = HashMap<String, HashMap<String, Count>>;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Count {
+    n: u64,
+    queued: bool,
+}
+
+/// Rows per multi-row `INSERT`, largest first (an op's events are written in chunks of these).
+const INSERT_CHUNKS: [usize; 4] = [64, 16, 4, 1];
+
 /// The open database.
 pub(super) struct Db {
     conn: Connection,
     /// Events kept per channel (0: no limit).
     keep: u64,
-    /// Events per (app, channel) as far as this process knows (counted on first insert).
-    counts: HashMap<(String, String), u64>,
+    counts: Counts,
     /// Channels over `keep` plus slack, pruned at the next `prune`.
     over: HashSet<(String, String)>,
+    /// Channels (per app) that may have per-user subscriptions: only their events get inbox
+    /// rows, so a publish to a channel nobody follows costs no `associations` lookup. Always
+    /// a superset of the truth: a key is added before its `Subscribe` runs, and removed only
+    /// by `prune`, outside any transaction, once the table shows no subscriber is left.
+    subscribed: HashMap<String, HashSet<String>>,
+    /// `(app, event)` unsubscribed since the last `prune`, checked there.
+    unsubscribed: Vec<(String, String)>,
 }
 
 fn fail(path: &std::path::Path, reason: impl std::fmt::Display) -> OpenError {
@@ -87,6 +106,7 @@ impl Db {
         let conn = Connection::open(&path).map_err(|e| fail(&path, e))?;
         let check = |e: rusqlite::Error| fail(&path, e);
         conn.busy_timeout(Duration::from_secs(5)).map_err(check)?;
+        conn.set_prepared_statement_cache_capacity(64);
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
             .map_err(check)?;
@@ -98,8 +118,12 @@ impl Db {
         }
         let sync = if s.sync_full { "FULL" } else { "NORMAL" };
         // A 64 MiB page cache keeps the channel index in memory under a steady publish load.
+        // Checkpoints every 8192 WAL pages (32 MiB) instead of SQLite's 1000: an index page
+        // rewritten by many commits is copied back to the database once per checkpoint, so
+        // fewer checkpoints copy far fewer pages.
         conn.execute_batch(&format!(
-            "PRAGMA synchronous={sync}; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY"
+            "PRAGMA synchronous={sync}; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; \
+             PRAGMA wal_autocheckpoint=8192"
         ))
         .map_err(check)?;
         let version: i64 = conn
@@ -121,63 +145,124 @@ impl Db {
             "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
         ))
         .map_err(|e| fail(&path, format!("cannot write: {e}")))?;
+        let mut subscribed: HashMap<String, HashSet<String>> = HashMap::new();
+        {
+            let mut st = conn
+                .prepare("SELECT DISTINCT app, event FROM subscriptions")
+                .map_err(check)?;
+            let rows = st
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(check)?;
+            for row in rows {
+                let (app, event) = row.map_err(check)?;
+                subscribed.entry(app).or_default().insert(event);
+            }
+        }
         Ok(Db {
             conn,
             keep: s.max_events_per_channel,
             counts: HashMap::new(),
             over: HashSet::new(),
+            subscribed,
+            unsubscribed: Vec::new(),
         })
     }
 
-    /// Run `ops` in one transaction and commit; one answer per op, in order. If the commit
-    /// fails, every write in the batch is answered `Failed`.
+    /// Run `ops` in one transaction and commit; one answer per op, in order. If an op fails,
+    /// the batch is run again with each op in its own savepoint, so the failing op leaves
+    /// nothing half-written and the others still commit. If the commit fails, every op of the
+    /// batch is answered `Failed`.
     pub(super) fn run_batch(&mut self, ops: &[&Op]) -> Vec<Answer> {
-        let (keep, counts, over) = (self.keep, &mut self.counts, &mut self.over);
-        let mut tx = match self.conn.transaction() {
-            Ok(t) => t,
-            Err(e) => return ops.iter().map(|_| Answer::Failed(e.to_string())).collect(),
+        match self.batch(ops, false) {
+            Ok(answers) => answers,
+            Err(_) => {
+                // The failed attempt was rolled back; the counts it made are not to be trusted.
+                self.counts.clear();
+                self.over.clear();
+                self.batch(ops, true)
+                    .unwrap_or_else(|e| ops.iter().map(|_| Answer::Failed(e.to_string())).collect())
+            }
+        }
+    }
+
+    /// One attempt at a batch. `isolate`: each op in a savepoint, a failing one answered
+    /// `Failed`; otherwise the first failing op fails the attempt (`Err`, rolled back).
+    /// A failed commit is `Ok` with every answer `Failed` (running it again would not help).
+    fn batch(&mut self, ops: &[&Op], isolate: bool) -> rusqlite::Result<Vec<Answer>> {
+        let Db {
+            conn,
+            keep,
+            counts,
+            over,
+            subscribed,
+            unsubscribed,
+        } = self;
+        let mut w = Writes {
+            keep: *keep,
+            counts,
+            over,
+            subscribed,
+            unsubscribed,
         };
-        // Each op in its own savepoint: a failing op leaves nothing half-written, and the
-        // others of the batch still commit.
-        let mut answers: Vec<Answer> = ops
-            .iter()
-            .map(|op| {
-                let sp = tx.savepoint()?;
-                let a = match op {
-                    Op::Insert(events) => {
-                        let n = insert(&sp, events)?;
-                        for e in events.iter() {
-                            count(&sp, counts, e)?;
-                            let k = (e.app.clone(), e.channel.clone());
-                            if keep > 0 && counts.get(&k).is_some_and(|c| *c > keep + keep / 10) {
-                                over.insert(k);
-                            }
-                        }
-                        Answer::Done(n)
-                    }
-                    other => run_op(&sp, other)?,
-                };
-                sp.commit()?;
-                Ok(a)
-            })
-            .map(|r: rusqlite::Result<Answer>| r.unwrap_or_else(|e| Answer::Failed(e.to_string())))
-            .collect();
+        let mut tx = conn.transaction()?;
+        let mut answers = Vec::with_capacity(ops.len());
+        for op in ops {
+            if isolate {
+                let a = tx
+                    .savepoint()
+                    .and_then(|sp| {
+                        let a = w.run(&sp, op)?;
+                        sp.commit()?;
+                        Ok(a)
+                    })
+                    .unwrap_or_else(|e| {
+                        // What it counted was rolled back with it.
+                        w.counts.clear();
+                        w.over.clear();
+                        Answer::Failed(e.to_string())
+                    });
+                answers.push(a);
+            } else {
+                answers.push(w.run(&tx, op)?);
+            }
+        }
         if let Err(e) = tx.commit() {
             tracing::error!(error = %e, "store: commit failed");
             for a in &mut answers {
                 *a = Answer::Failed(format!("commit failed: {e}"));
             }
         }
-        answers
+        Ok(answers)
     }
 
     /// Delete events beyond the retention limits: those older than `max_age` (the oldest
     /// [`PRUNE_CHUNK`] by `seq` are tested), then the oldest of each channel that went over
     /// `keep` by a tenth (so pruning is batched, not one row per insert), a chunk each.
+    /// Also forgets channels whose last subscriber left.
     pub(super) fn prune(&mut self, max_age: Option<Duration>) {
+        if let Err(e) = self.forget_unsubscribed() {
+            tracing::warn!(error = %e, "store: subscription check failed");
+        }
         if let Err(e) = self.try_prune(max_age) {
             tracing::warn!(error = %e, "store: pruning failed");
         }
+    }
+
+    fn forget_unsubscribed(&mut self) -> rusqlite::Result<()> {
+        for (app, event) in std::mem::take(&mut self.unsubscribed) {
+            let any: bool = self
+                .conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM subscriptions WHERE app = ?1 AND event = ?2)",
+                )?
+                .query_row(params![app, event], |r| r.get(0))?;
+            if !any {
+                if let Some(events) = self.subscribed.get_mut(&app) {
+                    events.remove(&event);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn try_prune(&mut self, max_age: Option<Duration>) -> rusqlite::Result<()> {
@@ -202,8 +287,13 @@ impl Db {
         }
         let over: Vec<(String, String)> = self.over.drain().collect();
         for (app, channel) in over {
-            let c = match self.counts.get(&(app.clone(), channel.clone())) {
-                Some(c) => *c,
+            let known = self
+                .counts
+                .get(&app)
+                .and_then(|m| m.get(&channel))
+                .map(|c| c.n);
+            let c = match known {
+                Some(c) => c,
                 None => {
                     let n: i64 = self.conn.query_row(
                         "SELECT COUNT(*) FROM events WHERE app = ?1 AND channel = ?2",
@@ -214,20 +304,31 @@ impl Db {
                 }
             };
             let extra = c.saturating_sub(self.keep).min(PRUNE_CHUNK as u64);
-            if extra == 0 {
-                continue;
-            }
-            let n = self.conn.execute(
-                "DELETE FROM events WHERE seq IN (SELECT seq FROM events \
-                 WHERE app = ?1 AND channel = ?2 ORDER BY seq LIMIT ?3)",
-                params![app, channel, extra as i64],
-            )?;
+            let n = if extra == 0 {
+                0
+            } else {
+                self.conn.execute(
+                    "DELETE FROM events WHERE seq IN (SELECT seq FROM events \
+                     WHERE app = ?1 AND channel = ?2 ORDER BY seq LIMIT ?3)",
+                    params![app, channel, extra as i64],
+                )?
+            };
             deleted += n;
             let left = c.saturating_sub(n as u64);
-            if left > self.keep {
+            let again = left > self.keep;
+            if again {
                 self.over.insert((app.clone(), channel.clone()));
             }
-            self.counts.insert((app, channel), left);
+            let slot = self
+                .counts
+                .entry(app)
+                .or_default()
+                .entry(channel)
+                .or_default();
+            *slot = Count {
+                n: left,
+                queued: again,
+            };
         }
         if deleted > 0 {
             // Inbox rows of events that are gone (the join skips any that remain).
@@ -241,27 +342,135 @@ impl Db {
     }
 }
 
-/// Count one more event of its channel (the channel's stored count is read on first use).
-fn count(
-    c: &Connection,
-    counts: &mut HashMap<(String, String), u64>,
-    e: &NewEvent,
-) -> rusqlite::Result<()> {
-    let key = (e.app.clone(), e.channel.clone());
-    if let Some(n) = counts.get_mut(&key) {
-        *n += 1;
-        return Ok(());
+/// The in-memory state a batch updates as it writes.
+struct Writes<'a> {
+    keep: u64,
+    counts: &'a mut Counts,
+    over: &'a mut HashSet<(String, String)>,
+    subscribed: &'a mut HashMap<String, HashSet<String>>,
+    unsubscribed: &'a mut Vec<(String, String)>,
+}
+
+impl Writes<'_> {
+    fn run(&mut self, tx: &Connection, op: &Op) -> rusqlite::Result<Answer> {
+        match op {
+            Op::Insert(events) => self.insert(tx, events).map(Answer::Done),
+            Op::Subscribe { app, event, .. } => {
+                let events = self.subscribed.entry(app.clone()).or_default();
+                if !events.contains(event) {
+                    events.insert(event.clone());
+                }
+                run_op(tx, op)
+            }
+            Op::Unsubscribe { app, event, .. } => {
+                self.unsubscribed.push((app.clone(), event.clone()));
+                run_op(tx, op)
+            }
+            other => run_op(tx, other),
+        }
     }
-    let n: i64 = c
-        .prepare_cached("SELECT COUNT(*) FROM events WHERE app = ?1 AND channel = ?2")?
-        .query_row(params![e.app, e.channel], |r| r.get(0))?;
-    counts.insert(key, u64::try_from(n).unwrap_or(0));
-    Ok(())
+
+    /// Write `events` with multi-row `INSERT`s (chunks of [`INSERT_CHUNKS`]), one inbox
+    /// row per subscriber of each event whose channel has any, and count them for retention.
+    fn insert(&mut self, tx: &Connection, events: &[NewEvent]) -> rusqlite::Result<usize> {
+        // Read each new channel's stored count before this op adds to it.
+        for e in events {
+            self.load_count(tx, e)?;
+        }
+        let mut assoc = tx.prepare_cached(
+            "INSERT INTO associations (app, user_id, seq) \
+             SELECT app, user_id, ?1 FROM subscriptions WHERE app = ?2 AND event = ?3",
+        )?;
+        let mut rest = events;
+        while !rest.is_empty() {
+            let k = INSERT_CHUNKS
+                .into_iter()
+                .find(|&k| k <= rest.len())
+                .unwrap_or(1);
+            let (chunk, tail) = rest.split_at(k);
+            let mut ins = tx.prepare_cached(&insert_sql(k))?;
+            for (i, e) in chunk.iter().enumerate() {
+                let at = i * 6;
+                ins.raw_bind_parameter(at + 1, &e.mid)?;
+                ins.raw_bind_parameter(at + 2, &e.app)?;
+                ins.raw_bind_parameter(at + 3, &e.channel)?;
+                ins.raw_bind_parameter(at + 4, &e.owner)?;
+                ins.raw_bind_parameter(at + 5, e.timestamp)?;
+                ins.raw_bind_parameter(at + 6, &e.payload)?;
+            }
+            ins.raw_execute()?;
+            // AUTOINCREMENT and one writer: the rows of one statement get consecutive seqs,
+            // ending at the last inserted rowid.
+            let first = tx.last_insert_rowid() - (k as i64 - 1);
+            for (i, e) in chunk.iter().enumerate() {
+                if self
+                    .subscribed
+                    .get(&e.app)
+                    .is_some_and(|s| s.contains(&e.channel))
+                {
+                    assoc.execute(params![first + i as i64, e.app, e.channel])?;
+                }
+                self.counted(e);
+            }
+            rest = tail;
+        }
+        Ok(events.len())
+    }
+
+    fn load_count(&mut self, tx: &Connection, e: &NewEvent) -> rusqlite::Result<()> {
+        if self
+            .counts
+            .get(&e.app)
+            .is_some_and(|m| m.contains_key(&e.channel))
+        {
+            return Ok(());
+        }
+        let n: i64 = tx
+            .prepare_cached("SELECT COUNT(*) FROM events WHERE app = ?1 AND channel = ?2")?
+            .query_row(params![e.app, e.channel], |r| r.get(0))?;
+        let n = u64::try_from(n).unwrap_or(0);
+        self.counts
+            .entry(e.app.clone())
+            .or_default()
+            .insert(e.channel.clone(), Count { n, queued: false });
+        Ok(())
+    }
+
+    /// One more stored event of `e`'s channel; queue the channel for pruning once it passes
+    /// `keep` by a tenth.
+    fn counted(&mut self, e: &NewEvent) {
+        let Some(c) = self
+            .counts
+            .get_mut(&e.app)
+            .and_then(|m| m.get_mut(&e.channel))
+        else {
+            return;
+        };
+        c.n += 1;
+        if self.keep > 0 && !c.queued && c.n > self.keep + self.keep / 10 {
+            c.queued = true;
+            self.over.insert((e.app.clone(), e.channel.clone()));
+        }
+    }
+}
+
+/// `INSERT INTO events ... VALUES (?,?,?,?,?,?), ...` for `rows` rows.
+fn insert_sql(rows: usize) -> String {
+    let mut sql =
+        String::from("INSERT INTO events (mid, app, channel, owner, timestamp, payload) VALUES ");
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?,?)");
+    }
+    sql
 }
 
 fn run_op(tx: &Connection, op: &Op) -> rusqlite::Result<Answer> {
     match op {
-        Op::Insert(events) => insert(tx, events).map(Answer::Done),
+        // Written by `Writes::insert`, which keeps the counts and the inbox index.
+        Op::Insert(_) => Err(rusqlite::Error::InvalidQuery),
         Op::Latest {
             app,
             channel,
@@ -405,31 +614,6 @@ pub fn read_cs_history(s: &Settings) -> Result<Vec<(String, String)>, OpenError>
         .map_err(|e| fail(&path, e))?;
     rows.collect::<rusqlite::Result<_>>()
         .map_err(|e| fail(&path, e))
-}
-
-fn insert(tx: &Connection, events: &[NewEvent]) -> rusqlite::Result<usize> {
-    let mut ins = tx.prepare_cached(
-        "INSERT INTO events (mid, app, channel, owner, timestamp, payload) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    let mut assoc = tx.prepare_cached(
-        "INSERT INTO associations (app, user_id, seq) \
-         SELECT app, user_id, ?1 FROM subscriptions WHERE app = ?2 AND event = ?3",
-    )?;
-    let mut n = 0;
-    for e in events {
-        ins.execute(params![
-            e.mid,
-            e.app,
-            e.channel,
-            e.owner,
-            e.timestamp,
-            e.payload
-        ])?;
-        assoc.execute(params![tx.last_insert_rowid(), e.app, e.channel])?;
-        n += 1;
-    }
-    Ok(n)
 }
 
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {

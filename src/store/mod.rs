@@ -4,8 +4,12 @@
 //!
 //! Why a thread and not the shards: SQLite calls block (disk I/O, fsync), and a shard must
 //! never block. Shards hand the store an [`Op`] with [`Store::try_send`] on a **bounded**
-//! queue (`std::sync::mpsc::sync_channel`); a full queue is answered at once with
-//! [`StoreBusy`] (the REST layer turns it into a 503 with a JSON error) — nothing waits.
+//! queue (a `std::sync::mpsc` channel whose length an atomic counter caps at
+//! `Settings::queue`); a full queue is answered at once with [`StoreBusy`] (the REST layer
+//! turns it into a 503 with a JSON error) — nothing waits. [`Store::reserve`] takes the room
+//! first and sends later, so a publish can learn that the store will take its events, then
+//! hand its frames to the owners, and only then wake the store thread: on a 2-core machine
+//! the delivery gets the idle core before the store does.
 //!
 //! Group commit: the thread blocks for one request, then drains whatever else is queued (up
 //! to [`MAX_BATCH`]), runs all of it inside **one** transaction, commits, and only then sends
@@ -41,7 +45,8 @@ pub use db::{read_cs_history, read_subscriptions, read_webs, StoredEvent, SCHEMA
 
 use crate::ids::ShardId;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -268,7 +273,11 @@ struct Request<T> {
 
 struct Inner<T> {
     /// `None` only while dropping.
-    sender: Option<SyncSender<Request<T>>>,
+    sender: Option<Sender<Request<T>>>,
+    /// Requests reserved or queued and not yet taken by the thread: the queue's bound.
+    queued: Arc<AtomicUsize>,
+    /// `Settings::queue`.
+    capacity: usize,
     sink: Arc<OnceLock<Sink<T>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -298,13 +307,15 @@ impl<T: Send + 'static> Store<T> {
     /// naming the path.
     pub fn open(settings: &Settings) -> Result<Store<T>, OpenError> {
         let db = db::Db::open(settings)?;
-        let (sender, rx) = mpsc::sync_channel(settings.queue.max(1));
+        let (sender, rx) = mpsc::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
         let sink: Arc<OnceLock<Sink<T>>> = Arc::new(OnceLock::new());
         let thread_sink = sink.clone();
         let retention = settings.max_event_age;
+        let taken = queued.clone();
         let thread = std::thread::Builder::new()
             .name("herald-store".into())
-            .spawn(move || run(db, rx, &thread_sink, retention))
+            .spawn(move || run(db, rx, &taken, &thread_sink, retention))
             .map_err(|e| OpenError {
                 path: settings.dir.clone(),
                 reason: format!("cannot start the store thread: {e}"),
@@ -312,6 +323,8 @@ impl<T: Send + 'static> Store<T> {
         Ok(Store {
             inner: Arc::new(Inner {
                 sender: Some(sender),
+                queued,
+                capacity: settings.queue.max(1),
                 sink,
                 thread: Mutex::new(Some(thread)),
             }),
@@ -325,26 +338,75 @@ impl<T: Send + 'static> Store<T> {
 
     /// Queue `op`; its answer goes to shard `to` with `token`. Never blocks.
     pub fn try_send(&self, to: ShardId, token: T, op: Op) -> Result<(), StoreBusy> {
-        self.queue(Request {
-            reply: Some((to, token)),
-            op,
+        self.reserve()?.send(to, token, op)
+    }
+
+    /// Take room for one request in the queue (given back if the [`Reserved`] is dropped
+    /// unsent); `Err` when the queue is full.
+    pub fn reserve(&self) -> Result<Reserved<T>, StoreBusy> {
+        let q = &self.inner.queued;
+        if q.fetch_add(1, Ordering::AcqRel) >= self.inner.capacity {
+            q.fetch_sub(1, Ordering::AcqRel);
+            return Err(StoreBusy);
+        }
+        Ok(Reserved {
+            store: Some(self.clone()),
         })
     }
 
     fn queue(&self, r: Request<T>) -> Result<(), StoreBusy> {
-        let Some(sender) = self.inner.sender.as_ref() else {
-            return Err(StoreBusy);
-        };
-        match sender.try_send(r) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(StoreBusy),
-        }
+        self.reserve()?.push(r)
     }
 
     /// A fire-and-forget handle on this store (keeps the thread alive while it exists).
     pub fn writer(&self) -> Writer {
         let st = self.clone();
         Writer(Arc::new(move |op| st.queue(Request { reply: None, op })))
+    }
+}
+
+/// Room for one request in a store's queue, from [`Store::reserve`].
+pub struct Reserved<T: Send + 'static> {
+    /// `None` once sent.
+    store: Option<Store<T>>,
+}
+
+impl<T: Send + 'static> Reserved<T> {
+    /// Queue `op` in the reserved room; its answer goes to shard `to` with `token`. `Err`
+    /// only if the store thread is gone.
+    pub fn send(self, to: ShardId, token: T, op: Op) -> Result<(), StoreBusy> {
+        self.push(Request {
+            reply: Some((to, token)),
+            op,
+        })
+    }
+
+    fn push(mut self, r: Request<T>) -> Result<(), StoreBusy> {
+        let Some(store) = self.store.take() else {
+            return Err(StoreBusy);
+        };
+        let inner = &store.inner;
+        match inner.sender.as_ref().map(|s| s.send(r)) {
+            Some(Ok(())) => Ok(()),
+            _ => {
+                inner.queued.fetch_sub(1, Ordering::AcqRel);
+                Err(StoreBusy)
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for Reserved<T> {
+    fn drop(&mut self) {
+        if let Some(store) = self.store.take() {
+            store.inner.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl<T: Send + 'static> std::fmt::Debug for Reserved<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reserved")
     }
 }
 
@@ -368,6 +430,7 @@ pub fn db_path(dir: &Path) -> PathBuf {
 fn run<T>(
     mut db: db::Db,
     rx: Receiver<Request<T>>,
+    queued: &AtomicUsize,
     sink: &OnceLock<Sink<T>>,
     retention: Option<Duration>,
 ) {
@@ -391,6 +454,8 @@ fn run<T>(
                 Err(_) => break,
             }
         }
+        // Taken off the queue: room for as many new requests while this batch runs.
+        queued.fetch_sub(batch.len(), Ordering::AcqRel);
         let ops: Vec<&Op> = batch.iter().map(|r| &r.op).collect();
         let answers = db.run_batch(&ops);
         for (req, answer) in batch.drain(..).zip(answers) {

@@ -147,6 +147,53 @@ fn personal_channels_list_subscriptions_and_their_inbox() {
 }
 
 #[test]
+fn multi_row_inserts_index_the_right_events_across_restarts() {
+    let d = dir("chunks");
+    let s = settings(&d);
+    let sub = Op::Subscribe {
+        app: "a1".into(),
+        user_id: "u1".into(),
+        event: "news".into(),
+    };
+    let personal = || Op::Personal {
+        app: "a1".into(),
+        user_id: "u1".into(),
+        count: 1000,
+    };
+    let inbox = |a: Answer| match a {
+        Answer::Personal { events, .. } => events.into_iter().map(|e| e.mid).collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    // 150 events, every third on the followed channel: chunks of 64, 64, 16, 4, 1, 1 rows.
+    let batch: Vec<NewEvent> = (0..150)
+        .map(|i| {
+            let ch = if i % 3 == 0 { "news" } else { "weather" };
+            ev(&format!("m{i}"), ch, f64::from(i))
+        })
+        .collect();
+    let news: Vec<String> = (0..150)
+        .rev()
+        .filter(|i| i % 3 == 0)
+        .map(|i| format!("m{i}"))
+        .collect();
+    {
+        let (store, rx) = open(&s);
+        assert!(matches!(ask(&store, &rx, sub), Answer::Done(1)));
+        assert!(matches!(
+            ask(&store, &rx, Op::Insert(batch)),
+            Answer::Done(150)
+        ));
+        assert_eq!(inbox(ask(&store, &rx, personal())), news);
+    }
+    // After a restart the store still knows the channel is followed.
+    let (store, rx) = open(&s);
+    ask(&store, &rx, Op::Insert(vec![ev("late", "news", 200.0)]));
+    let got = inbox(ask(&store, &rx, personal()));
+    assert_eq!((got.len(), got[0].as_str()), (news.len() + 1, "late"));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn webs_are_added_once_and_removed_per_event_or_all() {
     let d = dir("webs");
     let (store, rx) = open(&settings(&d));
@@ -232,6 +279,36 @@ fn a_full_queue_is_busy_at_once() {
     }
     assert!(busy >= 40, "only {busy} of 50 refused");
     store.set_sink(Box::new(|_, _| None));
+    drop(store);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_reservation_holds_room_until_sent_or_dropped() {
+    let d = dir("reserve");
+    let mut s = settings(&d);
+    s.queue = 1;
+    let (store, rx) = open(&s);
+    let held = store.reserve().unwrap();
+    assert!(
+        store.reserve().is_err(),
+        "a second reservation past the bound"
+    );
+    assert_eq!(
+        store.try_send(ShardId(0), 1, Op::Webs { app: None }),
+        Err(StoreBusy)
+    );
+    drop(held);
+    let r = store.reserve().expect("room given back by the drop");
+    r.send(ShardId(3), 7, Op::Webs { app: None }).unwrap();
+    let (to, done) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!((to, done.token), (ShardId(3), 7));
+    assert!(matches!(done.answer, Answer::Rows(ref r) if r.is_empty()));
+    // Taken by the thread: the room is free again.
+    assert!(matches!(
+        ask(&store, &rx, Op::Webs { app: None }),
+        Answer::Rows(_)
+    ));
     drop(store);
     let _ = std::fs::remove_dir_all(&d);
 }
