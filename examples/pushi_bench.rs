@@ -2,14 +2,17 @@
 //!
 //! 1. persisted publish throughput: `C` keep-alive connections pipeline `POST /events` with
 //!    a list of `B` channels each (one request = `B` persisted events, one store request);
-//!    events/s = events acknowledged / wall time;
+//!    events/s = events acknowledged / wall time, and per 5 s window (the later windows are
+//!    the steady state once retention deletes as much as is inserted);
 //! 2. publish → delivery latency: one websocket subscriber, one publisher at a fixed rate,
 //!    each event carrying its send time; p50/p99/max with `persist: true` and `false`.
 //!
 //! It starts the given `herald` binary in Pushi mode on a free port with a fresh data
 //! directory under the system temp dir (removed at the end):
 //!
-//! `cargo run --release --example pushi_bench -- target/release/herald [C] [B] [SECONDS]`
+//! `cargo run --release --example pushi_bench -- target/release/herald [C] [B] [SECONDS]
+//! [LATENCY_ROUNDS]` (the server inherits the environment: `HERALD_MAX_EVENTS_PER_CHANNEL=0`
+//! measures without retention).
 
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -106,17 +109,27 @@ fn login(addr: SocketAddr) -> String {
     }
 }
 
-fn throughput(addr: SocketAddr, sid: &str, conns: usize, batch: usize, secs: u64) -> (f64, u64) {
+/// Events/s over the whole run, requests answered 503, and events/s per 5 s window (the
+/// later windows show the steady state once retention pruning runs).
+fn throughput(
+    addr: SocketAddr,
+    sid: &str,
+    conns: usize,
+    batch: usize,
+    secs: u64,
+) -> (f64, u64, Vec<f64>) {
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let channels: Vec<String> = (0..batch).map(|i| format!("t{i}")).collect();
     let body =
         json!({"data": {"x": "payload of a persisted event"}, "channel": channels}).to_string();
     let one = post(sid, &body);
     let depth = 16;
-    let deadline = Instant::now() + Duration::from_secs(secs);
     let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(secs);
     let threads: Vec<_> = (0..conns)
         .map(|_| {
             let one = one.clone();
+            let acked = acked.clone();
             std::thread::spawn(move || {
                 let mut s = TcpStream::connect(addr).unwrap();
                 s.set_nodelay(true).unwrap();
@@ -127,7 +140,10 @@ fn throughput(addr: SocketAddr, sid: &str, conns: usize, batch: usize, secs: u64
                     s.write_all(window.as_bytes()).unwrap();
                     for _ in 0..depth {
                         match response(&mut s, &mut buf) {
-                            200 => ok += 1,
+                            200 => {
+                                ok += 1;
+                                acked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
                             _ => busy += 1,
                         }
                     }
@@ -136,6 +152,16 @@ fn throughput(addr: SocketAddr, sid: &str, conns: usize, batch: usize, secs: u64
             })
         })
         .collect();
+    let mut windows = Vec::new();
+    let mut last = 0;
+    let mut at = t0;
+    while at + Duration::from_secs(5) <= deadline {
+        at += Duration::from_secs(5);
+        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+        let now = acked.load(std::sync::atomic::Ordering::Relaxed);
+        windows.push((now - last) as f64 * batch as f64 / 5.0);
+        last = now;
+    }
     let (mut ok, mut busy) = (0, 0);
     for t in threads {
         let (o, b) = t.join().unwrap();
@@ -143,7 +169,7 @@ fn throughput(addr: SocketAddr, sid: &str, conns: usize, batch: usize, secs: u64
         busy += b;
     }
     let el = t0.elapsed().as_secs_f64();
-    (ok as f64 * batch as f64 / el, busy)
+    (ok as f64 * batch as f64 / el, busy, windows)
 }
 
 fn latency(addr: SocketAddr, sid: &str, persist: bool, n: usize, rate: u64) -> (f64, f64, f64) {
@@ -225,8 +251,13 @@ fn main() {
         }
     }
     let (child, addr, sid, dir) = fresh("tput");
-    let (eps, busy) = throughput(addr, &sid, conns, batch, secs);
+    let (eps, busy, windows) = throughput(addr, &sid, conns, batch, secs);
     println!("persisted publish: {eps:.0} events/s ({conns} connections x 16 pipelined, {batch} channels per POST, {secs} s; {busy} answered 503)");
+    let windows: Vec<String> = windows
+        .iter()
+        .map(|w| format!("{:.1}k", w / 1000.0))
+        .collect();
+    println!("  per 5 s window: {}", windows.join(" "));
     let size = stop(child, dir);
     println!(
         "database after the throughput run: {:.1} MiB",

@@ -9,15 +9,26 @@
 //! channel histories, in order, only with `--persist-history`).
 
 use super::{Answer, NewEvent, Op, OpenError, Settings};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The schema's version (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = 1;
 
-/// Rows deleted per pruning statement (the thread returns to its queue between statements).
+/// Rows deleted per pruning statement at most.
 const PRUNE_CHUNK: i64 = 10_000;
+
+/// Rows deleted by age in a pass past which the pass leaves the per-channel limits for the
+/// next one.
+const PRUNE_BUDGET: usize = 10_000;
+
+/// The span of seqs a pass deletes per-channel surplus from, so at most this many rows a
+/// pass: a batch waits for one pass at most.
+const PRUNE_WINDOW: i64 = 20_000;
+
+/// Channels over their limit looked at in one pass.
+const PRUNE_CHANNELS: usize = 1_000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS apps (
@@ -88,6 +99,8 @@ pub(super) struct Db {
     subscribed: HashMap<String, HashSet<String>>,
     /// `(app, event)` unsubscribed since the last `prune`, checked there.
     unsubscribed: Vec<(String, String)>,
+    /// [`PRUNE_WINDOW`] (smaller in tests).
+    window: i64,
 }
 
 fn fail(path: &std::path::Path, reason: impl std::fmt::Display) -> OpenError {
@@ -105,7 +118,9 @@ impl Db {
         let path = super::db_path(&s.dir);
         let conn = Connection::open(&path).map_err(|e| fail(&path, e))?;
         let check = |e: rusqlite::Error| fail(&path, e);
-        conn.busy_timeout(Duration::from_secs(5)).map_err(check)?;
+        // The checkpointer holds writers off while it restarts the log: wait for it.
+        conn.busy_handler(Some(super::checkpoint::busy))
+            .map_err(check)?;
         conn.set_prepared_statement_cache_capacity(64);
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -118,12 +133,11 @@ impl Db {
         }
         let sync = if s.sync_full { "FULL" } else { "NORMAL" };
         // A 64 MiB page cache keeps the channel index in memory under a steady publish load.
-        // Checkpoints every 8192 WAL pages (32 MiB) instead of SQLite's 1000: an index page
-        // rewritten by many commits is copied back to the database once per checkpoint, so
-        // fewer checkpoints copy far fewer pages.
+        // Checkpoints are the checkpointer thread's (`checkpoint.rs`); this connection's own
+        // autocheckpoint, at 65536 pages (256 MiB), is only the safety net should it fail.
         conn.execute_batch(&format!(
-            "PRAGMA synchronous={sync}; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; \
-             PRAGMA wal_autocheckpoint=8192"
+            "PRAGMA synchronous={sync}; PRAGMA cache_size=-65536;  PRAGMA temp_store=MEMORY; \
+             PRAGMA wal_autocheckpoint=65536; PRAGMA journal_size_limit=67108864"
         ))
         .map_err(check)?;
         let version: i64 = conn
@@ -145,6 +159,11 @@ impl Db {
             "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
         ))
         .map_err(|e| fail(&path, format!("cannot write: {e}")))?;
+        // Per-connection scratch table of pruning cuts (temp_store is memory).
+        conn.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS prune_cut (app TEXT, channel TEXT, cut INTEGER)",
+        )
+        .map_err(check)?;
         let mut subscribed: HashMap<String, HashSet<String>> = HashMap::new();
         {
             let mut st = conn
@@ -165,6 +184,7 @@ impl Db {
             over: HashSet::new(),
             subscribed,
             unsubscribed: Vec::new(),
+            window: PRUNE_WINDOW,
         })
     }
 
@@ -196,6 +216,7 @@ impl Db {
             over,
             subscribed,
             unsubscribed,
+            ..
         } = self;
         let mut w = Writes {
             keep: *keep,
@@ -204,7 +225,9 @@ impl Db {
             subscribed,
             unsubscribed,
         };
-        let mut tx = conn.transaction()?;
+        // IMMEDIATE: the write lock is taken (or waited for) at BEGIN, never by upgrading a
+        // read transaction, which fails at once if the checkpointer holds it.
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut answers = Vec::with_capacity(ops.len());
         for op in ops {
             if isolate {
@@ -237,14 +260,39 @@ impl Db {
 
     /// Delete events beyond the retention limits: those older than `max_age` (the oldest
     /// [`PRUNE_CHUNK`] by `seq` are tested), then the oldest of each channel that went over
-    /// `keep` by a tenth (so pruning is batched, not one row per insert), a chunk each.
+    /// `keep` by a tenth (so pruning is batched, not one row per insert). One transaction
+    /// per pass: a table page that holds rows of many channels is written to the WAL once,
+    /// not once per channel. A pass deletes about [`PRUNE_BUDGET`] rows at most, so a batch
+    /// waits for one pass at most; `true` if channels are still over (prune again soon).
     /// Also forgets channels whose last subscriber left.
-    pub(super) fn prune(&mut self, max_age: Option<Duration>) {
+    pub(super) fn prune(&mut self, max_age: Option<Duration>) -> bool {
         if let Err(e) = self.forget_unsubscribed() {
             tracing::warn!(error = %e, "store: subscription check failed");
         }
-        if let Err(e) = self.try_prune(max_age) {
-            tracing::warn!(error = %e, "store: pruning failed");
+        match self.try_prune(max_age) {
+            Ok(()) => !self.over.is_empty(),
+            Err(e) => {
+                // Rolled back: the counts it updated are not to be trusted (they are read
+                // again on the next insert, which queues the channel again).
+                self.counts.clear();
+                self.over.clear();
+                tracing::warn!(error = %e, "store: pruning failed");
+                false
+            }
+        }
+    }
+
+    /// Prune in windows of `window` seqs instead of [`PRUNE_WINDOW`].
+    #[cfg(test)]
+    pub(super) fn set_prune_window(&mut self, window: i64) {
+        self.window = window;
+    }
+
+    /// Copy what the checkpointer's last pass left in the log and rewind it (the next commit
+    /// writes it from the start); see `checkpoint.rs`.
+    pub(super) fn restart_log(&mut self) {
+        if let Err(e) = super::checkpoint::checkpoint(&self.conn, "RESTART") {
+            tracing::warn!(error = %e, "store: log restart failed");
         }
     }
 
@@ -266,6 +314,18 @@ impl Db {
     }
 
     fn try_prune(&mut self, max_age: Option<Duration>) -> rusqlite::Result<()> {
+        if max_age.is_none() && self.over.is_empty() {
+            return Ok(());
+        }
+        let Db {
+            conn,
+            keep,
+            counts,
+            over,
+            window,
+            ..
+        } = self;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut deleted = 0usize;
         if let Some(age) = max_age {
             let now = SystemTime::now()
@@ -274,72 +334,133 @@ impl Db {
                 .as_secs_f64();
             let cut = now - age.as_secs_f64();
             // Events are appended in time order, so the oldest by `seq` are the ones to test.
-            let n = self.conn.execute(
+            let n = tx.execute(
                 "DELETE FROM events WHERE seq IN \
                  (SELECT seq FROM events ORDER BY seq LIMIT ?2) AND timestamp < ?1",
                 params![cut, PRUNE_CHUNK],
             )?;
             if n > 0 {
                 // Which channels lost events is not known: count again on next insert.
-                self.counts.clear();
+                counts.clear();
                 deleted += n;
             }
         }
-        let over: Vec<(String, String)> = self.over.drain().collect();
-        for (app, channel) in over {
-            let known = self
-                .counts
-                .get(&app)
-                .and_then(|m| m.get(&channel))
-                .map(|c| c.n);
-            let c = match known {
-                Some(c) => c,
-                None => {
-                    let n: i64 = self.conn.query_row(
-                        "SELECT COUNT(*) FROM events WHERE app = ?1 AND channel = ?2",
-                        params![app, channel],
-                        |r| r.get(0),
-                    )?;
-                    u64::try_from(n).unwrap_or(0)
-                }
-            };
-            let extra = c.saturating_sub(self.keep).min(PRUNE_CHUNK as u64);
-            let n = if extra == 0 {
-                0
-            } else {
-                self.conn.execute(
-                    "DELETE FROM events WHERE seq IN (SELECT seq FROM events \
-                     WHERE app = ?1 AND channel = ?2 ORDER BY seq LIMIT ?3)",
-                    params![app, channel, extra as i64],
-                )?
-            };
-            deleted += n;
-            let left = c.saturating_sub(n as u64);
-            let again = left > self.keep;
-            if again {
-                self.over.insert((app.clone(), channel.clone()));
-            }
-            let slot = self
-                .counts
-                .entry(app)
-                .or_default()
-                .entry(channel)
-                .or_default();
-            *slot = Count {
-                n: left,
-                queued: again,
-            };
+        if deleted < PRUNE_BUDGET && !over.is_empty() {
+            deleted += prune_over(&tx, *keep, *window, counts, over)?;
         }
         if deleted > 0 {
             // Inbox rows of events that are gone (the join skips any that remain).
-            self.conn.execute(
+            tx.execute(
                 "DELETE FROM associations WHERE seq < \
                  COALESCE((SELECT MIN(seq) FROM events), 9223372036854775807)",
                 [],
             )?;
         }
-        Ok(())
+        tx.commit()
     }
+}
+
+/// One pass over the channels queued in `over` (up to [`PRUNE_CHANNELS`] of them): each one's
+/// surplus (its oldest events beyond `keep`) is deleted where it lies in one window of
+/// `window` seqs ([`PRUNE_WINDOW`]), the window starting at the oldest surplus event of them all. Rows
+/// are placed by `seq` and the events of one publish to many channels sit side by side, so
+/// the rows of every channel in the window are deleted together, by one statement in `seq`
+/// order: each table page is visited once and mostly emptied, where channel after channel
+/// would thin every page of a far longer range many times over. Channels whose surplus is
+/// not all gone stay queued. Rows deleted.
+fn prune_over(
+    tx: &Connection,
+    keep: u64,
+    window: i64,
+    counts: &mut Counts,
+    over: &mut HashSet<(String, String)>,
+) -> rusqlite::Result<usize> {
+    let queued: Vec<(String, String)> = over.iter().take(PRUNE_CHANNELS).cloned().collect();
+    // (app, channel, count, the seq before which its surplus lies, its first seq)
+    let mut plans = Vec::with_capacity(queued.len());
+    for (app, channel) in queued {
+        over.remove(&(app.clone(), channel.clone()));
+        let known = counts.get(&app).and_then(|m| m.get(&channel)).map(|c| c.n);
+        let c = match known {
+            Some(c) => c,
+            None => {
+                let n: i64 = tx
+                    .prepare_cached("SELECT COUNT(*) FROM events WHERE app = ?1 AND channel = ?2")?
+                    .query_row(params![app, channel], |r| r.get(0))?;
+                u64::try_from(n).unwrap_or(0)
+            }
+        };
+        let extra = c.saturating_sub(keep);
+        if extra == 0 {
+            continue;
+        }
+        let seq_at = |offset: u64| -> rusqlite::Result<Option<i64>> {
+            tx.prepare_cached(
+                "SELECT seq FROM events WHERE app = ?1 AND channel = ?2 \
+                 ORDER BY seq LIMIT 1 OFFSET ?3",
+            )?
+            .query_row(
+                params![app, channel, i64::try_from(offset).unwrap_or(i64::MAX)],
+                |r| r.get(0),
+            )
+            .optional()
+        };
+        let (Some(first), Some(cut)) = (seq_at(0)?, seq_at(extra)?) else {
+            // Fewer events than counted: count again on the next insert.
+            if let Some(m) = counts.get_mut(&app) {
+                m.remove(&channel);
+            }
+            continue;
+        };
+        plans.push((app, channel, c, cut, first));
+    }
+    let Some(lo) = plans.iter().map(|p| p.4).min() else {
+        return Ok(0);
+    };
+    let hi = lo.saturating_add(window);
+    let mut planned = 0u64;
+    for (app, channel, c, cut, first) in plans {
+        let cut = cut.min(hi);
+        let n = if first < cut {
+            let n: i64 = tx
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM events WHERE app = ?1 AND channel = ?2 AND seq < ?3",
+                )?
+                .query_row(params![app, channel, cut], |r| r.get(0))?;
+            u64::try_from(n).unwrap_or(0)
+        } else {
+            0
+        };
+        if n > 0 {
+            tx.prepare_cached(
+                "INSERT INTO temp.prune_cut (app, channel, cut) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![app, channel, cut])?;
+            planned += n;
+        }
+        let left = c - n;
+        let again = left > keep;
+        if again {
+            over.insert((app.clone(), channel.clone()));
+        }
+        let slot = counts.entry(app).or_default().entry(channel).or_default();
+        *slot = Count {
+            n: left,
+            queued: again,
+        };
+    }
+    if planned == 0 {
+        return Ok(0);
+    }
+    let n = tx
+        .prepare_cached(
+            "DELETE FROM events WHERE seq IN (SELECT e.seq FROM temp.prune_cut p \
+             JOIN events e ON e.app = p.app AND e.channel = p.channel AND e.seq < p.cut)",
+        )?
+        .execute([])?;
+    tx.prepare_cached("DELETE FROM temp.prune_cut")?
+        .execute([])?;
+    Ok(n)
 }
 
 /// The in-memory state a batch updates as it writes.

@@ -25,7 +25,9 @@
 //! the WAL file before the answer is sent, but not fsynced: it survives a crash or `kill -9`
 //! of the process (the data is in the OS page cache), not a power loss or kernel crash. With
 //! `sync = full` every commit is fsynced before its answer (survives power loss; slower, but
-//! group commit amortises the fsync over the batch).
+//! group commit amortises the fsync over the batch). Checkpoints (copying the WAL back into
+//! the database, and its fsync) run on a second thread and connection (`checkpoint.rs`), so
+//! no commit waits for one.
 //!
 //! Channelstream history (`--persist-history`, off by default): [`Op::CsAppend`],
 //! [`Op::CsEdit`] and [`Op::CsDelete`] keep the `cs_history` table in step with the model's
@@ -34,9 +36,11 @@
 //!
 //! Retention: at most `max_events_per_channel` events per (app, channel) (plus a tenth of
 //! slack, so pruning is batched) and none older than `max_event_age`; pruned by this thread
-//! between batches at most once a second, a bounded number of rows per statement
-//! (`db::Db::prune`). Per-channel counts are kept in memory, so no pass scans the table.
+//! between batches once a second, or after every batch while channels are still over: one
+//! transaction per pass, a bounded number of rows per pass (`db::Db::prune`). Per-channel
+//! counts are kept in memory, so no pass scans the table.
 
+mod checkpoint;
 mod db;
 #[cfg(test)]
 mod tests;
@@ -307,6 +311,15 @@ impl<T: Send + 'static> Store<T> {
     /// naming the path.
     pub fn open(settings: &Settings) -> Result<Store<T>, OpenError> {
         let db = db::Db::open(settings)?;
+        let ckpt = checkpoint::Checkpointer::start(
+            &db_path(&settings.dir),
+            checkpoint::PERIOD,
+            checkpoint::RESTART_FRAMES,
+        )
+        .map_err(|reason| OpenError {
+            path: settings.dir.clone(),
+            reason,
+        })?;
         let (sender, rx) = mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let sink: Arc<OnceLock<Sink<T>>> = Arc::new(OnceLock::new());
@@ -315,7 +328,11 @@ impl<T: Send + 'static> Store<T> {
         let taken = queued.clone();
         let thread = std::thread::Builder::new()
             .name("herald-store".into())
-            .spawn(move || run(db, rx, &taken, &thread_sink, retention))
+            .spawn(move || {
+                run(db, &ckpt, rx, &taken, &thread_sink, retention);
+                // The last passive pass runs after the writer's last commit.
+                drop(ckpt);
+            })
             .map_err(|e| OpenError {
                 path: settings.dir.clone(),
                 reason: format!("cannot start the store thread: {e}"),
@@ -429,6 +446,7 @@ pub fn db_path(dir: &Path) -> PathBuf {
 
 fn run<T>(
     mut db: db::Db,
+    ckpt: &checkpoint::Checkpointer,
     rx: Receiver<Request<T>>,
     queued: &AtomicUsize,
     sink: &OnceLock<Sink<T>>,
@@ -437,11 +455,19 @@ fn run<T>(
     lower_priority();
     let mut batch: Vec<Request<T>> = Vec::with_capacity(256);
     let mut last_prune = Instant::now();
+    // Channels still over their limit after a pass: the next pass runs after the next batch,
+    // so pruning keeps up with any publish rate, one bounded pass per batch.
+    let mut behind = false;
     loop {
-        let first = match rx.recv_timeout(Duration::from_secs(1)) {
+        let wait = if behind {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(1)
+        };
+        let first = match rx.recv_timeout(wait) {
             Ok(r) => r,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                db.prune(retention);
+                behind = db.prune(retention);
                 last_prune = Instant::now();
                 continue;
             }
@@ -463,9 +489,12 @@ fn run<T>(
                 answer_to(sink, to, Done { token, answer });
             }
         }
-        if last_prune.elapsed() >= Duration::from_secs(1) {
-            db.prune(retention);
+        if behind || last_prune.elapsed() >= Duration::from_secs(1) {
+            behind = db.prune(retention);
             last_prune = Instant::now();
+        }
+        if ckpt.restart_due() {
+            db.restart_log();
         }
     }
 }
