@@ -572,3 +572,61 @@ fn watchlists_hear_the_first_and_last_connection_over_the_nodes() {
     assert_eq!(events(&mut cat), offline(&["dan"]));
     p::assert_silent(&mut ann);
 }
+
+/// The HTTP API's channel queries answer for the cluster, on any node: channels occupied on
+/// other nodes, presence members of every node (also after one leaves, and after a node dies),
+/// `subscription_count` being this node's sockets.
+#[test]
+fn channel_queries_answer_for_the_whole_cluster() {
+    let Some((_redis, mut nodes)) = cluster(3) else {
+        return;
+    };
+    let room = "presence-room";
+    let (_sub, _) = subscriber(&nodes[1], "news");
+    let (_alice, _) = member(&nodes[0], room, "alice");
+    let (bob, _) = member(&nodes[1], room, "bob");
+    let get = |node: &Node, path: &str, q: &str| {
+        let r = p::get_signed(node, &format!("/apps/app-id{path}"), q);
+        assert_eq!(r.status, 200, "{path}?{q}: {}", r.text());
+        r.json()
+    };
+    // Node 2 has no socket at all.
+    let all = get(&nodes[2], "/channels", "");
+    assert_eq!(all, json!({"channels":{"news":{},"presence-room":{}}}));
+    let pres = get(
+        &nodes[2],
+        "/channels",
+        "filter_by_prefix=presence-&info=user_count",
+    );
+    assert_eq!(pres, json!({"channels":{"presence-room":{"user_count":2}}}));
+    let one = get(&nodes[2], "/channels/news", "info=subscription_count");
+    assert_eq!(one, json!({"occupied":true,"subscription_count":0}));
+    let one = get(&nodes[1], "/channels/news", "info=subscription_count");
+    assert_eq!(one, json!({"occupied":true,"subscription_count":1}));
+    let users = |node: &Node| {
+        let v = get(node, &format!("/channels/{room}/users"), "");
+        let mut ids: Vec<String> = v["users"]
+            .as_array()
+            .expect("users")
+            .iter()
+            .map(|u| u["id"].as_str().unwrap_or("").to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    for node in &nodes {
+        assert_eq!(users(node), ["alice", "bob"]);
+    }
+    let info = get(&nodes[2], &format!("/channels/{room}"), "info=user_count");
+    assert_eq!(info, json!({"occupied":true,"user_count":2}));
+    // bob leaves (his LEAVE is a script the query may overtake: wait for it).
+    drop(bob);
+    assert!(wait_until(Duration::from_secs(5), || users(&nodes[2]) == ["alice"]));
+    // Node 0 dies: alice and its channels go once the sweep ran (liveness 10 s + 5 s).
+    nodes[0].kill9();
+    assert!(wait_until(Duration::from_secs(25), || users(&nodes[2]).is_empty()));
+    let all = get(&nodes[2], "/channels", "");
+    assert_eq!(all, json!({"channels":{"news":{}}}));
+    let info = get(&nodes[1], &format!("/channels/{room}"), "info=user_count");
+    assert_eq!(info, json!({"occupied":false,"user_count":0}));
+}

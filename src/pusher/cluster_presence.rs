@@ -145,6 +145,8 @@ pub(super) enum Wait {
     },
     /// The dead-node sweep of signed-in users (`cluster_users::UREAP`).
     UserReap,
+    /// The cluster's view for an HTTP API query, gather `gather` (`cluster_query`).
+    Query { gather: u64 },
 }
 
 impl Pusher {
@@ -370,6 +372,7 @@ impl Pusher {
             Wait::User { app, user, up } => self.user_reply(out, (app, &user, up), value),
             Wait::Watch { app, sock, ids } => self.watch_reply(out, (app, sock, ids), value),
             Wait::UserReap => self.users_reaped(out, value),
+            Wait::Query { gather } => self.query_reply(out, gather, value),
             Wait::Reap => {
                 let Value::Array(a) = value else {
                     return;

@@ -149,6 +149,8 @@ mod cluster_presence;
 mod cluster_cache;
 #[path = "cluster_occupancy.rs"]
 mod cluster_occupancy;
+#[path = "cluster_query.rs"]
+mod cluster_query;
 #[path = "cluster_users.rs"]
 mod cluster_users;
 
@@ -600,7 +602,20 @@ impl Dialect for Pusher {
                     presence: Some(&self.presence),
                     cache: Some(&self.cache),
                 };
-                query::start(&mut self.gathers, owned, out, req.at, ask, self.shards);
+                let global = self.cluster.is_some();
+                let id = query::start(
+                    &mut self.gathers,
+                    owned,
+                    out,
+                    req.at,
+                    &ask,
+                    self.shards,
+                    global,
+                );
+                if global && !self.cluster_query(out.shard(), id, &ask) {
+                    // The link is down: this node's answer.
+                    query::on_global(&mut self.gathers, out, id, None);
+                }
                 RequestAction::Park {
                     success_headers: &[],
                 }

@@ -8,7 +8,9 @@
 //! fails the gather at once (503), and a gather still waiting after [`TIMEOUT`] is answered
 //! 503 from `on_timer`, so a request never hangs. A part arriving for a gather already answered
 //! is dropped. Queries sent after a publish from the same shard arrive after it (inboxes are
-//! FIFO per pair of shards), so `info` counts see the state the publish met.
+//! FIFO per pair of shards), so `info` counts see the state the publish met. In cluster mode
+//! the cluster's view (`pusher::cluster_query`, from Redis) is one more part, laid over the
+//! shards' stats by [`merge`].
 
 use super::api::json_response;
 use super::apps::AppIdx;
@@ -100,6 +102,23 @@ pub struct Stat {
     pub users: Vec<String>,
     /// A cache channel's last event: its `data` string and the seconds it stays cached.
     pub cache: Option<(String, u64)>,
+    /// Whether it has subscribers (here: `subscription_count > 0`; merged with the
+    /// cluster's view, on any node).
+    pub occupied: bool,
+}
+
+/// One channel as the cluster sees it (`pusher::cluster_query`): occupied on some node, and a
+/// presence channel's members over every node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Global {
+    /// The channel.
+    pub name: Box<str>,
+    /// Some node has local subscribers.
+    pub occupied: bool,
+    /// Distinct users over the nodes (presence channels; 0 otherwise).
+    pub user_count: usize,
+    /// Their ids, when asked.
+    pub users: Vec<String>,
 }
 
 /// One shard's answer to a [`Query`].
@@ -163,6 +182,7 @@ pub fn stats<'a>(
             user_count: ids.len(),
             users: if users { ids } else { Vec::new() },
             cache: cached(owned, app, name, now),
+            occupied: subs > 0,
         }
     };
     match filter {
@@ -235,6 +255,7 @@ pub fn answer(shape: &Shape, stats: &[Stat]) -> Response {
         Shape::Channels(a) => {
             let chans: Map<String, Value> = stats
                 .iter()
+                .filter(|s| s.occupied)
                 .map(|s| {
                     let info = channel_info(
                         Some(s),
@@ -252,7 +273,7 @@ pub fn answer(shape: &Shape, stats: &[Stat]) -> Response {
         Shape::Channel(name, a) => {
             let s = find(name);
             let mut m = channel_info(s, name, *a);
-            let occupied = s.is_some_and(|s| s.subscription_count > 0);
+            let occupied = s.is_some_and(|s| s.occupied);
             m.insert("occupied".into(), json!(occupied));
             Value::Object(m)
         }
@@ -296,7 +317,37 @@ struct Pending {
     shape: Shape,
     waiting: usize,
     stats: Vec<Stat>,
+    /// The cluster's view, when one was asked for and came.
+    global: Option<Vec<Global>>,
     deadline: Instant,
+}
+
+/// The shards' stats with the cluster's view laid over them: a channel occupied on any node is
+/// occupied, and a presence channel's `user_count` and users are the cluster's;
+/// `subscription_count` and `cache` stay this node's.
+pub fn merge(mut stats: Vec<Stat>, global: Option<Vec<Global>>) -> Vec<Stat> {
+    for g in global.unwrap_or_default() {
+        if !stats.iter().any(|s| s.name == g.name) {
+            stats.push(Stat {
+                name: g.name.clone(),
+                subscription_count: 0,
+                user_count: 0,
+                users: Vec::new(),
+                cache: None,
+                occupied: false,
+            });
+        }
+        let Some(s) = stats.iter_mut().find(|s| s.name == g.name) else {
+            continue;
+        };
+        s.occupied |= g.occupied;
+        if channels::kind(&g.name) == Some(Kind::Presence) {
+            s.user_count = g.user_count;
+            s.users = g.users;
+            s.users.sort();
+        }
+    }
+    stats
 }
 
 /// The gathers a shard is running, by id.
@@ -318,6 +369,7 @@ impl Gathers {
                 shape,
                 waiting: parts,
                 stats: Vec::new(),
+                global: None,
                 deadline: now + TIMEOUT,
             },
         );
@@ -328,12 +380,26 @@ impl Gathers {
     pub fn part(&mut self, part: Part) -> Option<(ReqRef, Response)> {
         let p = self.pending.get_mut(&part.id)?;
         p.stats.extend(part.stats);
+        self.counted(part.id)
+    }
+
+    /// The cluster's view arrived (`None`: it could not be had; the answer is this node's):
+    /// the answer if it was the last part.
+    pub fn global(&mut self, id: u64, global: Option<Vec<Global>>) -> Option<(ReqRef, Response)> {
+        let p = self.pending.get_mut(&id)?;
+        p.global = global;
+        self.counted(id)
+    }
+
+    fn counted(&mut self, id: u64) -> Option<(ReqRef, Response)> {
+        let p = self.pending.get_mut(&id)?;
         p.waiting = p.waiting.saturating_sub(1);
         if p.waiting > 0 {
             return None;
         }
-        let p = self.pending.remove(&part.id)?;
-        Some((p.req, answer(&p.shape, &p.stats)))
+        let p = self.pending.remove(&id)?;
+        let stats = merge(p.stats, p.global);
+        Some((p.req, answer(&p.shape, &stats)))
     }
 
     /// A shard cannot be asked: answer 503 now.
@@ -376,19 +442,23 @@ pub trait Carrier: Sized {
     fn part(p: Part) -> Self;
 }
 
-/// Start a gather for `req`: ask every target shard (this one inline). The answer may be
-/// given before this returns (a one-shard gather); the caller parks the request either way.
+/// Start a gather for `req`: ask every target shard (this one inline), and wait for the
+/// cluster's view too if `global` (given later with [`on_global`]). The answer may be given
+/// before this returns (a one-shard gather without `global`); the caller parks the request
+/// either way. The gather's id.
 pub fn start<'a, M: Carrier>(
     gathers: &mut Gathers,
     owned: impl Into<Owned<'a>>,
     out: &mut dyn Outbox<M>,
     req: ReqRef,
-    ask: Ask,
+    ask: &Ask,
     shards: usize,
-) {
+    global: bool,
+) -> u64 {
     let owned = owned.into();
     let targets = targets(ask.app, &ask.filter, shards);
-    let id = gathers.open(req, ask.shape, targets.len(), Instant::now());
+    let parts = targets.len() + usize::from(global);
+    let id = gathers.open(req, ask.shape.clone(), parts, Instant::now());
     let here = out.shard();
     for to in targets {
         if to == here {
@@ -409,8 +479,21 @@ pub fn start<'a, M: Carrier>(
             if let Some((r, resp)) = gathers.fail(id) {
                 out.reply(r, resp);
             }
-            return;
+            return id;
         }
+    }
+    id
+}
+
+/// The cluster's view for gather `id` came (or could not be had: `None`).
+pub fn on_global<M>(
+    gathers: &mut Gathers,
+    out: &mut dyn Outbox<M>,
+    id: u64,
+    global: Option<Vec<Global>>,
+) {
+    if let Some((r, resp)) = gathers.global(id, global) {
+        out.reply(r, resp);
     }
 }
 

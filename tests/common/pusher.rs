@@ -136,6 +136,29 @@ pub fn post_signed(target: &impl Target, path: &str, body: &Value) -> Resp {
     )
 }
 
+/// A signed `GET` of `path` with the extra query parameters `query` (`k=v&…`, unescaped),
+/// signed over the sorted parameters as the SDKs sign it.
+pub fn get_signed(target: &impl Target, path: &str, query: &str) -> Resp {
+    let ts = unix_now().to_string();
+    let mut params: Vec<(&str, &str)> = vec![
+        ("auth_key", KEY),
+        ("auth_timestamp", &ts),
+        ("auth_version", "1.0"),
+    ];
+    params.extend(query.split('&').filter_map(|kv| kv.split_once('=')));
+    params.sort_unstable();
+    let q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let q = q.join("&");
+    let sig = hmac_hex(&format!("GET\n{path}\n{q}"));
+    request(
+        target,
+        "GET",
+        &format!("{path}?{q}&auth_signature={sig}"),
+        &[],
+        b"",
+    )
+}
+
 /// Assert nothing arrives within 300 ms.
 pub fn assert_silent(ws: &mut Ws) {
     set_timeout(ws, Duration::from_millis(300));

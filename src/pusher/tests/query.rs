@@ -91,8 +91,9 @@ fn two_shards_gather_and_the_last_part_answers() {
         &reg0,
         &mut out,
         req,
-        all(0, false, Shape::Channels(Attrs::default())),
+        &all(0, false, Shape::Channels(Attrs::default())),
         2,
+        false,
     );
     assert!(out.replies.is_empty(), "shard 1 has not answered");
     assert_eq!(g.len(), 1);
@@ -132,7 +133,7 @@ fn one_shard_answers_inline() {
         users: false,
         shape: Shape::Events(vec!["x".into(), "presence-x".into(), "y".into()], a),
     };
-    start(&mut g, &reg, &mut out, ReqRef::new(0, 1, 1), ask, 1);
+    start(&mut g, &reg, &mut out, ReqRef::new(0, 1, 1), &ask, 1, false);
     let (_, resp) = out.replies.pop().unwrap();
     assert_eq!(
         body(&resp),
@@ -155,8 +156,9 @@ fn full_inbox_fails_at_once_and_silence_expires() {
         &reg,
         &mut out,
         ReqRef::new(0, 1, 1),
-        all(0, false, Shape::Channels(Attrs::default())),
+        &all(0, false, Shape::Channels(Attrs::default())),
         3,
+        false,
     );
     assert_eq!(out.replies.pop().unwrap().1.status, 503);
     assert!(g.is_empty());
@@ -167,8 +169,9 @@ fn full_inbox_fails_at_once_and_silence_expires() {
         &reg,
         &mut out,
         ReqRef::new(0, 2, 1),
-        all(0, false, Shape::Channels(Attrs::default())),
+        &all(0, false, Shape::Channels(Attrs::default())),
         3,
+        false,
     );
     assert!(out.replies.is_empty());
     let deadline = g.next_deadline().unwrap();
@@ -200,6 +203,7 @@ fn shapes() {
         user_count: 0,
         users: Vec::new(),
         cache: None,
+        occupied: c > 0,
     };
     let a = Attrs {
         subscription_count: true,
@@ -282,4 +286,83 @@ fn a_cache_channel_answers_its_cached_event_even_unoccupied() {
         body(&answer(&Shape::Channel("cache-w".into(), a), &got)),
         json!({"occupied":false,"cache":{"data":"{\"t\":2}","ttl":ttl}})
     );
+}
+
+/// In cluster mode the gather waits for the cluster's view as one more part, and lays it over
+/// the shards' stats: channels occupied only on other nodes are listed and occupied, a
+/// presence channel's members are the cluster's, `subscription_count` stays this node's.
+#[test]
+fn the_cluster_view_is_one_more_part_laid_over_the_shards() {
+    let mut reg = Registry::default();
+    reg.subscribe(0, "here", SockRef::new(0, 1, 1));
+    reg.subscribe(0, "presence-p", SockRef::new(0, 1, 1));
+    let g_of = |name: &str, occupied, users: &[&str]| Global {
+        name: name.into(),
+        occupied,
+        user_count: users.len(),
+        users: users.iter().map(|u| (*u).to_owned()).collect(),
+    };
+    let mut g = Gathers::default();
+    let mut out = Rec::new(0);
+    let ask = all(
+        0,
+        false,
+        Shape::Channels(Attrs {
+            user_count: true,
+            ..Attrs::default()
+        }),
+    );
+    let id = start(&mut g, &reg, &mut out, ReqRef::new(0, 1, 1), &ask, 1, true);
+    assert!(out.replies.is_empty(), "waits for the cluster's view");
+    let view = vec![
+        g_of("here", true, &[]),
+        g_of("there", true, &[]),
+        g_of("presence-p", true, &["zed", "amy"]),
+    ];
+    on_global(&mut g, &mut out, id, Some(view));
+    let (_, resp) = out.replies.pop().unwrap();
+    assert_eq!(
+        body(&resp),
+        json!({"channels":{"here":{},"there":{},"presence-p":{"user_count":2}}})
+    );
+
+    let a = Attrs {
+        subscription_count: true,
+        user_count: true,
+        cache: false,
+    };
+    let one = |name: &str, shape| Ask {
+        app: 0,
+        filter: Filter::Names(vec![name.into()]),
+        users: true,
+        shape,
+    };
+    let ask = one("there", Shape::Channel("there".into(), a));
+    let id = start(&mut g, &reg, &mut out, ReqRef::new(0, 2, 1), &ask, 1, true);
+    on_global(&mut g, &mut out, id, Some(vec![g_of("there", true, &[])]));
+    assert_eq!(
+        body(&out.replies.pop().unwrap().1),
+        json!({"occupied":true,"subscription_count":0})
+    );
+    let ask = one("presence-p", Shape::Users("presence-p".into()));
+    let id = start(&mut g, &reg, &mut out, ReqRef::new(0, 3, 1), &ask, 1, true);
+    on_global(
+        &mut g,
+        &mut out,
+        id,
+        Some(vec![g_of("presence-p", true, &["zed", "amy"])]),
+    );
+    assert_eq!(
+        body(&out.replies.pop().unwrap().1),
+        json!({"users":[{"id":"amy"},{"id":"zed"}]})
+    );
+    // No view to be had (the link is down): this node's answer.
+    let ask = one("there", Shape::Channel("there".into(), a));
+    let id = start(&mut g, &reg, &mut out, ReqRef::new(0, 4, 1), &ask, 1, true);
+    on_global(&mut g, &mut out, id, None);
+    assert_eq!(
+        body(&out.replies.pop().unwrap().1),
+        json!({"occupied":false,"subscription_count":0})
+    );
+    assert!(g.is_empty());
 }
