@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every Herald test, installing what the tests need (Rust tools from crates.io, Debian's
-# redis-server for the cluster tests, the real Channelstream 0.7.1 from PyPI, Autobahn|Testsuite
-# from PyPI under Python 2.7, npm packages for the JS clients, pysher and the PyPI pusher SDK, the
+# redis-server and haproxy for the cluster tests and suites, the real Channelstream 0.7.1 from
+# PyPI, Autobahn|Testsuite from PyPI under Python 2.7, npm packages for the JS clients, pysher and the PyPI pusher SDK, the
 # PyPI websockets client under Python 3.11; the TLS suite's openssl CLI, pusher-js and
 # websocket-client; the real pushi-service 0.6.10 and the
 # PyPI pushi client).
@@ -74,6 +74,11 @@ bash tests/pusher-js/run.sh "$HERALD" || fail=1
 step "pysher and the PyPI pusher SDK against the Pusher dialect"
 bash tests/pusher-py/setup.sh
 bash tests/pusher-py/run.sh "$HERALD" || fail=1
+
+step "the same real-client suites against a 3-node cluster on one Redis behind HAProxy"
+# Installs Debian's redis-server and haproxy if missing; runs in a loopback-only namespace.
+bash tests/cluster-suites/run.sh "$HERALD" || fail=1
+CS_DIFF_CLUSTER=3 bash tests/diff/run.sh "$HERALD" || fail=1
 
 # The Pushi suites probe the binary first; the Pushi dialect is built, so its absence is a
 # failure (PUSHI_REQUIRED=1). The A/A run and --reference keep the harnesses themselves checked

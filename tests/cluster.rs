@@ -574,8 +574,8 @@ fn watchlists_hear_the_first_and_last_connection_over_the_nodes() {
 }
 
 /// The HTTP API's channel queries answer for the cluster, on any node: channels occupied on
-/// other nodes, presence members of every node (also after one leaves, and after a node dies),
-/// `subscription_count` being this node's sockets.
+/// other nodes, presence members and socket counts of every node (also after one leaves, and
+/// after a node dies).
 #[test]
 fn channel_queries_answer_for_the_whole_cluster() {
     let Some((_redis, mut nodes)) = cluster(3) else {
@@ -599,10 +599,19 @@ fn channel_queries_answer_for_the_whole_cluster() {
         "filter_by_prefix=presence-&info=user_count",
     );
     assert_eq!(pres, json!({"channels":{"presence-room":{"user_count":2}}}));
-    let one = get(&nodes[2], "/channels/news", "info=subscription_count");
-    assert_eq!(one, json!({"occupied":true,"subscription_count":0}));
-    let one = get(&nodes[1], "/channels/news", "info=subscription_count");
-    assert_eq!(one, json!({"occupied":true,"subscription_count":1}));
+    let socks = |node: &Node| {
+        let v = get(node, "/channels/news", "info=subscription_count");
+        assert_eq!(v["occupied"], true, "{v}");
+        v["subscription_count"].as_u64()
+    };
+    assert_eq!(socks(&nodes[2]), Some(1));
+    let (_sub0, _) = subscriber(&nodes[0], "news");
+    let (_sub0b, _) = subscriber(&nodes[0], "news");
+    // Node 0 writes its count at the end of the loop turn that subscribed them.
+    assert!(wait_until(Duration::from_secs(5), || socks(&nodes[2]) == Some(3)));
+    assert_eq!(socks(&nodes[1]), Some(3));
+    let info = get(&nodes[2], "/channels", "filter_by_prefix=new");
+    assert_eq!(info, json!({"channels":{"news":{}}}));
     let users = |node: &Node| {
         let v = get(node, &format!("/channels/{room}/users"), "");
         let mut ids: Vec<String> = v["users"]
@@ -627,6 +636,7 @@ fn channel_queries_answer_for_the_whole_cluster() {
     assert!(wait_until(Duration::from_secs(25), || users(&nodes[2]).is_empty()));
     let all = get(&nodes[2], "/channels", "");
     assert_eq!(all, json!({"channels":{"news":{}}}));
+    assert_eq!(socks(&nodes[2]), Some(1), "node 0's two sockets are swept");
     let info = get(&nodes[1], &format!("/channels/{room}"), "info=user_count");
     assert_eq!(info, json!({"occupied":false,"user_count":0}));
 }

@@ -51,6 +51,10 @@ pub(super) struct Clustered {
     pub(super) next_reap: Option<Instant>,
     /// Channels this node is counted in as occupied (`cluster_occupancy`).
     pub(super) occupied: std::collections::HashSet<(AppIdx, Box<str>)>,
+    /// Owned channels whose local subscriber count changed this loop turn (`cluster_query`).
+    pub(super) subs_changed: std::collections::HashSet<(AppIdx, Box<str>)>,
+    /// When the first of them was noted.
+    pub(super) subs_since: Option<Instant>,
 }
 
 struct Pending {
@@ -72,6 +76,8 @@ impl Clustered {
             evals: HashMap::new(),
             next_reap: None,
             occupied: Default::default(),
+            subs_changed: Default::default(),
+            subs_since: None,
         }
     }
 }

@@ -289,7 +289,9 @@ impl Pusher {
             Bytes::from(prefix),
             Bytes::copy_from_slice(c.bp.incarnation().as_bytes()),
         ];
-        // Users first: REAP then forgets the dead nodes.
+        // Socket counts and users first: REAP then forgets the dead nodes.
+        let (k, a) = (keys.clone(), args.clone());
+        let _ = c.bp.eval(super::cluster_query::SREAP, k, a, out.shard());
         let (k, a) = (keys.clone(), args.clone());
         if let Ok(id) = c.bp.eval(super::cluster_users::UREAP, k, a, out.shard()) {
             c.evals.insert(id, Wait::UserReap);
@@ -332,6 +334,7 @@ impl Pusher {
                 };
                 if !gone {
                     self.registry.subscribe(app, &channel, sock);
+                    self.cluster_subs_changed(app, &channel);
                     out.deliver(&protocol::presence_succeeded(&channel, &snap), &[sock]);
                 }
                 if global_first {

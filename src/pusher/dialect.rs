@@ -465,10 +465,12 @@ impl Pusher {
                 Join::Again => {}
             }
             self.registry.subscribe(app, channel, sock);
+            self.cluster_subs_changed(app, channel);
             let snap = self.presence.snapshot(app, channel);
             out.deliver(&protocol::presence_succeeded(channel, &snap), &[sock]);
         } else {
             self.registry.subscribe(app, channel, sock);
+            self.cluster_subs_changed(app, channel);
             out.deliver(&protocol::subscription_succeeded(channel), &[sock]);
         }
         // Clustered, occupancy is decided over the nodes (`cluster_occupancy`).
@@ -482,6 +484,7 @@ impl Pusher {
     fn owner_unsubscribe(&mut self, out: &mut dyn Outbox<PusherMsg>, op: &ChannelOp) {
         let (app, channel, sock) = (op.app, &*op.channel, op.sock);
         let vacated = self.registry.unsubscribe(app, channel, sock);
+        self.cluster_subs_changed(app, channel);
         let mut removed = None;
         if channels::kind(channel) == Some(Kind::Presence) {
             if let Some(uid) = self.presence.leave(app, channel, sock) {
@@ -748,7 +751,10 @@ impl Dialect for Pusher {
     fn next_deadline(&self) -> Option<Instant> {
         let (g, w) = (self.gathers.next_deadline(), self.webhooks.next_deadline());
         let a = self.activity.next_deadline();
-        let c = self.cluster_deadline();
+        let c = self
+            .cluster_deadline()
+            .into_iter()
+            .chain(self.cluster_subs_due());
         g.into_iter().chain(w).chain(a).chain(c).min()
     }
 
@@ -757,6 +763,7 @@ impl Dialect for Pusher {
         self.activity_tick(out, now);
         self.webhooks.on_timer(now);
         self.cluster_tick(out, now);
+        self.cluster_subs_flush(out.shard());
     }
 
     fn on_shutdown(&mut self, out: &mut dyn Outbox<PusherMsg>) {

@@ -119,6 +119,8 @@ pub struct Global {
     pub user_count: usize,
     /// Their ids, when asked.
     pub users: Vec<String>,
+    /// Subscribed sockets over the nodes (`None`: not asked, as in a listing).
+    pub subscription_count: Option<usize>,
 }
 
 /// One shard's answer to a [`Query`].
@@ -323,8 +325,8 @@ struct Pending {
 }
 
 /// The shards' stats with the cluster's view laid over them: a channel occupied on any node is
-/// occupied, and a presence channel's `user_count` and users are the cluster's;
-/// `subscription_count` and `cache` stay this node's.
+/// occupied, a presence channel's `user_count` and users are the cluster's, and so is
+/// `subscription_count` when it came; `cache` stays this node's.
 pub fn merge(mut stats: Vec<Stat>, global: Option<Vec<Global>>) -> Vec<Stat> {
     for g in global.unwrap_or_default() {
         if !stats.iter().any(|s| s.name == g.name) {
@@ -341,6 +343,9 @@ pub fn merge(mut stats: Vec<Stat>, global: Option<Vec<Global>>) -> Vec<Stat> {
             continue;
         };
         s.occupied |= g.occupied;
+        if let Some(n) = g.subscription_count {
+            s.subscription_count = n;
+        }
         if channels::kind(&g.name) == Some(Kind::Presence) {
             s.user_count = g.user_count;
             s.users = g.users;

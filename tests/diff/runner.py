@@ -86,6 +86,8 @@ def main(argv=None):
     ap.add_argument("--a", help="base URL of the reference server (real)")
     ap.add_argument("--b", help="base URL of the server under test (default: --a, A/A mode)")
     ap.add_argument("--only", action="append", default=[], help="run scenarios containing this")
+    ap.add_argument("--skip", action="append", default=[],
+                    help="leave out the scenario of exactly this name (said in the output)")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--workers", type=int, default=48)
     ap.add_argument("--dump", help="write normalised transcripts to this directory")
@@ -100,6 +102,11 @@ def main(argv=None):
     base_b = args.b or args.a
     mode = "A/A (real vs itself)" if base_b == args.a else "A/B"
     chosen = [(n, f) for n, f in SCENARIOS if not args.only or any(o in n for o in args.only)]
+    for n in args.skip:
+        if n not in [c for c, _ in chosen]:
+            ap.error("--skip %s: no such scenario" % n)
+        print("SKIP %s (--skip)" % n)
+    chosen = [(n, f) for n, f in chosen if n not in args.skip]
     print("differential suite: %d scenarios, %s, A=%s B=%s" % (len(chosen), mode, args.a, base_b))
     started = time.monotonic()
     jobs = {}

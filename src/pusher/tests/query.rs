@@ -290,7 +290,7 @@ fn a_cache_channel_answers_its_cached_event_even_unoccupied() {
 
 /// In cluster mode the gather waits for the cluster's view as one more part, and lays it over
 /// the shards' stats: channels occupied only on other nodes are listed and occupied, a
-/// presence channel's members are the cluster's, `subscription_count` stays this node's.
+/// presence channel's members and socket counts are the cluster's.
 #[test]
 fn the_cluster_view_is_one_more_part_laid_over_the_shards() {
     let mut reg = Registry::default();
@@ -301,6 +301,7 @@ fn the_cluster_view_is_one_more_part_laid_over_the_shards() {
         occupied,
         user_count: users.len(),
         users: users.iter().map(|u| (*u).to_owned()).collect(),
+        subscription_count: None,
     };
     let mut g = Gathers::default();
     let mut out = Rec::new(0);
@@ -339,10 +340,12 @@ fn the_cluster_view_is_one_more_part_laid_over_the_shards() {
     };
     let ask = one("there", Shape::Channel("there".into(), a));
     let id = start(&mut g, &reg, &mut out, ReqRef::new(0, 2, 1), &ask, 1, true);
-    on_global(&mut g, &mut out, id, Some(vec![g_of("there", true, &[])]));
+    let mut there = g_of("there", true, &[]);
+    there.subscription_count = Some(4);
+    on_global(&mut g, &mut out, id, Some(vec![there]));
     assert_eq!(
         body(&out.replies.pop().unwrap().1),
-        json!({"occupied":true,"subscription_count":0})
+        json!({"occupied":true,"subscription_count":4})
     );
     let ask = one("presence-p", Shape::Users("presence-p".into()));
     let id = start(&mut g, &reg, &mut out, ReqRef::new(0, 3, 1), &ask, 1, true);
