@@ -290,20 +290,25 @@ impl Pusher {
 
     /// On the accepting shard, before routing HTTP API publishes: send them to the other
     /// nodes, all or none. `Err`: answer 503.
-    /// A cache channel's event is kept in Redis first (`cluster_cache`).
-    pub(super) fn cluster_publish(&self, shard: ShardId, ps: &[Publish]) -> Result<(), ()> {
+    /// A cache channel's event is kept in Redis first (`cluster_cache`); `Ok(Some(id))`: the
+    /// acknowledgement waits for that write's answer.
+    pub(super) fn cluster_publish(
+        &self,
+        shard: ShardId,
+        ps: &[Publish],
+    ) -> Result<Option<u64>, ()> {
         let Some(c) = self.cluster.as_ref() else {
-            return Ok(());
+            return Ok(None);
         };
         c.bp.can_publish(ps.len()).map_err(drop)?;
-        self.cluster_cache_put(shard, ps);
+        let cached = self.cluster_cache_put(shard, ps);
         for p in ps {
             let app_id = self.apps.get(p.app).map(|a| a.id.as_str()).unwrap_or("");
             let t = topic(&c.bp, app_id, &p.channel);
             c.bp.publish(t, encode(KIND_API, p.except, &p.frame))
                 .map_err(drop)?;
         }
-        Ok(())
+        Ok(cached)
     }
 
     /// On the owner, after a client event's local delivery: send it to the other nodes

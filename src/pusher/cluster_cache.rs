@@ -19,7 +19,7 @@
 use super::cluster_presence::Wait;
 use super::*;
 use crate::cluster::Value;
-use crate::ids::ShardId;
+use crate::ids::{ReqRef, ShardId};
 use crate::pusher::cache::TTL;
 use std::time::Duration;
 
@@ -48,22 +48,60 @@ impl Pusher {
 
     /// On the accepting shard, just before the publishes go to the backplane (so a node that
     /// reads the key after its SUBSCRIBE either finds the event or will hear it): keep the last
-    /// event of each cache channel in Redis (refused: the other nodes' caches miss it).
-    pub(super) fn cluster_cache_put(&self, shard: ShardId, ps: &[Publish]) {
-        let Some(c) = self.cluster.as_ref() else {
-            return;
-        };
+    /// event of each cache channel in Redis (refused: the other nodes' caches miss it). The id
+    /// of the last write sent: the request is acknowledged once it is answered (replies come in
+    /// order), so a subscribe anywhere after the acknowledgement finds this event, not the one
+    /// before.
+    pub(super) fn cluster_cache_put(&self, shard: ShardId, ps: &[Publish]) -> Option<u64> {
+        let c = self.cluster.as_ref()?;
         let ttl = Bytes::from(TTL.as_millis().to_string());
+        let mut last = None;
         for p in ps
             .iter()
             .filter(|p| p.cache && channels::is_cache(&p.channel))
         {
             let Some(key) = self.cache_key(p.app, &p.channel) else {
-                return;
+                break;
             };
             let args = vec![p.frame.clone(), ttl.clone()];
-            // The answer (1) comes back as a reply no one waits for.
-            let _ = c.bp.eval(CACHE_SET, vec![key], args, shard);
+            if let Ok(id) = c.bp.eval(CACHE_SET, vec![key], args, shard) {
+                last = Some(id);
+            }
+        }
+        last
+    }
+
+    /// Answer `req` with `response` once Redis has answered write `id` (`Wait::Ack`).
+    pub(super) fn ack_after(
+        &mut self,
+        id: u64,
+        req: ReqRef,
+        response: Response,
+    ) -> RequestAction<PusherSocket> {
+        let Some(c) = self.cluster.as_mut() else {
+            return RequestAction::Respond(response);
+        };
+        c.evals.insert(id, Wait::Ack { req, response });
+        RequestAction::Park {
+            success_headers: &[],
+        }
+    }
+
+    /// The server stops: answer the publishes still waiting for their cache write.
+    pub(super) fn cluster_shutdown(&mut self, out: &mut dyn Outbox<PusherMsg>) {
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let acks: Vec<u64> = c
+            .evals
+            .iter()
+            .filter(|(_, w)| matches!(w, Wait::Ack { .. }))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in acks {
+            if let Some(Wait::Ack { req, response }) = c.evals.remove(&id) {
+                out.reply(req, response);
+            }
         }
     }
 

@@ -32,7 +32,7 @@
 use super::cluster::{publish_frame, topic_of};
 use super::*;
 use crate::cluster::{Incoming, Value};
-use crate::ids::ShardId;
+use crate::ids::{ReqRef, ShardId};
 use serde_json::{Map, Value as Json};
 
 /// How often shard 0 looks for dead nodes.
@@ -147,6 +147,8 @@ pub(super) enum Wait {
     UserReap,
     /// The cluster's view for an HTTP API query, gather `gather` (`cluster_query`).
     Query { gather: u64 },
+    /// A publish's acknowledgement, sent once its cache write is answered (`cluster_cache`).
+    Ack { req: ReqRef, response: Response },
 }
 
 impl Pusher {
@@ -376,6 +378,8 @@ impl Pusher {
             Wait::Watch { app, sock, ids } => self.watch_reply(out, (app, sock, ids), value),
             Wait::UserReap => self.users_reaped(out, value),
             Wait::Query { gather } => self.query_reply(out, gather, value),
+            // Written or not (an error, the link lost), the publish was accepted.
+            Wait::Ack { req, response } => out.reply(req, response),
             Wait::Reap => {
                 let Value::Array(a) = value else {
                     return;

@@ -585,9 +585,9 @@ impl Dialect for Pusher {
             ApiAction::Query(ps, ask) => (ps, Err(ask)),
             ApiAction::Terminate(app, user, r) => return self.terminate_user(out, app, &user, r),
         };
-        if self.cluster_publish(out.shard(), &ps).is_err() {
+        let Ok(cached) = self.cluster_publish(out.shard(), &ps) else {
             return RequestAction::Respond(Response::busy());
-        }
+        };
         for p in ps {
             let (app, channel) = (p.app, p.channel.clone());
             if self
@@ -597,9 +597,10 @@ impl Dialect for Pusher {
                 return RequestAction::Respond(Response::busy());
             }
         }
-        match then {
-            Ok(r) => RequestAction::Respond(r),
-            Err(ask) => {
+        match (then, cached) {
+            (Ok(r), Some(id)) => self.ack_after(id, req.at, r),
+            (Ok(r), None) => RequestAction::Respond(r),
+            (Err(ask), _) => {
                 let owned = query::Owned {
                     registry: &self.registry,
                     presence: Some(&self.presence),
@@ -768,6 +769,7 @@ impl Dialect for Pusher {
 
     fn on_shutdown(&mut self, out: &mut dyn Outbox<PusherMsg>) {
         query::on_shutdown(&mut self.gathers, out);
+        self.cluster_shutdown(out);
         self.webhooks.on_shutdown();
     }
 
