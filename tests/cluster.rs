@@ -536,7 +536,7 @@ fn cache_channels_replay_the_last_event_on_every_node() {
 
 #[test]
 fn watchlists_hear_the_first_and_last_connection_over_the_nodes() {
-    let Some((_redis, mut nodes)) = cluster(3) else {
+    let Some((redis, mut nodes)) = cluster(3) else {
         return;
     };
     let sign_in = |node: &Node, ud: Value| {
@@ -553,6 +553,10 @@ fn watchlists_hear_the_first_and_last_connection_over_the_nodes() {
     let bob1 = sign_in(&nodes[1], json!({"id":"bob"}));
     assert_eq!(events(&mut ann), online(&["bob"]));
     let bob2 = sign_in(&nodes[2], json!({"id":"bob"}));
+    // `signin_success` does not wait for node 2's count to reach Redis: wait for it, or
+    // bob1's leaving could still be his last node's (offline, then online again).
+    let nodes_of_bob = || redis.cli(&["HGET", "herald:0:uon:app-id", "bob"]);
+    assert!(wait_until(Duration::from_secs(5), || nodes_of_bob() == "2"));
     // A watcher signing in on a node where bob is not hears he is online elsewhere.
     let mut cat = sign_in(&nodes[0], json!({"id":"cat","watchlist":["bob","dan"]}));
     assert_eq!(events(&mut cat), online(&["bob"]));
