@@ -173,7 +173,7 @@ impl<S: Socket, W> Conn<S, W> {
         let keep_alive = p.keep_alive && !self.peer_eof;
         self.respond(&r, keep_alive, p.head_only, date);
         self.waiting_since = now;
-        if self.rbuf.is_empty() {
+        if self.rbuf.is_empty() && !self.unread {
             Next::Flush
         } else {
             Next::Requeue

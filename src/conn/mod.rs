@@ -169,6 +169,10 @@ pub struct Conn<S, W> {
     pub dirty: bool,
     /// The peer half-closed (EOF) while an answer was still owed.
     pub peer_eof: bool,
+    /// The last read stopped at its budget, not at `WouldBlock`: the socket may hold input no
+    /// readiness edge will announce again (edge-triggered), so whatever unblocks the
+    /// connection (a drained flush, an answer) must requeue it even with `rbuf` empty.
+    pub unread: bool,
     /// Accepted, but its first request head (for a websocket: the upgrade request) has not
     /// fully arrived; such connections count against `--max-pending-handshakes`.
     pub handshake_pending: bool,
@@ -188,6 +192,7 @@ impl<S: Socket, W> Conn<S, W> {
             waiting_since: now,
             dirty: false,
             peer_eof: false,
+            unread: false,
             handshake_pending: true,
         }
     }
@@ -275,6 +280,7 @@ impl<S: Socket, W> Conn<S, W> {
 
     /// After the protocol ran over what `read_available` returned with `outcome`.
     pub fn after_read(&mut self, outcome: ReadOutcome, max_queued: usize) -> Next {
+        self.unread = outcome == ReadOutcome::Budget;
         match outcome {
             ReadOutcome::Drained => Next::Continue,
             // A connection that cannot consume its input right now is not requeued: that
@@ -333,8 +339,9 @@ impl<S: Socket, W> Conn<S, W> {
                     Next::Continue
                 }
                 Lifecycle::Lingering { .. } => Next::Continue,
-                // Input may have been left unread behind output back-pressure.
-                Lifecycle::Open if !self.rbuf.is_empty() => Next::Requeue,
+                // Input may have been left unread behind output back-pressure, buffered or
+                // still in the socket.
+                Lifecycle::Open if !self.rbuf.is_empty() || self.unread => Next::Requeue,
                 Lifecycle::Open => Next::Continue,
             },
         }

@@ -245,6 +245,10 @@ fn parked_request_holds_pipelined_ones_and_the_reply_requeues() {
     assert_eq!(c.on_reply(ok(), DATE, now), Next::Requeue);
     let second = request(&mut c);
     assert_eq!(second.head.path.get(&second.head_bytes), b"/2");
+    // The requeued read finds the socket empty.
+    let outcome = read(&mut c);
+    assert_eq!(outcome, ReadOutcome::Drained);
+    assert_eq!(c.after_read(outcome, BIG), Next::Continue);
     c.park(parked());
     assert_eq!(c.on_reply(ok(), DATE, now), Next::Flush);
     // A second answer for the same request is ignored.
@@ -561,4 +565,25 @@ fn deflate_hostile_messages() {
     let mut wire = masked_rsv1(OpCode::Text, &client_deflate(b"o"), false);
     wire.extend(masked_rsv1(OpCode::Continue, b"", true));
     assert_eq!(step(wire, true), Some((CloseCode::Protocol, false)));
+}
+
+/// A read that stopped at its budget may leave input in the socket with `rbuf` empty (all of
+/// it consumed); edge-triggered readiness will not announce it again, so the drained flush
+/// that lifts the back-pressure must requeue the connection (a stalled echo peer otherwise
+/// never got the rest of its echoes).
+#[test]
+fn input_left_in_the_socket_behind_back_pressure_requeues_on_drain() {
+    let (mut c, now) = conn(b"");
+    c.out.push(Bytes::from(vec![b'x'; 100]));
+    assert_eq!(c.after_read(ReadOutcome::Budget, 50), Next::Continue);
+    assert!(c.rbuf.is_empty());
+    assert_eq!(
+        c.flush(now),
+        Next::Requeue,
+        "the socket may still hold input"
+    );
+    // Read to WouldBlock: nothing is left behind.
+    assert_eq!(c.after_read(ReadOutcome::Drained, 50), Next::Continue);
+    c.out.push(Bytes::from_static(b"y"));
+    assert_eq!(c.flush(now), Next::Continue);
 }
