@@ -136,7 +136,7 @@ impl Db {
         // Checkpoints are the checkpointer thread's (`checkpoint.rs`); this connection's own
         // autocheckpoint, at 65536 pages (256 MiB), is only the safety net should it fail.
         conn.execute_batch(&format!(
-            "PRAGMA synchronous={sync}; PRAGMA cache_size=-65536;  PRAGMA temp_store=MEMORY; \
+            "PRAGMA synchronous={sync}; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; \
              PRAGMA wal_autocheckpoint=65536; PRAGMA journal_size_limit=67108864"
         ))
         .map_err(check)?;
@@ -262,8 +262,9 @@ impl Db {
     /// [`PRUNE_CHUNK`] by `seq` are tested), then the oldest of each channel that went over
     /// `keep` by a tenth (so pruning is batched, not one row per insert). One transaction
     /// per pass: a table page that holds rows of many channels is written to the WAL once,
-    /// not once per channel. A pass deletes about [`PRUNE_BUDGET`] rows at most, so a batch
-    /// waits for one pass at most; `true` if channels are still over (prune again soon).
+    /// not once per channel. A pass deletes a bounded number of rows ([`PRUNE_CHUNK`] by age,
+    /// then at most a window of [`PRUNE_WINDOW`] seqs of surplus), so a batch waits for one
+    /// pass at most; `true` if channels are still over (prune again soon).
     /// Also forgets channels whose last subscriber left.
     pub(super) fn prune(&mut self, max_age: Option<Duration>) -> bool {
         if let Err(e) = self.forget_unsubscribed() {
@@ -438,7 +439,7 @@ fn prune_over(
             .execute(params![app, channel, cut])?;
             planned += n;
         }
-        let left = c - n;
+        let left = c.saturating_sub(n);
         let again = left > keep;
         if again {
             over.insert((app.clone(), channel.clone()));
